@@ -14,5 +14,5 @@
 mod parse;
 mod reply;
 
-pub use parse::{parse_request, ParseLimits, ProtocolError, Request, RequestArgs};
+pub use parse::{parse_request, split_arguments, ParseLimits, ProtocolError, Request, RequestArgs};
 pub use reply::{format_double, Protocol, ReplyWriter};

@@ -1,0 +1,330 @@
+//! Connections: accepting, reading requests, running commands, writing replies.
+//!
+//! Model. Each connection is one tokio task. It reads into its query buffer, parses every
+//! complete request in it (arguments stay in the buffer: no copies), runs each command to
+//! completion on the current worker thread, appends each reply to one output buffer, and sends
+//! that buffer with one write per batch. Commands never await: a command holds its shard locks
+//! only while it runs. Protocol errors get Redis's `-ERR Protocol error: ...` and close the
+//! connection, as Redis does.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, BytesMut};
+use resp::{parse_request, ParseLimits, ReplyWriter, Request, RequestArgs};
+use smallvec::SmallVec;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::client::{Client, ClientShared, ReplyMode};
+use crate::command::{flags, Command};
+use crate::context::{errors, wrong_arity, CommandError, Context};
+use crate::server::{unix_time_ms, Server};
+
+/// Bytes the query buffer grows by when it fills.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// Output past this size is written before more requests of the batch are run.
+const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
+/// Longest argument text quoted back in an unknown-command error.
+const ERROR_ARGUMENT_BYTES_MAX: usize = 128;
+
+const PROTECTED_MODE_MESSAGE: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Accepts connections until shutdown.
+pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = server.shutdown.notified() => return,
+        };
+        if server.is_shutting_down() {
+            return;
+        }
+        match accepted {
+            Ok((stream, address)) => {
+                let server = server.clone();
+                tokio::spawn(async move {
+                    serve(server, stream, address).await;
+                });
+            }
+            Err(error) => {
+                tracing::warn!("Accepting client connection: {error}");
+                // Out of file descriptors and similar: back off briefly instead of spinning.
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn serve(server: Arc<Server>, mut stream: TcpStream, address: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let hot = &server.config.hot;
+    let no_password = !hot.requirepass_set.load(Ordering::Relaxed);
+    if hot.protected_mode.load(Ordering::Relaxed) && no_password && !address.ip().is_loopback() {
+        let _ = stream.write_all(PROTECTED_MODE_MESSAGE.as_bytes()).await;
+        server.clients.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    if server.clients.len() as i64 >= hot.maxclients.load(Ordering::Relaxed) {
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        server.clients.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let local_address = stream.local_addr().unwrap_or(address);
+    let now_ms = unix_time_ms();
+    let shared = Arc::new(ClientShared {
+        id: server.clients.next_id(),
+        address,
+        local_address,
+        file_descriptor: {
+            use std::os::fd::AsRawFd;
+            stream.as_raw_fd()
+        },
+        created_ms: now_ms,
+        last_interaction_ms: now_ms.into(),
+        database: 0.into(),
+        last_command: 0.into(),
+        name: Default::default(),
+        library_name: Default::default(),
+        library_version: Default::default(),
+        protocol_version: 2.into(),
+        query_buffer_bytes: 0.into(),
+        output_bytes: 0.into(),
+        killed: false.into(),
+        kill: Default::default(),
+    });
+    server.clients.register(shared.clone());
+    let mut client = Client::new(shared.clone(), no_password);
+    let _ = run_connection(&server, &mut stream, &mut client).await;
+    server.clients.unregister(shared.id);
+}
+
+async fn run_connection(
+    server: &Server,
+    stream: &mut TcpStream,
+    client: &mut Client,
+) -> std::io::Result<()> {
+    let mut query = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut output: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    let mut args = RequestArgs::new();
+    let shared = client.shared.clone();
+    loop {
+        if query.capacity() - query.len() < READ_CHUNK_BYTES / 4 {
+            query.reserve(READ_CHUNK_BYTES);
+        }
+        let read = tokio::select! {
+            read = stream.read_buf(&mut query) => read?,
+            _ = shared.kill.notified() => return Ok(()),
+        };
+        if read == 0 || shared.is_killed() {
+            return Ok(());
+        }
+        server
+            .stats
+            .net_input_bytes
+            .fetch_add(read as u64, Ordering::Relaxed);
+        let query_limit = server.config.hot.client_query_buffer_limit.load(Ordering::Relaxed);
+        if query.len() as i64 > query_limit {
+            tracing::warn!(
+                "Closing client that reached max query buffer length (id={})",
+                client.id
+            );
+            return Ok(());
+        }
+        let mut consumed = 0;
+        let mut close = false;
+        loop {
+            let limits = ParseLimits {
+                bulk_bytes_max: server.config.hot.proto_max_bulk_len.load(Ordering::Relaxed),
+                authenticated: client.authenticated,
+            };
+            match parse_request(&query[consumed..], &limits, &mut args) {
+                Ok(Request::Complete { consumed: length }) => {
+                    let buffer = &query[consumed..consumed + length];
+                    let argv: SmallVec<[&[u8]; 8]> = args.iter(buffer).collect();
+                    execute(server, client, &argv, &mut output);
+                    consumed += length;
+                    if client.close_after_reply || shared.is_killed() {
+                        close = true;
+                        break;
+                    }
+                    if output.len() >= OUTPUT_FLUSH_BYTES {
+                        write_output(server, stream, &mut output).await?;
+                    }
+                }
+                Ok(Request::Empty { consumed: length }) => consumed += length,
+                Ok(Request::Incomplete { bytes_expected }) => {
+                    if bytes_expected > 0 && client.authenticated {
+                        let wanted = bytes_expected.min(query_limit.max(0) as usize);
+                        let available = query.capacity() - query.len();
+                        if wanted > available {
+                            query.reserve(wanted);
+                        }
+                    }
+                    break;
+                }
+                Err(error) => {
+                    let mut writer = ReplyWriter::new(&mut output, client.protocol);
+                    writer.error(format!("ERR {}", error.0).as_bytes());
+                    tracing::debug!("Protocol error from client id={}: {}", client.id, error.0);
+                    close = true;
+                    break;
+                }
+            }
+        }
+        query.advance(consumed);
+        shared.query_buffer_bytes.store(query.len(), Ordering::Relaxed);
+        if !output.is_empty() {
+            write_output(server, stream, &mut output).await?;
+        }
+        if close {
+            return Ok(());
+        }
+    }
+}
+
+async fn write_output(
+    server: &Server,
+    stream: &mut TcpStream,
+    output: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    stream.write_all(output).await?;
+    server
+        .stats
+        .net_output_bytes
+        .fetch_add(output.len() as u64, Ordering::Relaxed);
+    output.clear();
+    if output.capacity() > 4 * OUTPUT_FLUSH_BYTES {
+        output.shrink_to(READ_CHUNK_BYTES);
+    }
+    Ok(())
+}
+
+/// Looks the command up, checks it may run, runs it and accounts for it.
+pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mut Vec<u8>) {
+    let reply_start = output.len();
+    let now_ms = unix_time_ms();
+    client
+        .shared
+        .last_interaction_ms
+        .store(now_ms, Ordering::Relaxed);
+    if client.reply_mode == ReplyMode::SkipNext {
+        client.reply_mode = ReplyMode::Skipping;
+    }
+    match resolve(server, client, argv) {
+        Ok(command) => {
+            client
+                .shared
+                .last_command
+                .store(command.id, Ordering::Relaxed);
+            let handler = command
+                .handler
+                .expect("the table holds only commands with handlers");
+            let started = Instant::now();
+            let protocol = client.protocol;
+            let mut context = Context {
+                server,
+                client,
+                reply: ReplyWriter::new(output, protocol),
+                now_ms,
+                command,
+            };
+            let result = handler(&mut context, argv);
+            let elapsed = started.elapsed().as_micros() as u64;
+            command.stats.calls.fetch_add(1, Ordering::Relaxed);
+            command
+                .stats
+                .microseconds
+                .fetch_add(elapsed, Ordering::Relaxed);
+            server
+                .stats
+                .commands_processed
+                .fetch_add(1, Ordering::Relaxed);
+            if let Err(error) = result {
+                command.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
+                reply_error(server, client, output, &error);
+            }
+        }
+        Err((command, error)) => {
+            if let Some(command) = command {
+                command.stats.rejected_calls.fetch_add(1, Ordering::Relaxed);
+            }
+            reply_error(server, client, output, &error);
+        }
+    }
+    match client.reply_mode {
+        ReplyMode::Off => output.truncate(reply_start),
+        ReplyMode::Skipping => {
+            output.truncate(reply_start);
+            client.reply_mode = ReplyMode::On;
+        }
+        ReplyMode::On | ReplyMode::SkipNext => {}
+    }
+}
+
+fn reply_error(server: &Server, client: &Client, output: &mut Vec<u8>, error: &CommandError) {
+    server.stats.error_replies.fetch_add(1, Ordering::Relaxed);
+    ReplyWriter::new(output, client.protocol).error(error.0.as_bytes());
+}
+
+type Rejection<'a> = (Option<&'a Command>, CommandError);
+
+/// Finds the command (or subcommand) to run and checks arity and authentication.
+fn resolve<'a>(
+    server: &'a Server,
+    client: &Client,
+    argv: &[&[u8]],
+) -> Result<&'a Command, Rejection<'a>> {
+    let Some(mut command) = server.commands.get(argv[0]) else {
+        return Err((None, unknown_command(argv)));
+    };
+    if command.is_container() && argv.len() >= 2 {
+        match command.subcommand(argv[1]) {
+            Some(sub) => command = sub,
+            None => {
+                let message = format!(
+                    "ERR unknown subcommand '{}'. Try {} HELP.",
+                    truncated(argv[1]),
+                    command.name.to_ascii_uppercase()
+                );
+                return Err((Some(command), CommandError::new(message)));
+            }
+        }
+    }
+    if !command.arity_allows(argv.len()) {
+        return Err((Some(command), wrong_arity(&command.full_name)));
+    }
+    if !client.authenticated && !command.has(flags::NO_AUTH) {
+        return Err((Some(command), errors::NO_AUTH.into()));
+    }
+    Ok(command)
+}
+
+fn truncated(bytes: &[u8]) -> String {
+    let end = bytes.len().min(ERROR_ARGUMENT_BYTES_MAX);
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+/// Redis's error for an unknown command: the name and the first arguments, quoted.
+fn unknown_command(argv: &[&[u8]]) -> CommandError {
+    let mut arguments = String::new();
+    for arg in &argv[1..] {
+        if arguments.len() >= ERROR_ARGUMENT_BYTES_MAX {
+            break;
+        }
+        let room = ERROR_ARGUMENT_BYTES_MAX - arguments.len();
+        let text = String::from_utf8_lossy(&arg[..arg.len().min(room)]).into_owned();
+        arguments.push('\'');
+        arguments.push_str(&text);
+        arguments.push_str("' ");
+    }
+    CommandError::new(format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        truncated(argv[0]),
+        arguments
+    ))
+}

@@ -1,0 +1,65 @@
+//! Active expiry: a background task removes keys whose expiry is due, so that memory is
+//! reclaimed even for keys nobody reads again (lookups expire keys lazily as well).
+//!
+//! Model. Every `1000 / hz` milliseconds the task walks shards round-robin from where it
+//! stopped, skipping shards without expiring keys, and removes the due keys of each shard it
+//! visits, under that shard's lock (so deletions are propagated in order). A cycle stops when it
+//! has used its time budget (25% of the period, scaled by `active-expire-effort`, as Redis) and
+//! yields between shards so that commands on the same worker are not held up.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use store::SHARD_COUNT;
+
+use crate::server::{unix_time_ms, Server};
+
+/// Share of each period the cycle may use, in percent (Redis's `ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC`).
+const CYCLE_TIME_PERCENT: u64 = 25;
+
+pub async fn active_expiry_loop(server: Arc<Server>) {
+    let mut cursor = 0usize;
+    loop {
+        let hz = server.config.hot.hz.load(Ordering::Relaxed).clamp(1, 500) as u64;
+        let period = Duration::from_millis(1000 / hz);
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = server.shutdown.notified() => return,
+        }
+        if server.is_shutting_down() {
+            return;
+        }
+        let effort = server.config.hot.active_expire_effort.load(Ordering::Relaxed).clamp(1, 10) as u64;
+        let budget = period * (CYCLE_TIME_PERCENT + 2 * (effort - 1)) as u32 / 100;
+        cursor = run_cycle(&server, cursor, budget).await;
+        server.stats.active_expire_cycles.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Visits shards from `cursor` until every shard was visited or the budget is spent. Returns
+/// where the next cycle starts.
+async fn run_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usize {
+    let databases = server.keyspace.database_count();
+    let total = databases * SHARD_COUNT;
+    let started = Instant::now();
+    for _ in 0..total {
+        let database = cursor / SHARD_COUNT;
+        let shard_index = cursor % SHARD_COUNT;
+        cursor = (cursor + 1) % total;
+        let removed = {
+            let mut shard = server.lock_shard(database, shard_index);
+            if shard.volatile_len() == 0 {
+                continue;
+            }
+            shard.expire_due(unix_time_ms())
+        };
+        if removed > 0 {
+            tokio::task::yield_now().await;
+        }
+        if started.elapsed() >= budget {
+            break;
+        }
+    }
+    cursor
+}

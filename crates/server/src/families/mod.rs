@@ -1,0 +1,22 @@
+//! Command families: one file per family of commands, as Redis groups them. Each handler's doc
+//! line is its syntax; each file's `register` lists its commands for the command table.
+//!
+//! A handler parses its arguments (errors are values: `Err(CommandError)`), locks what it needs
+//! through the `Context`, operates on the store, propagates the write's deterministic form with
+//! the guard still held, and replies. Keyspace notifications and client-side caching will hook
+//! in at the same place as propagation.
+
+pub mod connection;
+pub mod keys;
+pub mod server;
+pub mod strings;
+
+use crate::command::CommandTable;
+
+/// Registers every family's handlers.
+pub fn register_all(table: &mut CommandTable) {
+    connection::register(table);
+    keys::register(table);
+    server::register(table);
+    strings::register(table);
+}

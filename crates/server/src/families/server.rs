@@ -1,0 +1,105 @@
+//! Server commands: DBSIZE, FLUSHDB, FLUSHALL, CONFIG, SHUTDOWN, TIME, INFO, COMMAND, DEBUG.
+
+use crate::arguments::text;
+use crate::command::CommandTable;
+use crate::context::{errors, CommandResult, Context};
+use crate::server::unix_time_ms;
+
+pub fn register(table: &mut CommandTable) {
+    table.handle("dbsize", dbsize);
+    table.handle("flushdb", flushdb);
+    table.handle("flushall", flushall);
+    table.handle("config|get", config_get);
+    table.handle("config|set", config_set);
+    table.handle("shutdown", shutdown);
+    table.handle("time", time);
+}
+
+/// DBSIZE
+fn dbsize(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    let (keys, _) = context.server.keyspace.database(context.database()).counts();
+    context.reply.integer(keys as i64);
+    Ok(())
+}
+
+/// FLUSHDB [ASYNC | SYNC]
+fn flushdb(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    if args.len() > 2 {
+        return Err(errors::SYNTAX.into());
+    }
+    let database = context.database();
+    let mut shards = context.server.keyspace.database(database).lock_all();
+    for shard in shards.iter_mut() {
+        shard.clear();
+    }
+    context.propagate(&[b"FLUSHDB"]);
+    drop(shards);
+    context.reply.ok();
+    Ok(())
+}
+
+/// FLUSHALL [ASYNC | SYNC]
+fn flushall(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    if args.len() > 2 {
+        return Err(errors::SYNTAX.into());
+    }
+    let mut everything = context.server.keyspace.lock_everything();
+    for database in everything.iter_mut() {
+        for shard in database.iter_mut() {
+            shard.clear();
+        }
+    }
+    context.propagate(&[b"FLUSHALL"]);
+    drop(everything);
+    context.reply.ok();
+    Ok(())
+}
+
+/// CONFIG GET parameter [parameter ...]
+fn config_get(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let found = context.server.config.get_matching(&args[2..]);
+    context.reply.map(found.len());
+    for (name, value) in found {
+        context.reply.bulk(name.as_bytes());
+        context.reply.bulk(value.as_bytes());
+    }
+    Ok(())
+}
+
+/// CONFIG SET parameter value [parameter value ...]
+fn config_set(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    if args.len() % 2 != 0 {
+        return Err(crate::context::wrong_arity("config|set"));
+    }
+    let pairs: Vec<(String, Vec<String>)> = args[2..]
+        .chunks(2)
+        .map(|pair| (text(pair[0]), vec![text(pair[1])]))
+        .collect();
+    context
+        .server
+        .config
+        .set_many(&pairs, false)
+        .map_err(|message| format!("ERR {message}"))?;
+    context.reply.ok();
+    Ok(())
+}
+
+/// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]
+fn shutdown(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    tracing::warn!("User requested shutdown...");
+    context.server.request_shutdown();
+    context.client.close_after_reply = true;
+    Ok(())
+}
+
+/// TIME
+fn time(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let _ = unix_time_ms();
+    context.reply.array(2);
+    context.reply.bulk_integer(now.as_secs() as i64);
+    context.reply.bulk_integer(now.subsec_micros() as i64);
+    Ok(())
+}

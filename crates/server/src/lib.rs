@@ -1,0 +1,20 @@
+//! The Cinnabar server: networking, command table, command families, configuration.
+//!
+//! Map: [`connection`] (accept, read, parse, execute, write), [`command`] (the table built from
+//! the JSON specs), [`context`] (what handlers see, errors, propagating shard guards),
+//! [`families`] (one file per command family), [`config`] (options, redis.conf, CONFIG),
+//! [`client`] (per-connection state and the registry), [`propagation`] (the ordered stream of
+//! writes for AOF and replicas), [`server`] (shared state), [`expiry`] (active expiry),
+//! [`startup`] (turning a command line into a running server).
+
+pub mod arguments;
+pub mod client;
+pub mod command;
+pub mod config;
+pub mod connection;
+pub mod context;
+pub mod expiry;
+pub mod families;
+pub mod propagation;
+pub mod server;
+pub mod startup;

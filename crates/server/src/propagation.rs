@@ -1,0 +1,134 @@
+//! The propagation stream: the one ordered sequence of every write, in deterministic form, that
+//! the AOF and replicas consume.
+//!
+//! Model. A write command appends its deterministic form (absolute `PEXPIREAT` instead of a
+//! relative expiry, `DEL` for a key that expired, explicit IDs instead of `*`) with
+//! [`Propagation::append`] while it still holds the shard locks that ordered it. Appends go
+//! through one mutex, so the stream's order is a serial order consistent with every shard's
+//! order: replaying it reproduces the keyspace. When nothing consumes the stream, an append is
+//! one relaxed atomic load.
+//!
+//! To add a consumer (AOF writer, replica feed), implement [`PropagationSink`] and
+//! [`Propagation::attach`] it; `write` is called under the stream's mutex, so it must only
+//! buffer (never block on I/O).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+/// A consumer of the propagation stream.
+pub trait PropagationSink: Send {
+    /// One write of `database`, as the arguments of the command to replay.
+    fn write(&mut self, sequence: u64, database: usize, args: &[&[u8]]);
+    /// Whether the sink is done and should be dropped.
+    fn is_closed(&self) -> bool {
+        false
+    }
+}
+
+pub struct Propagation {
+    active: AtomicBool,
+    inner: Mutex<Inner>,
+    /// Writes appended so far (also counted while nothing consumes them).
+    appended: AtomicU64,
+}
+
+struct Inner {
+    sequence: u64,
+    sinks: Vec<Box<dyn PropagationSink>>,
+}
+
+impl Default for Propagation {
+    fn default() -> Self {
+        Propagation {
+            active: AtomicBool::new(false),
+            inner: Mutex::new(Inner { sequence: 0, sinks: Vec::new() }),
+            appended: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Propagation {
+    /// Appends one write. Must be called while the write's shard locks are held.
+    #[inline]
+    pub fn append(&self, database: usize, args: &[&[u8]]) {
+        self.appended.fetch_add(1, Ordering::Relaxed);
+        if !self.active.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut inner = self.inner.lock();
+        inner.sequence += 1;
+        let sequence = inner.sequence;
+        for sink in inner.sinks.iter_mut() {
+            sink.write(sequence, database, args);
+        }
+        inner.sinks.retain(|sink| !sink.is_closed());
+        self.active.store(!inner.sinks.is_empty(), Ordering::Relaxed);
+    }
+
+    /// Starts feeding a new consumer with every later write.
+    pub fn attach(&self, sink: Box<dyn PropagationSink>) {
+        let mut inner = self.inner.lock();
+        inner.sinks.push(sink);
+        self.active.store(true, Ordering::Relaxed);
+    }
+
+    /// Writes appended since start-up (the "dirty" counter's source).
+    pub fn appended(&self) -> u64 {
+        self.appended.load(Ordering::Relaxed)
+    }
+}
+
+/// A sink that keeps the stream in memory as RESP, for DEBUG and tests.
+pub struct RecordingSink {
+    pub buffer: std::sync::Arc<Mutex<Vec<Vec<Vec<u8>>>>>,
+    pub last_database: Option<usize>,
+    pub bytes_max: usize,
+    pub bytes: usize,
+}
+
+impl PropagationSink for RecordingSink {
+    fn write(&mut self, _sequence: u64, database: usize, args: &[&[u8]]) {
+        let mut buffer = self.buffer.lock();
+        if self.last_database != Some(database) {
+            buffer.push(vec![b"SELECT".to_vec(), database.to_string().into_bytes()]);
+            self.last_database = Some(database);
+        }
+        self.bytes += args.iter().map(|arg| arg.len()).sum::<usize>();
+        buffer.push(args.iter().map(|arg| arg.to_vec()).collect());
+    }
+
+    fn is_closed(&self) -> bool {
+        self.bytes > self.bytes_max || std::sync::Arc::strong_count(&self.buffer) == 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn records_in_order_with_database_switches() {
+        let propagation = Propagation::default();
+        propagation.append(0, &[b"SET", b"lost", b"1"]);
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        propagation.attach(Box::new(RecordingSink {
+            buffer: buffer.clone(),
+            last_database: None,
+            bytes_max: usize::MAX,
+            bytes: 0,
+        }));
+        propagation.append(0, &[b"SET", b"a", b"1"]);
+        propagation.append(1, &[b"DEL", b"b"]);
+        let recorded = buffer.lock().clone();
+        let expected: Vec<Vec<Vec<u8>>> = vec![
+            vec![b"SELECT".to_vec(), b"0".to_vec()],
+            vec![b"SET".to_vec(), b"a".to_vec(), b"1".to_vec()],
+            vec![b"SELECT".to_vec(), b"1".to_vec()],
+            vec![b"DEL".to_vec(), b"b".to_vec()],
+        ];
+        assert_eq!(recorded, expected);
+        assert_eq!(propagation.appended(), 3);
+    }
+}

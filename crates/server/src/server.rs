@@ -1,0 +1,148 @@
+//! The server's shared state: keyspace, configuration, command table, clients, propagation
+//! stream, statistics. One `Server` lives behind an `Arc` for the life of the process; every
+//! connection task holds a reference.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use store::{Keyspace, Shard, SmallBytes};
+use tokio::sync::Notify;
+
+use crate::client::ClientRegistry;
+use crate::command::CommandTable;
+use crate::config::Config;
+use crate::context::{Locked, LockedMany};
+use crate::propagation::Propagation;
+
+/// Server-wide counters (INFO stats).
+#[derive(Default)]
+pub struct Stats {
+    pub commands_processed: AtomicU64,
+    pub expired_keys: AtomicU64,
+    pub keyspace_hits: AtomicU64,
+    pub keyspace_misses: AtomicU64,
+    pub error_replies: AtomicU64,
+    pub unexpected_error_replies: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub active_expire_cycles: AtomicU64,
+}
+
+/// How the server stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShutdownMode {
+    Default,
+    Save,
+    NoSave,
+}
+
+pub struct Server {
+    pub keyspace: Keyspace,
+    pub config: Config,
+    pub commands: CommandTable,
+    pub clients: ClientRegistry,
+    pub propagation: Propagation,
+    pub stats: Stats,
+    pub started: Instant,
+    pub started_unix_ms: u64,
+    pub run_id: String,
+    /// The TCP port actually listened on.
+    pub port: AtomicU64,
+    pub shutting_down: AtomicBool,
+    pub shutdown: Notify,
+    pub worker_threads: usize,
+}
+
+/// Unix time in milliseconds.
+pub fn unix_time_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Server {
+    pub fn new(config: Config, commands: CommandTable, worker_threads: usize) -> Self {
+        let databases = config.get_i64("databases") as usize;
+        let run_id: String = (0..40)
+            .map(|_| {
+                let digit = rand::random::<u8>() % 16;
+                char::from_digit(digit as u32, 16).unwrap_or('0')
+            })
+            .collect();
+        Server {
+            keyspace: Keyspace::new(databases),
+            config,
+            commands,
+            clients: ClientRegistry::default(),
+            propagation: Propagation::default(),
+            stats: Stats::default(),
+            started: Instant::now(),
+            started_unix_ms: unix_time_ms(),
+            run_id,
+            port: AtomicU64::new(0),
+            shutting_down: AtomicBool::new(false),
+            shutdown: Notify::new(),
+            worker_threads,
+        }
+    }
+
+    /// Locks the shard of `key` in `database`.
+    #[inline]
+    pub fn lock(&self, database: usize, key: &[u8]) -> Locked<'_> {
+        Locked {
+            guard: self.keyspace.database(database).lock(key),
+            server: self,
+            database,
+        }
+    }
+
+    /// Locks shard `index` of `database`.
+    pub fn lock_shard(&self, database: usize, index: usize) -> Locked<'_> {
+        Locked {
+            guard: self.keyspace.database(database).lock_shard(index),
+            server: self,
+            database,
+        }
+    }
+
+    /// Locks the shards of several `(database, key)` pairs in the global order.
+    pub fn lock_keys<'k>(
+        &self,
+        keys: impl IntoIterator<Item = (usize, &'k [u8])>,
+    ) -> LockedMany<'_> {
+        LockedMany {
+            shards: self.keyspace.lock_keys(keys),
+            server: self,
+        }
+    }
+
+    /// Propagates `DEL` for every key that expired in `shard` and counts them.
+    pub fn propagate_expired(&self, database: usize, shard: &mut Shard) {
+        let expired: Vec<SmallBytes> = shard.take_expired();
+        self.stats
+            .expired_keys
+            .fetch_add(expired.len() as u64, Ordering::Relaxed);
+        for key in &expired {
+            self.propagation.append(database, &[b"DEL", key]);
+        }
+    }
+
+    /// Asks every connection and the listener to stop.
+    pub fn request_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        self.shutdown.notify_waiters();
+        for client in self.clients.all() {
+            client.kill();
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Seconds since start-up.
+    pub fn uptime_seconds(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+}
