@@ -8,12 +8,18 @@ fn main() {
     let mut files: Vec<PathBuf> = fs::read_dir(&specs)
         .expect("reference/commands exists")
         .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "json"))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "json")
+        })
         .collect();
     files.sort();
     let mut code = String::from("pub static COMMAND_SPECS: &[&str] = &[\n");
     for file in files {
-        code.push_str(&format!("    include_str!({:?}),\n", file.canonicalize().unwrap()));
+        code.push_str(&format!(
+            "    include_str!({:?}),\n",
+            file.canonicalize().unwrap()
+        ));
     }
     code.push_str("];\n");
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("command_specs.rs");

@@ -365,7 +365,12 @@ mod tests {
     fn multibulk_complete_and_partial() {
         let input = b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n";
         let (request, values) = parse_all(input).unwrap();
-        assert_eq!(request, Request::Complete { consumed: input.len() });
+        assert_eq!(
+            request,
+            Request::Complete {
+                consumed: input.len()
+            }
+        );
         assert_eq!(values, vec![b"GET".to_vec(), b"key".to_vec()]);
         for cut in 0..input.len() {
             let (request, _) = parse_all(&input[..cut]).unwrap();
@@ -382,7 +387,12 @@ mod tests {
             assert!(matches!(request, Request::Incomplete { .. }));
         }
         let request = parse_request(input, &LIMITS, &mut args).unwrap();
-        assert_eq!(request, Request::Complete { consumed: input.len() });
+        assert_eq!(
+            request,
+            Request::Complete {
+                consumed: input.len()
+            }
+        );
         assert_eq!(args.get(input, 2), b"hello");
     }
 
@@ -393,8 +403,14 @@ mod tests {
             (b"*1\r\n+3\r\n", "Protocol error: expected '+', got '+'"),
             (b"*1\r\n$-3\r\n", "Protocol error: invalid bulk length"),
             (b"*1\r\n$abc\r\n", "Protocol error: invalid bulk length"),
-            (b"\"unbalanced\r\n", "Protocol error: unbalanced quotes in request"),
-            (b"*3000000000\r\n", "Protocol error: invalid multibulk length"),
+            (
+                b"\"unbalanced\r\n",
+                "Protocol error: unbalanced quotes in request",
+            ),
+            (
+                b"*3000000000\r\n",
+                "Protocol error: invalid multibulk length",
+            ),
         ];
         for (input, message) in cases {
             let error = parse_all(input).unwrap_err();
@@ -437,10 +453,21 @@ mod tests {
         assert!(matches!(request, Request::Complete { .. }));
         assert_eq!(
             values,
-            vec![b"SET".to_vec(), b"a".to_vec(), b"b cA\n".to_vec(), b"it's".to_vec()]
+            vec![
+                b"SET".to_vec(),
+                b"a".to_vec(),
+                b"b cA\n".to_vec(),
+                b"it's".to_vec()
+            ]
         );
-        assert_eq!(parse_all(b"\r\n").unwrap().0, Request::Empty { consumed: 2 });
-        assert_eq!(parse_all(b"*0\r\n").unwrap().0, Request::Empty { consumed: 4 });
+        assert_eq!(
+            parse_all(b"\r\n").unwrap().0,
+            Request::Empty { consumed: 2 }
+        );
+        assert_eq!(
+            parse_all(b"*0\r\n").unwrap().0,
+            Request::Empty { consumed: 4 }
+        );
         assert!(parse_all(b"\"a\"b\n").is_err());
     }
 

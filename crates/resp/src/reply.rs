@@ -77,7 +77,8 @@ impl<'a> ReplyWriter<'a> {
 
     fn push_number(&mut self, value: i64) {
         let mut formatter = itoa::Buffer::new();
-        self.out.extend_from_slice(formatter.format(value).as_bytes());
+        self.out
+            .extend_from_slice(formatter.format(value).as_bytes());
     }
 
     fn header(&mut self, kind: u8, length: usize) {
@@ -258,7 +259,10 @@ mod tests {
         assert_eq!(format_double(1.5), "1.5");
         assert_eq!(format_double(10.0), "10");
         assert_eq!(format_double(-0.0001), "-0.0001");
-        assert_eq!(format_double(0.00001), "1.0000000000000001e-05".replace("1.0000000000000001", "1"));
+        assert_eq!(
+            format_double(0.00001),
+            "1.0000000000000001e-05".replace("1.0000000000000001", "1")
+        );
         assert_eq!(format_double(1e17), "1e+17");
         assert_eq!(format_double(12345678901234567.0), "12345678901234568");
         assert_eq!(format_double(0.1 + 0.2), "0.30000000000000004");

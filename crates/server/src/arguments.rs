@@ -20,8 +20,8 @@ pub fn is(arg: &[u8], keyword: &str) -> bool {
 
 /// A database index argument: an integer, then within range.
 pub fn database_index(arg: &[u8], database_count: usize) -> Result<usize, CommandError> {
-    let index = store::number::parse_i64(arg)
-        .ok_or_else(|| CommandError::from(errors::NOT_INTEGER))?;
+    let index =
+        store::number::parse_i64(arg).ok_or_else(|| CommandError::from(errors::NOT_INTEGER))?;
     if index < 0 || index as usize >= database_count {
         return Err(errors::DB_INDEX_OUT_OF_RANGE.into());
     }

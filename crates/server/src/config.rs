@@ -24,9 +24,15 @@ pub const REDIS_VERSION: &str = "7.2.4";
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {
     Bool,
-    Integer { min: i64, max: i64 },
+    Integer {
+        min: i64,
+        max: i64,
+    },
     /// A byte count that accepts units (`1gb`, `512mb`, `64k`).
-    Memory { min: i64, max: i64 },
+    Memory {
+        min: i64,
+        max: i64,
+    },
     Enum(&'static [&'static str]),
     /// Enum flags that combine (`"a b"`).
     Text,
@@ -53,15 +59,33 @@ pub struct OptionSpec {
 }
 
 const fn option(name: &'static str, kind: Kind, default: &'static str) -> OptionSpec {
-    OptionSpec { name, aliases: &[], kind, default, flags: 0 }
+    OptionSpec {
+        name,
+        aliases: &[],
+        kind,
+        default,
+        flags: 0,
+    }
 }
 
 const fn immutable(name: &'static str, kind: Kind, default: &'static str) -> OptionSpec {
-    OptionSpec { name, aliases: &[], kind, default, flags: option_flags::IMMUTABLE }
+    OptionSpec {
+        name,
+        aliases: &[],
+        kind,
+        default,
+        flags: option_flags::IMMUTABLE,
+    }
 }
 
 const fn no_effect(name: &'static str, kind: Kind, default: &'static str) -> OptionSpec {
-    OptionSpec { name, aliases: &[], kind, default, flags: option_flags::NO_EFFECT }
+    OptionSpec {
+        name,
+        aliases: &[],
+        kind,
+        default,
+        flags: option_flags::NO_EFFECT,
+    }
 }
 
 const fn aliased(
@@ -70,12 +94,27 @@ const fn aliased(
     kind: Kind,
     default: &'static str,
 ) -> OptionSpec {
-    OptionSpec { name, aliases, kind, default, flags: 0 }
+    OptionSpec {
+        name,
+        aliases,
+        kind,
+        default,
+        flags: 0,
+    }
 }
 
-const INT: Kind = Kind::Integer { min: i64::MIN, max: i64::MAX };
-const NON_NEGATIVE: Kind = Kind::Integer { min: 0, max: i64::MAX };
-const MEMORY: Kind = Kind::Memory { min: 0, max: i64::MAX };
+const INT: Kind = Kind::Integer {
+    min: i64::MIN,
+    max: i64::MAX,
+};
+const NON_NEGATIVE: Kind = Kind::Integer {
+    min: 0,
+    max: i64::MAX,
+};
+const MEMORY: Kind = Kind::Memory {
+    min: 0,
+    max: i64::MAX,
+};
 const BOOL: Kind = Kind::Bool;
 const TEXT: Kind = Kind::Text;
 const LOG_LEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
@@ -103,23 +142,66 @@ pub static OPTIONS: &[OptionSpec] = &[
     option("tcp-keepalive", NON_NEGATIVE, "300"),
     immutable("unixsocket", TEXT, ""),
     immutable("unixsocketperm", TEXT, "0"),
-    option("maxclients", Kind::Integer { min: 1, max: u32::MAX as i64 }, "10000"),
-    option("proto-max-bulk-len", Kind::Memory { min: 1024 * 1024, max: i64::MAX }, "536870912"),
-    option("client-query-buffer-limit", Kind::Memory { min: 1024 * 1024, max: i64::MAX }, "1073741824"),
+    option(
+        "maxclients",
+        Kind::Integer {
+            min: 1,
+            max: u32::MAX as i64,
+        },
+        "10000",
+    ),
+    option(
+        "proto-max-bulk-len",
+        Kind::Memory {
+            min: 1024 * 1024,
+            max: i64::MAX,
+        },
+        "536870912",
+    ),
+    option(
+        "client-query-buffer-limit",
+        Kind::Memory {
+            min: 1024 * 1024,
+            max: i64::MAX,
+        },
+        "1073741824",
+    ),
     // General.
     immutable("daemonize", BOOL, "no"),
-    immutable("supervised", Kind::Enum(&["upstart", "systemd", "auto", "no"]), "no"),
+    immutable(
+        "supervised",
+        Kind::Enum(&["upstart", "systemd", "auto", "no"]),
+        "no",
+    ),
     immutable("pidfile", TEXT, ""),
     option("loglevel", Kind::Enum(LOG_LEVELS), "notice"),
     immutable("logfile", TEXT, ""),
     immutable("syslog-enabled", BOOL, "no"),
     immutable("syslog-ident", TEXT, "redis"),
     immutable("syslog-facility", TEXT, "local0"),
-    immutable("databases", Kind::Integer { min: 1, max: i32::MAX as i64 }, "16"),
+    immutable(
+        "databases",
+        Kind::Integer {
+            min: 1,
+            max: i32::MAX as i64,
+        },
+        "16",
+    ),
     no_effect("always-show-logo", BOOL, "no"),
     no_effect("set-proc-title", BOOL, "yes"),
-    no_effect("proc-title-template", TEXT, "{title} {listen-addr} {server-mode}"),
-    option("hz", Kind::Integer { min: 0, max: i32::MAX as i64 }, "10"),
+    no_effect(
+        "proc-title-template",
+        TEXT,
+        "{title} {listen-addr} {server-mode}",
+    ),
+    option(
+        "hz",
+        Kind::Integer {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        "10",
+    ),
     no_effect("dynamic-hz", BOOL, "yes"),
     immutable("io-threads", Kind::Integer { min: 0, max: 1024 }, "0"),
     no_effect("io-threads-do-reads", BOOL, "no"),
@@ -156,12 +238,24 @@ pub static OPTIONS: &[OptionSpec] = &[
     option("aof-load-truncated", BOOL, "yes"),
     option("aof-use-rdb-preamble", BOOL, "yes"),
     option("aof-timestamp-enabled", BOOL, "no"),
-    option("sanitize-dump-payload", Kind::Enum(&["no", "yes", "clients"]), "no"),
+    option(
+        "sanitize-dump-payload",
+        Kind::Enum(&["no", "yes", "clients"]),
+        "no",
+    ),
     // Memory.
     option("maxmemory", MEMORY, "0"),
-    option("maxmemory-policy", Kind::Enum(EVICTION_POLICIES), "noeviction"),
+    option(
+        "maxmemory-policy",
+        Kind::Enum(EVICTION_POLICIES),
+        "noeviction",
+    ),
     option("maxmemory-samples", Kind::Integer { min: 1, max: 64 }, "5"),
-    option("maxmemory-eviction-tenacity", Kind::Integer { min: 0, max: 100 }, "10"),
+    option(
+        "maxmemory-eviction-tenacity",
+        Kind::Integer { min: 0, max: 100 },
+        "10",
+    ),
     option("lfu-log-factor", NON_NEGATIVE, "10"),
     option("lfu-decay-time", NON_NEGATIVE, "1"),
     option("lazyfree-lazy-eviction", BOOL, "no"),
@@ -174,15 +268,35 @@ pub static OPTIONS: &[OptionSpec] = &[
     no_effect("activedefrag", BOOL, "no"),
     no_effect("jemalloc-bg-thread", BOOL, "yes"),
     // Encodings.
-    aliased("hash-max-listpack-entries", &["hash-max-ziplist-entries"], NON_NEGATIVE, "128"),
-    aliased("hash-max-listpack-value", &["hash-max-ziplist-value"], NON_NEGATIVE, "64"),
+    aliased(
+        "hash-max-listpack-entries",
+        &["hash-max-ziplist-entries"],
+        NON_NEGATIVE,
+        "128",
+    ),
+    aliased(
+        "hash-max-listpack-value",
+        &["hash-max-ziplist-value"],
+        NON_NEGATIVE,
+        "64",
+    ),
     option("list-max-listpack-size", INT, "-2"),
     option("list-compress-depth", NON_NEGATIVE, "0"),
     option("set-max-intset-entries", NON_NEGATIVE, "512"),
     option("set-max-listpack-entries", NON_NEGATIVE, "128"),
     option("set-max-listpack-value", NON_NEGATIVE, "64"),
-    aliased("zset-max-listpack-entries", &["zset-max-ziplist-entries"], NON_NEGATIVE, "128"),
-    aliased("zset-max-listpack-value", &["zset-max-ziplist-value"], NON_NEGATIVE, "64"),
+    aliased(
+        "zset-max-listpack-entries",
+        &["zset-max-ziplist-entries"],
+        NON_NEGATIVE,
+        "128",
+    ),
+    aliased(
+        "zset-max-listpack-value",
+        &["zset-max-ziplist-value"],
+        NON_NEGATIVE,
+        "64",
+    ),
     option("hll-sparse-max-bytes", NON_NEGATIVE, "3000"),
     option("stream-node-max-bytes", MEMORY, "4096"),
     option("stream-node-max-entries", NON_NEGATIVE, "100"),
@@ -200,7 +314,11 @@ pub static OPTIONS: &[OptionSpec] = &[
     ),
     option("busy-reply-threshold", NON_NEGATIVE, "5000"),
     option("tracking-table-max-keys", NON_NEGATIVE, "1000000"),
-    option("active-expire-effort", Kind::Integer { min: 1, max: 10 }, "1"),
+    option(
+        "active-expire-effort",
+        Kind::Integer { min: 1, max: 10 },
+        "1",
+    ),
     option("lua-time-limit", NON_NEGATIVE, "5000"),
     // Replication and cluster (accepted now; used by their issues).
     option("replica-read-only", BOOL, "yes"),
@@ -217,7 +335,10 @@ pub static OPTIONS: &[OptionSpec] = &[
 pub fn find_option(name: &str) -> Option<&'static OptionSpec> {
     OPTIONS.iter().find(|spec| {
         spec.name.eq_ignore_ascii_case(name)
-            || spec.aliases.iter().any(|alias| alias.eq_ignore_ascii_case(name))
+            || spec
+                .aliases
+                .iter()
+                .any(|alias| alias.eq_ignore_ascii_case(name))
     })
 }
 
@@ -254,7 +375,9 @@ fn validate(spec: &OptionSpec, args: &[String]) -> Result<String, String> {
             let value = store::number::parse_i64(joined.as_bytes())
                 .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
             if value < min || value > max {
-                return Err(format!("argument must be between {min} and {max} inclusive"));
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
             }
             Ok(value.to_string())
         }
@@ -262,7 +385,9 @@ fn validate(spec: &OptionSpec, args: &[String]) -> Result<String, String> {
             let value = parse_memory(&joined)
                 .ok_or_else(|| "argument must be a memory value".to_string())?;
             if value < min || value > max {
-                return Err(format!("argument must be between {min} and {max} inclusive"));
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
             }
             Ok(value.to_string())
         }
@@ -271,7 +396,10 @@ fn validate(spec: &OptionSpec, args: &[String]) -> Result<String, String> {
             if choices.contains(&lower.as_str()) {
                 Ok(lower)
             } else {
-                Err(format!("argument(s) must be one of the following: {}", choices.join(", ")))
+                Err(format!(
+                    "argument(s) must be one of the following: {}",
+                    choices.join(", ")
+                ))
             }
         }
         Kind::Text => Ok(joined),
@@ -357,7 +485,8 @@ impl Default for Config {
 impl HotConfig {
     fn refresh(&self, config: &Config) {
         let int = |name: &str| config.get_i64(name);
-        self.proto_max_bulk_len.store(int("proto-max-bulk-len"), Ordering::Relaxed);
+        self.proto_max_bulk_len
+            .store(int("proto-max-bulk-len"), Ordering::Relaxed);
         self.client_query_buffer_limit
             .store(int("client-query-buffer-limit"), Ordering::Relaxed);
         self.maxclients.store(int("maxclients"), Ordering::Relaxed);
@@ -365,7 +494,8 @@ impl HotConfig {
             .store(config.get_bool("protected-mode"), Ordering::Relaxed);
         self.requirepass_set
             .store(!config.get("requirepass").is_empty(), Ordering::Relaxed);
-        self.timeout_s.store(int("timeout") as u64, Ordering::Relaxed);
+        self.timeout_s
+            .store(int("timeout") as u64, Ordering::Relaxed);
         self.hz.store(int("hz"), Ordering::Relaxed);
         self.active_expire_effort
             .store(int("active-expire-effort"), Ordering::Relaxed);
@@ -391,11 +521,16 @@ impl Config {
     }
 
     /// Validates every `(name, arguments)` pair, then applies them all, or none.
-    pub fn set_many(&self, pairs: &[(String, Vec<String>)], at_startup: bool) -> Result<(), String> {
+    pub fn set_many(
+        &self,
+        pairs: &[(String, Vec<String>)],
+        at_startup: bool,
+    ) -> Result<(), String> {
         let mut validated: Vec<(&'static OptionSpec, String)> = Vec::with_capacity(pairs.len());
         for (name, args) in pairs {
-            let spec = find_option(name)
-                .ok_or_else(|| format!("Unknown option or number of arguments for CONFIG SET - '{name}'"))?;
+            let spec = find_option(name).ok_or_else(|| {
+                format!("Unknown option or number of arguments for CONFIG SET - '{name}'")
+            })?;
             if !at_startup && spec.flags & option_flags::IMMUTABLE != 0 {
                 return Err(format!(
                     "CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
@@ -476,12 +611,19 @@ impl Config {
             };
             let name = name.to_ascii_lowercase();
             if name == "include" {
-                let included = std::fs::read_to_string(values.join(" "))
-                    .map_err(|io| error(&format!("Fatal error, can't open config file '{}': {io}", values.join(" "))))?;
+                let included = std::fs::read_to_string(values.join(" ")).map_err(|io| {
+                    error(&format!(
+                        "Fatal error, can't open config file '{}': {io}",
+                        values.join(" ")
+                    ))
+                })?;
                 self.load(&included)?;
                 continue;
             }
-            if matches!(name.as_str(), "rename-command" | "user" | "loadmodule" | "sentinel") {
+            if matches!(
+                name.as_str(),
+                "rename-command" | "user" | "loadmodule" | "sentinel"
+            ) {
                 tracing::warn!("configuration directive '{name}' is not supported and was ignored");
                 continue;
             }
@@ -594,13 +736,17 @@ mod tests {
             command_line_to_text(&["--port".into(), "7000".into(), "--save".into(), "".into()])
                 .unwrap();
         assert!(file.is_none());
-        config.load(&format!("# comment\nloglevel warning\n{text}")).unwrap();
+        config
+            .load(&format!("# comment\nloglevel warning\n{text}"))
+            .unwrap();
         assert_eq!(config.get("port"), "7000");
         assert_eq!(config.get("save"), "");
         assert_eq!(config.get("loglevel"), "warning");
         let error = config.load("\nfoo bar\n").unwrap_err();
         assert_eq!(error.line_number, 2);
-        assert!(error.report().contains("Bad directive or wrong number of arguments"));
+        assert!(error
+            .report()
+            .contains("Bad directive or wrong number of arguments"));
         assert!(config.load("port 1 2").is_err());
     }
 
@@ -609,8 +755,14 @@ mod tests {
         let config = Config::default();
         let found = config.get_matching(&[b"hash-max-*"]);
         let names: Vec<&str> = found.iter().map(|(name, _)| name.as_str()).collect();
-        assert_eq!(names, vec!["hash-max-listpack-entries", "hash-max-listpack-value"]);
+        assert_eq!(
+            names,
+            vec!["hash-max-listpack-entries", "hash-max-listpack-value"]
+        );
         let found = config.get_matching(&[b"hash-max-ziplist-entries"]);
-        assert_eq!(found, vec![("hash-max-ziplist-entries".to_string(), "128".to_string())]);
+        assert_eq!(
+            found,
+            vec![("hash-max-ziplist-entries".to_string(), "128".to_string())]
+        );
     }
 }

@@ -64,14 +64,20 @@ async fn serve(server: Arc<Server>, mut stream: TcpStream, address: SocketAddr) 
     let no_password = !hot.requirepass_set.load(Ordering::Relaxed);
     if hot.protected_mode.load(Ordering::Relaxed) && no_password && !address.ip().is_loopback() {
         let _ = stream.write_all(PROTECTED_MODE_MESSAGE.as_bytes()).await;
-        server.clients.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        server
+            .clients
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
         return;
     }
     if server.clients.len() as i64 >= hot.maxclients.load(Ordering::Relaxed) {
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
-        server.clients.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        server
+            .clients
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
         return;
     }
     let local_address = stream.local_addr().unwrap_or(address);
@@ -127,7 +133,11 @@ async fn run_connection(
             .stats
             .net_input_bytes
             .fetch_add(read as u64, Ordering::Relaxed);
-        let query_limit = server.config.hot.client_query_buffer_limit.load(Ordering::Relaxed);
+        let query_limit = server
+            .config
+            .hot
+            .client_query_buffer_limit
+            .load(Ordering::Relaxed);
         if query.len() as i64 > query_limit {
             tracing::warn!(
                 "Closing client that reached max query buffer length (id={})",
@@ -177,7 +187,9 @@ async fn run_connection(
             }
         }
         query.advance(consumed);
-        shared.query_buffer_bytes.store(query.len(), Ordering::Relaxed);
+        shared
+            .query_buffer_bytes
+            .store(query.len(), Ordering::Relaxed);
         if !output.is_empty() {
             write_output(server, stream, &mut output).await?;
         }

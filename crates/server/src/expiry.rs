@@ -30,10 +30,18 @@ pub async fn active_expiry_loop(server: Arc<Server>) {
         if server.is_shutting_down() {
             return;
         }
-        let effort = server.config.hot.active_expire_effort.load(Ordering::Relaxed).clamp(1, 10) as u64;
+        let effort = server
+            .config
+            .hot
+            .active_expire_effort
+            .load(Ordering::Relaxed)
+            .clamp(1, 10) as u64;
         let budget = period * (CYCLE_TIME_PERCENT + 2 * (effort - 1)) as u32 / 100;
         cursor = run_cycle(&server, cursor, budget).await;
-        server.stats.active_expire_cycles.fetch_add(1, Ordering::Relaxed);
+        server
+            .stats
+            .active_expire_cycles
+            .fetch_add(1, Ordering::Relaxed);
     }
 }
 

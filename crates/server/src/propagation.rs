@@ -42,7 +42,10 @@ impl Default for Propagation {
     fn default() -> Self {
         Propagation {
             active: AtomicBool::new(false),
-            inner: Mutex::new(Inner { sequence: 0, sinks: Vec::new() }),
+            inner: Mutex::new(Inner {
+                sequence: 0,
+                sinks: Vec::new(),
+            }),
             appended: AtomicU64::new(0),
         }
     }
@@ -63,7 +66,8 @@ impl Propagation {
             sink.write(sequence, database, args);
         }
         inner.sinks.retain(|sink| !sink.is_closed());
-        self.active.store(!inner.sinks.is_empty(), Ordering::Relaxed);
+        self.active
+            .store(!inner.sinks.is_empty(), Ordering::Relaxed);
     }
 
     /// Starts feeding a new consumer with every later write.

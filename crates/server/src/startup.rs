@@ -50,7 +50,10 @@ pub fn run(args: Vec<String>) -> i32 {
             return 1;
         }
         if let Ok(absolute) = std::env::current_dir() {
-            let _ = config.set_many(&[("dir".into(), vec![absolute.display().to_string()])], true);
+            let _ = config.set_many(
+                &[("dir".into(), vec![absolute.display().to_string()])],
+                true,
+            );
         }
     }
     if let Err(error) = init_logging(&config) {
@@ -59,7 +62,9 @@ pub fn run(args: Vec<String>) -> i32 {
     }
     let configured_workers = config.get_i64("worker-threads") as usize;
     let workers = if configured_workers == 0 {
-        std::thread::available_parallelism().map(|count| count.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|count| count.get())
+            .unwrap_or(1)
     } else {
         configured_workers
     };
@@ -123,7 +128,10 @@ async fn serve(server: Arc<Server>) -> i32 {
                 "::*" => "::",
                 other => other,
             };
-            let socket: SocketAddr = match format!("{ip}:{port}").parse().or_else(|_| format!("[{ip}]:{port}").parse()) {
+            let socket: SocketAddr = match format!("{ip}:{port}")
+                .parse()
+                .or_else(|_| format!("[{ip}]:{port}").parse())
+            {
                 Ok(socket) => socket,
                 Err(_) => {
                     tracing::warn!("Invalid bind address '{address}'");
@@ -257,11 +265,16 @@ fn format_log_time(time: std::time::SystemTime) -> String {
     let shifted = days + 719_468;
     let era = shifted.div_euclid(146_097);
     let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
     let year = year_of_era + era * 400 + if month <= 2 { 1 } else { 0 };
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",

@@ -8,7 +8,10 @@ enum Token {
     Star,
     Any,
     Byte(u8),
-    Class { negated: bool, items: Vec<ClassItem> },
+    Class {
+        negated: bool,
+        items: Vec<ClassItem>,
+    },
 }
 
 #[derive(Debug)]
@@ -99,7 +102,11 @@ impl Pattern {
     pub fn new(pattern: &[u8], fold_case: bool) -> Self {
         let tokens = tokenize(pattern);
         let match_all = matches!(tokens.as_slice(), [Token::Star]);
-        Pattern { tokens, fold_case, match_all }
+        Pattern {
+            tokens,
+            fold_case,
+            match_all,
+        }
     }
 
     /// Whether the pattern is `*` (matches everything).

@@ -149,7 +149,10 @@ impl Shard {
     }
 
     fn remove_hashed(&mut self, hash: u64, key: &[u8]) -> Option<Box<Entry>> {
-        let found = self.table.find_entry(hash, |entry| &*entry.key == key).ok()?;
+        let found = self
+            .table
+            .find_entry(hash, |entry| &*entry.key == key)
+            .ok()?;
         let (entry, _) = found.remove();
         if entry.expire_at_ms != 0 {
             self.volatile_count -= 1;
@@ -309,7 +312,9 @@ pub struct Database {
 impl Default for Database {
     fn default() -> Self {
         Database {
-            shards: (0..SHARD_COUNT).map(|_| Mutex::new(Shard::default())).collect(),
+            shards: (0..SHARD_COUNT)
+                .map(|_| Mutex::new(Shard::default()))
+                .collect(),
         }
     }
 }
@@ -406,7 +411,12 @@ impl Keyspace {
         ids.dedup();
         let guards = ids
             .into_iter()
-            .map(|(database, shard)| ((database, shard), self.databases[database].shards[shard].lock()))
+            .map(|(database, shard)| {
+                (
+                    (database, shard),
+                    self.databases[database].shards[shard].lock(),
+                )
+            })
             .collect();
         LockedShards { guards }
     }
@@ -424,7 +434,10 @@ impl Keyspace {
 
     /// Locks every shard of every database, in the global order.
     pub fn lock_everything(&self) -> Vec<Vec<MutexGuard<'_, Shard>>> {
-        self.databases.iter().map(|database| database.lock_all()).collect()
+        self.databases
+            .iter()
+            .map(|database| database.lock_all())
+            .collect()
     }
 }
 
@@ -439,7 +452,11 @@ mod tests {
 
     #[test]
     fn entries_stay_small() {
-        assert!(std::mem::size_of::<Entry>() <= 64, "{}", std::mem::size_of::<Entry>());
+        assert!(
+            std::mem::size_of::<Entry>() <= 64,
+            "{}",
+            std::mem::size_of::<Entry>()
+        );
     }
 
     #[test]

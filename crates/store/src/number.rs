@@ -25,7 +25,9 @@ pub fn parse_i64(text: &[u8]) -> Option<i64> {
         if !digit.is_ascii_digit() {
             return None;
         }
-        magnitude = magnitude.checked_mul(10)?.checked_add((digit - b'0') as u64)?;
+        magnitude = magnitude
+            .checked_mul(10)?
+            .checked_add((digit - b'0') as u64)?;
     }
     if negative {
         if magnitude > i64::MAX as u64 + 1 {
@@ -92,7 +94,17 @@ mod tests {
         assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
         assert_eq!(parse_i64(b"9223372036854775808"), None);
-        for bad in [&b"-0"[..], b"01", b"+1", b" 1", b"1 ", b"", b"-", b"1a", b"0x1"] {
+        for bad in [
+            &b"-0"[..],
+            b"01",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"",
+            b"-",
+            b"1a",
+            b"0x1",
+        ] {
             assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }

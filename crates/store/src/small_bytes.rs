@@ -12,7 +12,10 @@ pub const INLINE_BYTES_MAX: usize = 22;
 
 #[derive(Clone)]
 pub enum SmallBytes {
-    Inline { length: u8, data: [u8; INLINE_BYTES_MAX] },
+    Inline {
+        length: u8,
+        data: [u8; INLINE_BYTES_MAX],
+    },
     Heap(Box<[u8]>),
 }
 
@@ -21,7 +24,10 @@ impl SmallBytes {
         if bytes.len() <= INLINE_BYTES_MAX {
             let mut data = [0u8; INLINE_BYTES_MAX];
             data[..bytes.len()].copy_from_slice(bytes);
-            SmallBytes::Inline { length: bytes.len() as u8, data }
+            SmallBytes::Inline {
+                length: bytes.len() as u8,
+                data,
+            }
         } else {
             SmallBytes::Heap(bytes.into())
         }

@@ -148,7 +148,10 @@ mod tests {
     fn encodings_follow_redis() {
         assert_eq!(StringValue::from_bytes(b"123").encoding_name(), "int");
         assert_eq!(StringValue::from_bytes(b"0123").encoding_name(), "embstr");
-        assert_eq!(StringValue::from_bytes(&[b'a'; 44]).encoding_name(), "embstr");
+        assert_eq!(
+            StringValue::from_bytes(&[b'a'; 44]).encoding_name(),
+            "embstr"
+        );
         assert_eq!(StringValue::from_bytes(&[b'a'; 45]).encoding_name(), "raw");
         let mut value = StringValue::from_bytes(b"12");
         value.make_raw().push(b'3');
@@ -158,6 +161,10 @@ mod tests {
 
     #[test]
     fn value_stays_small() {
-        assert!(std::mem::size_of::<Value>() <= 24, "{}", std::mem::size_of::<Value>());
+        assert!(
+            std::mem::size_of::<Value>() <= 24,
+            "{}",
+            std::mem::size_of::<Value>()
+        );
     }
 }

@@ -26,6 +26,9 @@ pub fn register(table: &mut CommandTable) {
 
 /// PING [message]
 fn ping(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    if args.len() > 2 {
+        return Err(crate::context::wrong_arity("ping"));
+    }
     match args.get(1) {
         Some(message) => context.reply.bulk(message),
         None => context.reply.simple(b"PONG"),
@@ -152,7 +155,11 @@ fn hello(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     reply.bulk(b"version");
     reply.bulk(REDIS_VERSION.as_bytes());
     reply.bulk(b"proto");
-    reply.integer(if context.client.protocol == Protocol::Resp3 { 3 } else { 2 });
+    reply.integer(if context.client.protocol == Protocol::Resp3 {
+        3
+    } else {
+        2
+    });
     reply.bulk(b"id");
     reply.integer(context.client.id as i64);
     reply.bulk(b"mode");
@@ -172,7 +179,12 @@ fn reset(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
     client.shared.protocol_version.store(2, Ordering::Relaxed);
     client.reply_mode = ReplyMode::On;
     client.shared.name.lock().clear();
-    client.authenticated = !context.server.config.hot.requirepass_set.load(Ordering::Relaxed);
+    client.authenticated = !context
+        .server
+        .config
+        .hot
+        .requirepass_set
+        .load(Ordering::Relaxed);
     let mut reply = resp::ReplyWriter::new(context.reply.buffer(), Protocol::Resp2);
     reply.simple(b"RESET");
     Ok(())

@@ -14,7 +14,11 @@ fn del(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let mut locked = context.lock_keys(args[1..].iter().copied());
     let mut removed = 0;
     for key in &args[1..] {
-        if locked.shard(database, key).remove(key, context.now_ms).is_some() {
+        if locked
+            .shard(database, key)
+            .remove(key, context.now_ms)
+            .is_some()
+        {
             locked.propagate(database, &[b"DEL", key]);
             removed += 1;
         }

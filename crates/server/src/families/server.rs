@@ -17,7 +17,11 @@ pub fn register(table: &mut CommandTable) {
 
 /// DBSIZE
 fn dbsize(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
-    let (keys, _) = context.server.keyspace.database(context.database()).counts();
+    let (keys, _) = context
+        .server
+        .keyspace
+        .database(context.database())
+        .counts();
     context.reply.integer(keys as i64);
     Ok(())
 }

@@ -1,0 +1,296 @@
+//! Test support: start the real `cinnabar-server` binary on an ephemeral port and talk RESP to
+//! it, asserting exact replies.
+//!
+//! `TestServer::start(&[...])` starts a server with extra command-line options and waits until
+//! it accepts connections; dropping it kills the process. `server.client()` gives a
+//! [`RawClient`] that sends commands and reads replies as [`Reply`] values (errors included), so
+//! tests compare replies exactly as a client sees them. `server.redis()` gives a `redis` crate
+//! connection for tests that want a real client library.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to start accepting connections.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a test waits for any one reply before failing.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct TestServer {
+    pub port: u16,
+    child: Child,
+    pub dir: std::path::PathBuf,
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+impl TestServer {
+    pub fn start(extra: &[&str]) -> TestServer {
+        for _attempt in 0..5 {
+            if let Some(server) = Self::try_start(extra) {
+                return server;
+            }
+        }
+        panic!("cinnabar-server did not start");
+    }
+
+    fn try_start(extra: &[&str]) -> Option<TestServer> {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("cinnabar-test-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cinnabar-server"));
+        command
+            .args(["--port", &port.to_string(), "--save", "", "--dir"])
+            .arg(&dir)
+            .args(["--loglevel", "warning"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn cinnabar-server");
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(TestServer { port, child, dir });
+            }
+            if let Ok(Some(_status)) = child.try_wait() {
+                // Port taken between choosing and binding, or a bad option: try again.
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        None
+    }
+
+    pub fn client(&self) -> RawClient {
+        RawClient::connect(self.port)
+    }
+
+    pub fn redis(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .expect("client")
+            .get_connection()
+            .expect("connection")
+    }
+
+    /// Waits for the process to exit by itself (after SHUTDOWN); returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A reply as the client sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    Status(String),
+    Error(String),
+    Integer(i64),
+    Bulk(Vec<u8>),
+    Nil,
+    NilArray,
+    Array(Vec<Reply>),
+    // RESP3
+    Null,
+    Double(String),
+    Boolean(bool),
+    Map(Vec<(Reply, Reply)>),
+    Set(Vec<Reply>),
+    Push(Vec<Reply>),
+    Verbatim(String, Vec<u8>),
+    BigNumber(String),
+}
+
+/// Shorthands for expected replies.
+pub fn status(text: &str) -> Reply {
+    Reply::Status(text.to_string())
+}
+pub fn error(text: &str) -> Reply {
+    Reply::Error(text.to_string())
+}
+pub fn int(value: i64) -> Reply {
+    Reply::Integer(value)
+}
+pub fn bulk(value: &str) -> Reply {
+    Reply::Bulk(value.as_bytes().to_vec())
+}
+pub fn array(items: Vec<Reply>) -> Reply {
+    Reply::Array(items)
+}
+pub fn bulks(items: &[&str]) -> Reply {
+    Reply::Array(items.iter().map(|item| bulk(item)).collect())
+}
+pub fn ok() -> Reply {
+    status("OK")
+}
+
+pub struct RawClient {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl RawClient {
+    pub fn connect(port: u16) -> RawClient {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(REPLY_TIMEOUT))
+            .expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        RawClient {
+            reader: BufReader::new(stream.try_clone().expect("clone")),
+            writer: stream,
+        }
+    }
+
+    /// Encodes a command as a RESP array of bulks.
+    pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("write");
+    }
+
+    pub fn send(&mut self, args: &[&[u8]]) {
+        self.send_raw(&Self::encode(args));
+    }
+
+    /// Sends a command given as space-separated words and reads its reply.
+    pub fn cmd(&mut self, line: &str) -> Reply {
+        let words: Vec<&[u8]> = line.split_whitespace().map(str::as_bytes).collect();
+        self.call(&words)
+    }
+
+    /// Sends a command with binary arguments and reads its reply.
+    pub fn call(&mut self, args: &[&[u8]]) -> Reply {
+        self.send(args);
+        self.read_reply()
+    }
+
+    /// Whether the server closed the connection (reads until EOF or error).
+    pub fn is_closed(&mut self) -> bool {
+        let mut buffer = [0u8; 1];
+        matches!(self.reader.read(&mut buffer), Ok(0) | Err(_))
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        let read = self.reader.read_line(&mut line).expect("read reply line");
+        assert!(read > 0, "connection closed while waiting for a reply");
+        assert!(line.ends_with("\r\n"), "reply line without CRLF: {line:?}");
+        line.truncate(line.len() - 2);
+        line
+    }
+
+    fn exact(&mut self, length: usize) -> Vec<u8> {
+        let mut data = vec![0u8; length + 2];
+        self.reader.read_exact(&mut data).expect("read bulk");
+        assert_eq!(&data[length..], b"\r\n");
+        data.truncate(length);
+        data
+    }
+
+    pub fn read_reply(&mut self) -> Reply {
+        let line = self.line();
+        let (kind, rest) = line.split_at(1);
+        match kind {
+            "+" => Reply::Status(rest.to_string()),
+            "-" => Reply::Error(rest.to_string()),
+            ":" => Reply::Integer(rest.parse().expect("integer reply")),
+            "$" => {
+                let length: i64 = rest.parse().expect("bulk length");
+                if length < 0 {
+                    Reply::Nil
+                } else {
+                    Reply::Bulk(self.exact(length as usize))
+                }
+            }
+            "*" | "~" | ">" => {
+                let length: i64 = rest.parse().expect("array length");
+                if length < 0 {
+                    return Reply::NilArray;
+                }
+                let items = (0..length).map(|_| self.read_reply()).collect();
+                match kind {
+                    "*" => Reply::Array(items),
+                    "~" => Reply::Set(items),
+                    _ => Reply::Push(items),
+                }
+            }
+            "%" => {
+                let length: usize = rest.parse().expect("map length");
+                Reply::Map(
+                    (0..length)
+                        .map(|_| (self.read_reply(), self.read_reply()))
+                        .collect(),
+                )
+            }
+            "_" => Reply::Null,
+            "," => Reply::Double(rest.to_string()),
+            "#" => Reply::Boolean(rest == "t"),
+            "(" => Reply::BigNumber(rest.to_string()),
+            "=" => {
+                let length: usize = rest.parse().expect("verbatim length");
+                let data = self.exact(length);
+                Reply::Verbatim(
+                    String::from_utf8_lossy(&data[..3]).into_owned(),
+                    data[4..].to_vec(),
+                )
+            }
+            other => panic!("unknown reply type {other:?} in {line:?}"),
+        }
+    }
+}
+
+impl Reply {
+    /// The bulk's bytes as text (panics on other replies).
+    pub fn text(&self) -> String {
+        match self {
+            Reply::Bulk(bytes) | Reply::Verbatim(_, bytes) => {
+                String::from_utf8_lossy(bytes).into_owned()
+            }
+            Reply::Status(text) => text.clone(),
+            other => panic!("not a string reply: {other:?}"),
+        }
+    }
+
+    pub fn integer(&self) -> i64 {
+        match self {
+            Reply::Integer(value) => *value,
+            other => panic!("not an integer reply: {other:?}"),
+        }
+    }
+
+    pub fn items(&self) -> Vec<Reply> {
+        match self {
+            Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => items.clone(),
+            other => panic!("not an array reply: {other:?}"),
+        }
+    }
+}
