@@ -8,6 +8,7 @@
 
 pub mod connection;
 pub mod keys;
+pub mod lists;
 pub mod server;
 pub mod strings;
 
@@ -17,6 +18,7 @@ use crate::command::CommandTable;
 pub fn register_all(table: &mut CommandTable) {
     connection::register(table);
     keys::register(table);
+    lists::register(table);
     server::register(table);
     strings::register(table);
 }

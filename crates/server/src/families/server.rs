@@ -1,6 +1,6 @@
 //! Server commands: DBSIZE, FLUSHDB, FLUSHALL, CONFIG, SHUTDOWN, TIME, INFO, COMMAND, DEBUG.
 
-use crate::arguments::text;
+use crate::arguments::{is, text};
 use crate::command::CommandTable;
 use crate::context::{errors, CommandResult, Context};
 use crate::server::unix_time_ms;
@@ -13,6 +13,20 @@ pub fn register(table: &mut CommandTable) {
     table.handle("config|set", config_set);
     table.handle("shutdown", shutdown);
     table.handle("time", time);
+    table.handle("function|flush", function_flush);
+}
+
+/// FUNCTION FLUSH [ASYNC | SYNC]
+///
+/// No function libraries exist until scripting lands, so there is nothing to flush.
+fn function_flush(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    match args.get(2) {
+        None => {}
+        Some(mode) if is(mode, "ASYNC") || is(mode, "SYNC") => {}
+        Some(_) => return Err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option".into()),
+    }
+    context.reply.ok();
+    Ok(())
 }
 
 /// DBSIZE
