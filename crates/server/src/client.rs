@@ -66,6 +66,8 @@ pub struct Client {
     /// Close the connection once the replies so far are written.
     pub close_after_reply: bool,
     pub shared: Arc<ClientShared>,
+    /// Set by a blocking command that must wait; the connection takes it and waits.
+    pub blocked: Option<Arc<crate::blocking::Waiter>>,
 }
 
 impl Client {
@@ -79,6 +81,7 @@ impl Client {
             reply_mode: ReplyMode::On,
             close_after_reply: false,
             shared,
+            blocked: None,
         }
     }
 

@@ -157,6 +157,15 @@ async fn run_connection(
                     let buffer = &query[consumed..consumed + length];
                     let argv: SmallVec<[&[u8]; 8]> = args.iter(buffer).collect();
                     execute(server, client, &argv, &mut output);
+                    if client.blocked.is_some() {
+                        let owned: Vec<Vec<u8>> = argv.iter().map(|arg| arg.to_vec()).collect();
+                        if !output.is_empty() {
+                            write_output(server, stream, &mut output).await?;
+                        }
+                        if !wait_while_blocked(server, client, owned, &mut output).await {
+                            return Ok(());
+                        }
+                    }
                     consumed += length;
                     if client.close_after_reply || shared.is_killed() {
                         close = true;
@@ -197,6 +206,28 @@ async fn run_connection(
             return Ok(());
         }
     }
+}
+
+/// Waits for the blocked command to be served, time out or be unblocked, running it again
+/// when asked to. Returns false when the connection must close.
+async fn wait_while_blocked(
+    server: &Server,
+    client: &mut Client,
+    argv: Vec<Vec<u8>>,
+    output: &mut Vec<u8>,
+) -> bool {
+    let shared = client.shared.clone();
+    while let Some(waiter) = client.blocked.take() {
+        match crate::blocking::wait(server, waiter, &shared.kill).await {
+            crate::blocking::WaitOutcome::Reply(reply) => output.extend_from_slice(&reply),
+            crate::blocking::WaitOutcome::Retry => {
+                let args: SmallVec<[&[u8]; 8]> = argv.iter().map(Vec::as_slice).collect();
+                execute(server, client, &args, output);
+            }
+            crate::blocking::WaitOutcome::Closed => return false,
+        }
+    }
+    !shared.is_killed()
 }
 
 async fn write_output(

@@ -132,6 +132,10 @@ impl DerefMut for Locked<'_> {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
+        if self.guard.blocked.has_ready() {
+            let now_ms = crate::server::unix_time_ms();
+            crate::blocking::serve_ready(self.server, self.database, &mut self.guard, now_ms);
+        }
         if self.guard.has_expired() {
             self.server
                 .propagate_expired(self.database, &mut self.guard);
@@ -160,6 +164,10 @@ impl Drop for LockedMany<'_> {
     fn drop(&mut self) {
         let server = self.server;
         for (database, shard) in self.shards.iter_mut() {
+            if shard.blocked.has_ready() {
+                let now_ms = crate::server::unix_time_ms();
+                crate::blocking::serve_ready(server, database, shard, now_ms);
+            }
             if shard.has_expired() {
                 server.propagate_expired(database, shard);
             }

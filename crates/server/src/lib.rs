@@ -4,10 +4,11 @@
 //! the JSON specs), [`context`] (what handlers see, errors, propagating shard guards),
 //! [`families`] (one file per command family), [`config`] (options, redis.conf, CONFIG),
 //! [`client`] (per-connection state and the registry), [`propagation`] (the ordered stream of
-//! writes for AOF and replicas), [`server`] (shared state), [`expiry`] (active expiry),
+//! writes for AOF and replicas), [`server`] (shared state), [`expiry`] (active expiry), [`blocking`] (clients blocked on keys),
 //! [`startup`] (turning a command line into a running server).
 
 pub mod arguments;
+pub mod blocking;
 pub mod client;
 pub mod command;
 pub mod config;

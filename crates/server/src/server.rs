@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use store::{Keyspace, Shard, SmallBytes};
 use tokio::sync::Notify;
 
+use crate::blocking::BlockedClients;
 use crate::client::ClientRegistry;
 use crate::command::CommandTable;
 use crate::config::Config;
@@ -42,6 +43,7 @@ pub struct Server {
     pub commands: CommandTable,
     pub clients: ClientRegistry,
     pub propagation: Propagation,
+    pub blocked: BlockedClients,
     pub stats: Stats,
     pub started: Instant,
     pub started_unix_ms: u64,
@@ -76,6 +78,7 @@ impl Server {
             commands,
             clients: ClientRegistry::default(),
             propagation: Propagation::default(),
+            blocked: BlockedClients::default(),
             stats: Stats::default(),
             started: Instant::now(),
             started_unix_ms: unix_time_ms(),

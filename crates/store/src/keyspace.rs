@@ -19,6 +19,7 @@ use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use std::hash::BuildHasher;
 
+use crate::blocked::BlockedKeys;
 use crate::slot::key_slot;
 use crate::small_bytes::SmallBytes;
 use crate::value::Value;
@@ -115,6 +116,8 @@ pub struct Shard {
     hasher: foldhash::fast::RandomState,
     volatile_count: usize,
     expired: Vec<SmallBytes>,
+    /// Clients blocked on keys of this shard, and keys that became ready for them.
+    pub blocked: BlockedKeys,
 }
 
 impl Default for Shard {
@@ -124,6 +127,7 @@ impl Default for Shard {
             hasher: foldhash::fast::RandomState::default(),
             volatile_count: 0,
             expired: Vec::new(),
+            blocked: BlockedKeys::default(),
         }
     }
 }
@@ -232,6 +236,7 @@ impl Shard {
         if entry.expire_at_ms != 0 {
             self.volatile_count += 1;
         }
+        self.blocked.signal(&entry.key);
         let hasher = &self.hasher;
         self.table
             .insert_unique(hash, entry, |entry| hasher.hash_one(&*entry.key));

@@ -1,0 +1,109 @@
+//! Clients blocked on keys (BLPOP, BZPOPMIN, XREAD BLOCK ...), as the shard sees them.
+//!
+//! Model. Each shard keeps, for every key some client waits on, a FIFO queue of opaque waiter
+//! tokens (the server's own waiter type behind `Arc<dyn Any>`), and a list of keys that became
+//! "ready": written while someone waits on them. Both live inside the shard, so they are
+//! protected by the shard's lock and ordered with the writes: a write that makes a key ready
+//! marks it under the same lock, and the server serves the waiters before that lock is released.
+//! The store never interprets the tokens.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+
+use crate::small_bytes::SmallBytes;
+
+/// A blocked client, opaque to the store.
+pub type WaiterToken = Arc<dyn Any + Send + Sync>;
+
+#[derive(Default)]
+pub struct BlockedKeys {
+    waiters: HashMap<SmallBytes, VecDeque<WaiterToken>>,
+    ready: Vec<SmallBytes>,
+}
+
+impl BlockedKeys {
+    /// Whether nobody waits on any key of this shard (the common case: one branch).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.waiters.is_empty()
+    }
+
+    /// Queues `token` as the last waiter on `key`.
+    pub fn block(&mut self, key: &[u8], token: WaiterToken) {
+        self.waiters
+            .entry_ref(key)
+            .or_insert_with(VecDeque::new)
+            .push_back(token);
+    }
+
+    /// Removes `token` from `key`'s queue (by identity).
+    pub fn unblock(&mut self, key: &[u8], token: &WaiterToken) {
+        if let Some(queue) = self.waiters.get_mut(key) {
+            queue.retain(|queued| !Arc::ptr_eq(queued, token));
+            if queue.is_empty() {
+                self.waiters.remove(key);
+            }
+        }
+    }
+
+    /// The waiters on `key`, oldest first.
+    pub fn waiters(&self, key: &[u8]) -> impl Iterator<Item = &WaiterToken> {
+        self.waiters.get(key).into_iter().flatten()
+    }
+
+    /// How many waiters `key` has.
+    pub fn waiter_count(&self, key: &[u8]) -> usize {
+        self.waiters.get(key).map_or(0, VecDeque::len)
+    }
+
+    /// Marks `key` ready if someone waits on it.
+    #[inline]
+    pub fn signal(&mut self, key: &[u8]) {
+        if self.waiters.is_empty() || !self.waiters.contains_key(key) {
+            return;
+        }
+        if !self.ready.iter().any(|ready| &**ready == key) {
+            self.ready.push(SmallBytes::new(key));
+        }
+    }
+
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// The keys marked ready since the last call, in the order they became ready.
+    pub fn take_ready(&mut self) -> Vec<SmallBytes> {
+        std::mem::take(&mut self.ready)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_and_ready_keys() {
+        let mut blocked = BlockedKeys::default();
+        let first: WaiterToken = Arc::new(1u32);
+        let second: WaiterToken = Arc::new(2u32);
+        blocked.signal(b"k");
+        assert!(!blocked.has_ready(), "nobody waits yet");
+        blocked.block(b"k", first.clone());
+        blocked.block(b"k", second.clone());
+        let order: Vec<u32> = blocked
+            .waiters(b"k")
+            .map(|token| *token.downcast_ref::<u32>().unwrap())
+            .collect();
+        assert_eq!(order, vec![1, 2]);
+        blocked.signal(b"k");
+        blocked.signal(b"k");
+        assert_eq!(blocked.take_ready(), vec![SmallBytes::new(b"k")]);
+        blocked.unblock(b"k", &first);
+        assert_eq!(blocked.waiter_count(b"k"), 1);
+        blocked.unblock(b"k", &second);
+        assert!(blocked.is_empty());
+    }
+}
