@@ -200,7 +200,11 @@ pub fn block(
     for key in keys {
         let shard = locked.shard(database, key);
         // A key given twice is queued once.
-        if !shard.blocked.waiters(key).any(|queued| Arc::ptr_eq(queued, &token)) {
+        if !shard
+            .blocked
+            .waiters(key)
+            .any(|queued| Arc::ptr_eq(queued, &token))
+        {
             shard.blocked.block(key, token.clone());
         }
     }

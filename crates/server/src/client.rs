@@ -68,6 +68,27 @@ pub struct Client {
     pub shared: Arc<ClientShared>,
     /// Set by a blocking command that must wait; the connection takes it and waits.
     pub blocked: Option<Arc<crate::blocking::Waiter>>,
+    /// Commands queued since MULTI.
+    pub transaction: Option<Transaction>,
+    /// Keys watched by WATCH.
+    pub watched: Vec<WatchedKey>,
+}
+
+/// A transaction being queued.
+#[derive(Default)]
+pub struct Transaction {
+    pub commands: Vec<Vec<Vec<u8>>>,
+    /// A command failed to queue: EXEC will refuse (EXECABORT).
+    pub failed: bool,
+}
+
+/// A key watched by WATCH, with what the client saw.
+pub struct WatchedKey {
+    pub database: usize,
+    pub key: store::SmallBytes,
+    pub version: u64,
+    /// Whether the key existed (unexpired) when watched: its expiry later breaks the watch.
+    pub existed: bool,
 }
 
 impl Client {
@@ -82,6 +103,8 @@ impl Client {
             close_after_reply: false,
             shared,
             blocked: None,
+            transaction: None,
+            watched: Vec::new(),
         }
     }
 

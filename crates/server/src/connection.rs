@@ -106,6 +106,7 @@ async fn serve(server: Arc<Server>, mut stream: TcpStream, address: SocketAddr) 
     server.clients.register(shared.clone());
     let mut client = Client::new(shared.clone(), no_password);
     let _ = run_connection(&server, &mut stream, &mut client).await;
+    crate::families::transactions::unwatch_all(&server, &mut client);
     server.clients.unregister(shared.id);
 }
 
@@ -258,7 +259,36 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
     if client.reply_mode == ReplyMode::SkipNext {
         client.reply_mode = ReplyMode::Skipping;
     }
-    match resolve(server, client, argv) {
+    let resolved = resolve(server, client, argv);
+    if client.transaction.is_some() {
+        let queue = match &resolved {
+            Ok(command) => !crate::families::transactions::runs_inside_multi(command),
+            Err(_) => false,
+        };
+        if let Err((_, error)) = &resolved {
+            if let Some(transaction) = client.transaction.as_mut() {
+                transaction.failed = true;
+            }
+            reply_error(server, client, output, error);
+            return;
+        }
+        if queue {
+            let command = resolved.as_ref().ok().copied().expect("resolved");
+            let mut writer = ReplyWriter::new(output, client.protocol);
+            let transaction = client.transaction.as_mut().expect("in a transaction");
+            if command.has(flags::NO_MULTI) {
+                transaction.failed = true;
+                writer.error(b"ERR Command not allowed inside a transaction");
+            } else {
+                transaction
+                    .commands
+                    .push(argv.iter().map(|arg| arg.to_vec()).collect());
+                writer.simple(b"QUEUED");
+            }
+            return;
+        }
+    }
+    match resolved {
         Ok(command) => {
             client
                 .shared
@@ -275,6 +305,7 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                 reply: ReplyWriter::new(output, protocol),
                 now_ms,
                 command,
+                scope: None,
             };
             let result = handler(&mut context, argv);
             let elapsed = started.elapsed().as_micros() as u64;

@@ -1,18 +1,28 @@
 //! What a command handler works with: the server, its client, the reply writer, the command's
 //! clock; the error type handlers return; and shard guards that propagate as they go.
 //!
-//! A handler locks the shards it needs through [`Context::lock`] / [`Context::lock_keys`]. The
-//! guards deref to the store's shards; a write calls [`Locked::propagate`] with its
-//! deterministic form while the guard is alive, and the guard propagates the deletion of any
-//! key that expired under it before it unlocks, so the propagation stream is ordered exactly as
-//! the shard locks ordered the commands.
+//! A handler locks the shards it needs through [`Context::lock`] (one key),
+//! [`Context::lock_keys`] (several keys, in the global order) or [`Context::lock_databases`]
+//! (whole databases). The guards deref to the store's shards. A write calls `propagate` on its
+//! guard with its deterministic form while the guard is alive; that also records the change for
+//! WATCH. When a guard is dropped it propagates the deletion of keys that expired under it and
+//! serves clients blocked on keys that became ready, before it unlocks, so the propagation
+//! stream is ordered exactly as the shard locks ordered the commands.
+//!
+//! Inside EXEC the transaction already holds every lock it needs (an [`ExecScope`]): the same
+//! calls then borrow from the scope instead of locking, propagation is captured so the whole
+//! transaction is appended at once, and blocked clients are served only when the transaction
+//! ends.
 
 use std::borrow::Cow;
+use std::cell::{RefCell, RefMut};
 use std::ops::{Deref, DerefMut};
 
 use parking_lot::MutexGuard;
 use resp::ReplyWriter;
-use store::{LockedShards, Shard};
+use smallvec::SmallVec;
+use store::keyspace::shard_index;
+use store::{Shard, SHARD_COUNT};
 
 use crate::client::Client;
 use crate::command::Command;
@@ -64,6 +74,88 @@ pub fn wrong_arity(command_name: &str) -> CommandError {
     ))
 }
 
+/// Locks held by a running transaction, lent to its commands.
+pub trait HeldScope {
+    /// Borrows shard `index` of `database` (the scope must hold it).
+    fn borrow(&self, database: usize, index: usize) -> RefMut<'_, Shard>;
+    /// Keeps a propagated write for the end of the transaction.
+    fn capture(&self, database: usize, args: &[&[u8]]);
+}
+
+/// The locks and captured propagation of one EXEC.
+pub struct ExecScope<'s> {
+    /// Sorted by (database, shard).
+    held: Vec<((usize, usize), RefCell<MutexGuard<'s, Shard>>)>,
+    captured: RefCell<Vec<(usize, Vec<Vec<u8>>)>>,
+}
+
+impl<'s> ExecScope<'s> {
+    /// Locks the shards of `(database, key)` pairs, or every shard when `everything`.
+    pub fn lock<'k>(
+        server: &'s Server,
+        keys: impl IntoIterator<Item = (usize, &'k [u8])>,
+        everything: bool,
+    ) -> Self {
+        let mut ids: Vec<(usize, usize)> = if everything {
+            (0..server.keyspace.database_count())
+                .flat_map(|database| (0..SHARD_COUNT).map(move |shard| (database, shard)))
+                .collect()
+        } else {
+            keys.into_iter()
+                .map(|(database, key)| (database, shard_index(key)))
+                .collect()
+        };
+        ids.sort_unstable();
+        ids.dedup();
+        let held = ids
+            .into_iter()
+            .map(|(database, shard)| {
+                let guard = server.keyspace.database(database).lock_shard(shard);
+                ((database, shard), RefCell::new(guard))
+            })
+            .collect();
+        ExecScope {
+            held,
+            captured: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The writes the transaction propagated, in order.
+    pub fn take_captured(&self) -> Vec<(usize, Vec<Vec<u8>>)> {
+        std::mem::take(&mut *self.captured.borrow_mut())
+    }
+
+    /// Ends the transaction: propagates expired keys and serves blocked clients, then unlocks.
+    pub fn finish(self, server: &Server) {
+        let now_ms = crate::server::unix_time_ms();
+        for ((database, _), guard) in self.held {
+            let mut guard = guard.into_inner();
+            if guard.blocked.has_ready() {
+                crate::blocking::serve_ready(server, database, &mut guard, now_ms);
+            }
+            if guard.has_expired() {
+                server.propagate_expired(database, &mut guard);
+            }
+        }
+    }
+}
+
+impl HeldScope for ExecScope<'_> {
+    fn borrow(&self, database: usize, index: usize) -> RefMut<'_, Shard> {
+        let position = self
+            .held
+            .binary_search_by_key(&(database, index), |(id, _)| *id)
+            .expect("a transaction holds the lock of every shard its commands touch");
+        RefMut::map(self.held[position].1.borrow_mut(), |guard| &mut **guard)
+    }
+
+    fn capture(&self, database: usize, args: &[&[u8]]) {
+        self.captured
+            .borrow_mut()
+            .push((database, args.iter().map(|arg| arg.to_vec()).collect()));
+    }
+}
+
 pub struct Context<'a> {
     pub server: &'a Server,
     pub client: &'a mut Client,
@@ -71,6 +163,8 @@ pub struct Context<'a> {
     /// The command's clock (Unix milliseconds), fixed for the whole command.
     pub now_ms: u64,
     pub command: &'a Command,
+    /// Set while the command runs inside EXEC.
+    pub scope: Option<&'a (dyn HeldScope + 'a)>,
 }
 
 impl<'a> Context<'a> {
@@ -79,37 +173,203 @@ impl<'a> Context<'a> {
         self.client.database
     }
 
+    /// Whether the command runs inside a transaction (blocking commands must not block).
+    pub fn in_transaction(&self) -> bool {
+        self.scope.is_some()
+    }
+
+    fn guard(&self, database: usize, index: usize) -> ShardGuard<'a> {
+        match self.scope {
+            Some(scope) => ShardGuard::Held(scope.borrow(database, index)),
+            None => ShardGuard::Owned(self.server.keyspace.database(database).lock_shard(index)),
+        }
+    }
+
     /// Locks the shard of `key` in the client's database.
     pub fn lock(&self, key: &[u8]) -> Locked<'a> {
         let database = self.client.database;
-        self.server.lock(database, key)
+        Locked {
+            guard: self.guard(database, shard_index(key)),
+            server: self.server,
+            database,
+            scope: self.scope,
+        }
     }
 
     /// Locks the shards of several keys of the client's database, in the global order.
     pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> LockedMany<'a> {
         let database = self.client.database;
-        self.server
-            .lock_keys(keys.into_iter().map(|key| (database, key)))
+        self.lock_pairs(keys.into_iter().map(|key| (database, key)))
     }
 
-    /// Propagates a write of the client's database (for writes that hold no shard guard, such
-    /// as FLUSHDB, which call it while holding their own locks).
+    /// Locks the shards of `(database, key)` pairs (keys of several databases: MOVE, COPY).
+    pub fn lock_pairs<'k>(
+        &self,
+        keys: impl IntoIterator<Item = (usize, &'k [u8])>,
+    ) -> LockedMany<'a> {
+        let mut ids: SmallVec<[(usize, usize); 8]> = keys
+            .into_iter()
+            .map(|(database, key)| (database, shard_index(key)))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let guards = ids
+            .into_iter()
+            .map(|(database, index)| ((database, index), self.guard(database, index)))
+            .collect();
+        LockedMany {
+            guards,
+            server: self.server,
+            scope: self.scope,
+        }
+    }
+
+    /// Locks every shard of the given databases, in the global order (FLUSHDB, SWAPDB, KEYS).
+    pub fn lock_databases(&self, databases: &[usize]) -> LockedMany<'a> {
+        let mut sorted: SmallVec<[usize; 4]> = databases.iter().copied().collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let guards = sorted
+            .into_iter()
+            .flat_map(|database| (0..SHARD_COUNT).map(move |index| (database, index)))
+            .map(|(database, index)| ((database, index), self.guard(database, index)))
+            .collect();
+        LockedMany {
+            guards,
+            server: self.server,
+            scope: self.scope,
+        }
+    }
+
+    /// Propagates a write that holds its locks some other way (whole-database commands).
     pub fn propagate(&self, args: &[&[u8]]) {
-        self.server.propagation.append(self.client.database, args);
+        match self.scope {
+            Some(scope) => scope.capture(self.client.database, args),
+            None => self.server.propagation.append(self.client.database, args),
+        }
+    }
+
+    /// Locks every shard of every database (FLUSHALL).
+    pub fn lock_everything(&self) -> LockedMany<'a> {
+        let databases: Vec<usize> = (0..self.server.keyspace.database_count()).collect();
+        self.lock_databases(&databases)
     }
 }
 
-/// One locked shard. Propagates expired keys when dropped.
+/// A shard locked by the command itself, or borrowed from the transaction holding it.
+pub enum ShardGuard<'a> {
+    Owned(MutexGuard<'a, Shard>),
+    Held(RefMut<'a, Shard>),
+}
+
+impl Deref for ShardGuard<'_> {
+    type Target = Shard;
+    fn deref(&self) -> &Shard {
+        match self {
+            ShardGuard::Owned(guard) => guard,
+            ShardGuard::Held(guard) => guard,
+        }
+    }
+}
+
+impl DerefMut for ShardGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Shard {
+        match self {
+            ShardGuard::Owned(guard) => guard,
+            ShardGuard::Held(guard) => guard,
+        }
+    }
+}
+
+/// Appends a write to the stream (or the transaction's capture) and records the change of its
+/// keys for WATCH through `touch`.
+fn propagate_write(
+    server: &Server,
+    scope: Option<&dyn HeldScope>,
+    database: usize,
+    args: &[&[u8]],
+    watched: bool,
+    mut touch: impl FnMut(&[u8]),
+) {
+    if watched {
+        if let Some(command) = server.commands.get(args[0]) {
+            for position in command.key_positions(args) {
+                touch(args[position]);
+            }
+        }
+    }
+    match scope {
+        Some(scope) => scope.capture(database, args),
+        None => server.propagation.append(database, args),
+    }
+}
+
+fn find_guard(
+    guards: &[((usize, usize), ShardGuard<'_>)],
+    database: usize,
+    index: usize,
+) -> Option<usize> {
+    guards
+        .binary_search_by_key(&(database, index), |(id, _)| *id)
+        .ok()
+}
+
+/// Propagates the deletion of expired keys, and (outside transactions) serves blocked clients.
+fn settle(server: &Server, scope: Option<&dyn HeldScope>, database: usize, shard: &mut Shard) {
+    match scope {
+        None => {
+            if shard.blocked.has_ready() {
+                let now_ms = crate::server::unix_time_ms();
+                crate::blocking::serve_ready(server, database, shard, now_ms);
+            }
+            if shard.has_expired() {
+                server.propagate_expired(database, shard);
+            }
+        }
+        Some(scope) => {
+            if shard.has_expired() {
+                for key in shard.take_expired() {
+                    shard.watched.touch(&key);
+                    server
+                        .stats
+                        .expired_keys
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    scope.capture(database, &[b"DEL", &key]);
+                }
+            }
+        }
+    }
+}
+
+/// One locked shard.
 pub struct Locked<'s> {
-    pub(crate) guard: MutexGuard<'s, Shard>,
-    pub(crate) server: &'s Server,
-    pub(crate) database: usize,
+    guard: ShardGuard<'s>,
+    server: &'s Server,
+    database: usize,
+    scope: Option<&'s (dyn HeldScope + 's)>,
 }
 
-impl Locked<'_> {
-    /// Propagates the deterministic form of a write made under this lock.
-    pub fn propagate(&self, args: &[&[u8]]) {
-        self.server.propagation.append(self.database, args);
+impl<'s> Locked<'s> {
+    /// Locks shard `index` of `database` outside any command (background tasks).
+    pub fn lock_shard(server: &'s Server, database: usize, index: usize) -> Self {
+        let guard = server.keyspace.database(database).lock_shard(index);
+        Locked {
+            guard: ShardGuard::Owned(guard),
+            server,
+            database,
+            scope: None,
+        }
+    }
+
+    /// Propagates the deterministic form of a write made under this lock (and records the
+    /// change of its keys for WATCH).
+    pub fn propagate(&mut self, args: &[&[u8]]) {
+        let watched = !self.guard.watched.is_empty();
+        let (server, scope, database) = (self.server, self.scope, self.database);
+        let guard = &mut self.guard;
+        propagate_write(server, scope, database, args, watched, |key| {
+            guard.watched.touch(key)
+        });
     }
 
     pub fn database(&self) -> usize {
@@ -132,44 +392,91 @@ impl DerefMut for Locked<'_> {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
-        if self.guard.blocked.has_ready() {
-            let now_ms = crate::server::unix_time_ms();
-            crate::blocking::serve_ready(self.server, self.database, &mut self.guard, now_ms);
-        }
-        if self.guard.has_expired() {
-            self.server
-                .propagate_expired(self.database, &mut self.guard);
+        if self.guard.blocked.has_ready() || self.guard.has_expired() {
+            settle(self.server, self.scope, self.database, &mut self.guard);
         }
     }
 }
 
-/// Several locked shards. Propagates expired keys when dropped.
+/// Several locked shards.
 pub struct LockedMany<'s> {
-    pub(crate) shards: LockedShards<'s>,
-    pub(crate) server: &'s Server,
+    guards: SmallVec<[((usize, usize), ShardGuard<'s>); 4]>,
+    server: &'s Server,
+    scope: Option<&'s (dyn HeldScope + 's)>,
 }
 
-impl LockedMany<'_> {
+impl<'s> LockedMany<'s> {
+    /// Locks the shards of `(database, key)` pairs outside any command (background tasks).
+    pub fn lock_pairs<'k>(
+        server: &'s Server,
+        keys: impl IntoIterator<Item = (usize, &'k [u8])>,
+    ) -> Self {
+        let mut ids: SmallVec<[(usize, usize); 8]> = keys
+            .into_iter()
+            .map(|(database, key)| (database, shard_index(key)))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let guards = ids
+            .into_iter()
+            .map(|(database, index)| {
+                let guard = server.keyspace.database(database).lock_shard(index);
+                ((database, index), ShardGuard::Owned(guard))
+            })
+            .collect();
+        LockedMany {
+            guards,
+            server,
+            scope: None,
+        }
+    }
+
     /// The locked shard of `key` in `database`.
     pub fn shard(&mut self, database: usize, key: &[u8]) -> &mut Shard {
-        self.shards.shard(database, key)
+        let position = find_guard(&self.guards, database, shard_index(key))
+            .expect("the key's shard was locked with the others");
+        &mut self.guards[position].1
     }
 
-    pub fn propagate(&self, database: usize, args: &[&[u8]]) {
-        self.server.propagation.append(database, args);
+    /// Every locked shard with its database and index.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (usize, usize, &mut Shard)> + use<'_, 's> {
+        self.guards
+            .iter_mut()
+            .map(|((database, index), guard)| (*database, *index, &mut **guard))
+    }
+
+    /// Propagates a write of `database` made under these locks (and records the change of its
+    /// keys for WATCH).
+    pub fn propagate(&mut self, database: usize, args: &[&[u8]]) {
+        let watched = self
+            .guards
+            .iter()
+            .any(|(_, guard)| !guard.watched.is_empty());
+        let (server, scope) = (self.server, self.scope);
+        let guards = &mut self.guards;
+        propagate_write(server, scope, database, args, watched, |key| {
+            if let Some(position) = find_guard(guards, database, shard_index(key)) {
+                guards[position].1.watched.touch(key);
+            }
+        });
+    }
+
+    /// Propagates a write that concerns whole databases (FLUSHDB, FLUSHALL, SWAPDB).
+    pub fn propagate_global(&mut self, database: usize, args: &[&[u8]]) {
+        match self.scope {
+            Some(scope) => scope.capture(database, args),
+            None => self.server.propagation.append(database, args),
+        }
     }
 }
 
 impl Drop for LockedMany<'_> {
     fn drop(&mut self) {
         let server = self.server;
-        for (database, shard) in self.shards.iter_mut() {
-            if shard.blocked.has_ready() {
-                let now_ms = crate::server::unix_time_ms();
-                crate::blocking::serve_ready(server, database, shard, now_ms);
-            }
-            if shard.has_expired() {
-                server.propagate_expired(database, shard);
+        let scope = self.scope;
+        for ((database, _), guard) in self.guards.iter_mut() {
+            if guard.blocked.has_ready() || guard.has_expired() {
+                settle(server, scope, *database, guard);
             }
         }
     }

@@ -70,6 +70,45 @@ impl Propagation {
             .store(!inner.sinks.is_empty(), Ordering::Relaxed);
     }
 
+    /// Appends a transaction's writes as one unit: wrapped in MULTI/EXEC when there are
+    /// several, with nothing from other clients in between. Must be called while the
+    /// transaction's locks are held.
+    pub fn append_transaction(&self, writes: &[(usize, Vec<Vec<u8>>)]) {
+        match writes {
+            [] => {}
+            [(database, args)] => {
+                let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+                self.append(*database, &args);
+            }
+            _ => {
+                self.appended
+                    .fetch_add(writes.len() as u64, Ordering::Relaxed);
+                if !self.active.load(Ordering::Relaxed) {
+                    return;
+                }
+                let mut inner = self.inner.lock();
+                let first_database = writes[0].0;
+                let last_database = writes[writes.len() - 1].0;
+                let emit = |inner: &mut Inner, database: usize, args: &[&[u8]]| {
+                    inner.sequence += 1;
+                    let sequence = inner.sequence;
+                    for sink in inner.sinks.iter_mut() {
+                        sink.write(sequence, database, args);
+                    }
+                };
+                emit(&mut inner, first_database, &[b"MULTI"]);
+                for (database, args) in writes {
+                    let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+                    emit(&mut inner, *database, &args);
+                }
+                emit(&mut inner, last_database, &[b"EXEC"]);
+                inner.sinks.retain(|sink| !sink.is_closed());
+                self.active
+                    .store(!inner.sinks.is_empty(), Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Starts feeding a new consumer with every later write.
     pub fn attach(&self, sink: Box<dyn PropagationSink>) {
         let mut inner = self.inner.lock();

@@ -90,34 +90,18 @@ impl Server {
         }
     }
 
-    /// Locks the shard of `key` in `database`.
-    #[inline]
-    pub fn lock(&self, database: usize, key: &[u8]) -> Locked<'_> {
-        Locked {
-            guard: self.keyspace.database(database).lock(key),
-            server: self,
-            database,
-        }
-    }
-
-    /// Locks shard `index` of `database`.
+    /// Locks shard `index` of `database` (background tasks; commands lock through `Context`).
     pub fn lock_shard(&self, database: usize, index: usize) -> Locked<'_> {
-        Locked {
-            guard: self.keyspace.database(database).lock_shard(index),
-            server: self,
-            database,
-        }
+        Locked::lock_shard(self, database, index)
     }
 
-    /// Locks the shards of several `(database, key)` pairs in the global order.
+    /// Locks the shards of several `(database, key)` pairs in the global order (background
+    /// tasks; commands lock through `Context`).
     pub fn lock_keys<'k>(
         &self,
         keys: impl IntoIterator<Item = (usize, &'k [u8])>,
     ) -> LockedMany<'_> {
-        LockedMany {
-            shards: self.keyspace.lock_keys(keys),
-            server: self,
-        }
+        LockedMany::lock_pairs(self, keys)
     }
 
     /// Propagates `DEL` for every key that expired in `shard` and counts them.
@@ -127,6 +111,7 @@ impl Server {
             .expired_keys
             .fetch_add(expired.len() as u64, Ordering::Relaxed);
         for key in &expired {
+            shard.watched.touch(key);
             self.propagation.append(database, &[b"DEL", key]);
         }
     }

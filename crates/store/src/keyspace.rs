@@ -23,6 +23,7 @@ use crate::blocked::BlockedKeys;
 use crate::slot::key_slot;
 use crate::small_bytes::SmallBytes;
 use crate::value::Value;
+use crate::watch::WatchedKeys;
 
 /// Shards per database: a power of two that divides the 16384 hash slots.
 pub const SHARD_COUNT: usize = 256;
@@ -118,6 +119,8 @@ pub struct Shard {
     expired: Vec<SmallBytes>,
     /// Clients blocked on keys of this shard, and keys that became ready for them.
     pub blocked: BlockedKeys,
+    /// Keys of this shard watched by WATCH.
+    pub watched: WatchedKeys,
 }
 
 impl Default for Shard {
@@ -128,6 +131,7 @@ impl Default for Shard {
             volatile_count: 0,
             expired: Vec::new(),
             blocked: BlockedKeys::default(),
+            watched: WatchedKeys::default(),
         }
     }
 }

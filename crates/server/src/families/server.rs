@@ -42,33 +42,51 @@ fn dbsize(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
 
 /// FLUSHDB [ASYNC | SYNC]
 fn flushdb(context: &mut Context, args: &[&[u8]]) -> CommandResult {
-    if args.len() > 2 {
-        return Err(errors::SYNTAX.into());
-    }
-    let database = context.database();
-    let mut shards = context.server.keyspace.database(database).lock_all();
-    for shard in shards.iter_mut() {
-        shard.clear();
-    }
-    context.propagate(&[b"FLUSHDB"]);
-    drop(shards);
-    context.reply.ok();
-    Ok(())
+    flush(context, args, Flush::Database)
 }
 
 /// FLUSHALL [ASYNC | SYNC]
 fn flushall(context: &mut Context, args: &[&[u8]]) -> CommandResult {
-    if args.len() > 2 {
-        return Err(errors::SYNTAX.into());
+    flush(context, args, Flush::Everything)
+}
+
+enum Flush {
+    Database,
+    Everything,
+}
+
+fn flush(context: &mut Context, args: &[&[u8]], what: Flush) -> CommandResult {
+    match args.get(1) {
+        None => {}
+        Some(mode) if is(mode, "ASYNC") || is(mode, "SYNC") => {}
+        Some(_) => return Err(errors::SYNTAX.into()),
     }
-    let mut everything = context.server.keyspace.lock_everything();
-    for database in everything.iter_mut() {
-        for shard in database.iter_mut() {
-            shard.clear();
+    let mut locked = match what {
+        Flush::Database => context.lock_databases(&[context.database()]),
+        Flush::Everything => context.lock_everything(),
+    };
+    let now_ms = context.now_ms;
+    for (_, _, shard) in locked.iter_mut() {
+        // Watched keys that existed are changed by the flush; absent ones are not.
+        if !shard.watched.is_empty() {
+            let existing: Vec<store::SmallBytes> = shard
+                .watched
+                .keys()
+                .into_iter()
+                .filter(|key| shard.peek(key, now_ms).is_some())
+                .collect();
+            shard
+                .watched
+                .touch_where(|key| existing.iter().any(|existing| &**existing == key));
         }
+        shard.clear();
     }
-    context.propagate(&[b"FLUSHALL"]);
-    drop(everything);
+    let name: &[u8] = match what {
+        Flush::Database => b"FLUSHDB",
+        Flush::Everything => b"FLUSHALL",
+    };
+    locked.propagate_global(context.database(), &[name]);
+    drop(locked);
     context.reply.ok();
     Ok(())
 }

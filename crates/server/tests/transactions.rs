@@ -1,0 +1,232 @@
+//! MULTI / EXEC / DISCARD / WATCH / UNWATCH, and the atomicity of transactions across shards
+//! and threads.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn exec_runs_queued_commands_in_order() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("SET a 1"), status("QUEUED"));
+    assert_eq!(client.cmd("GET a"), status("QUEUED"));
+    assert_eq!(client.cmd("DEL a"), status("QUEUED"));
+    assert_eq!(client.cmd("EXEC"), array(vec![ok(), bulk("1"), int(1)]));
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("EXEC"), array(vec![]));
+}
+
+#[test]
+fn transaction_errors() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    assert_eq!(client.cmd("EXEC"), error("ERR EXEC without MULTI"));
+    assert_eq!(client.cmd("DISCARD"), error("ERR DISCARD without MULTI"));
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(
+        client.cmd("MULTI"),
+        error("ERR MULTI calls can not be nested")
+    );
+    assert_eq!(
+        client.cmd("WATCH x"),
+        error("ERR WATCH inside MULTI is not allowed")
+    );
+    assert_eq!(client.cmd("SET a 1"), status("QUEUED"));
+    // Still queueing after those errors; they do not abort the transaction.
+    assert_eq!(client.cmd("EXEC"), array(vec![ok()]));
+    // A command that cannot be queued aborts EXEC.
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("SET b 2"), status("QUEUED"));
+    assert_eq!(
+        client.cmd("NOSUCH x"),
+        error("ERR unknown command 'NOSUCH', with args beginning with: 'x' ")
+    );
+    assert_eq!(
+        client.cmd("GET"),
+        error("ERR wrong number of arguments for 'get' command")
+    );
+    assert_eq!(
+        client.cmd("EXEC"),
+        error("EXECABORT Transaction discarded because of previous errors.")
+    );
+    assert_eq!(client.cmd("GET b"), Reply::Nil);
+    // DISCARD drops the queue.
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("SET c 3"), status("QUEUED"));
+    assert_eq!(client.cmd("DISCARD"), ok());
+    assert_eq!(client.cmd("GET c"), Reply::Nil);
+}
+
+#[test]
+fn runtime_errors_do_not_abort_the_transaction() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("SET a 1"), status("QUEUED"));
+    assert_eq!(client.cmd("SELECT 99"), status("QUEUED"));
+    assert_eq!(client.cmd("GET a"), status("QUEUED"));
+    assert_eq!(
+        client.cmd("EXEC"),
+        array(vec![ok(), error("ERR DB index is out of range"), bulk("1")])
+    );
+}
+
+#[test]
+fn watch_aborts_when_a_watched_key_changes() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let mut other = server.client();
+    assert_eq!(client.cmd("SET x 1"), ok());
+    assert_eq!(client.cmd("WATCH x"), ok());
+    assert_eq!(other.cmd("SET x 2"), ok());
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("SET x 3"), status("QUEUED"));
+    assert_eq!(client.cmd("EXEC"), Reply::NilArray);
+    assert_eq!(client.cmd("GET x"), bulk("2"));
+    // After EXEC nothing is watched any more.
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("SET x 4"), status("QUEUED"));
+    assert_eq!(client.cmd("EXEC"), array(vec![ok()]));
+}
+
+#[test]
+fn watch_ignores_other_keys_and_unwatch_forgets() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let mut other = server.client();
+    assert_eq!(client.cmd("WATCH x y z"), ok());
+    for index in 0..300 {
+        assert_eq!(other.cmd(&format!("SET unrelated{index} v")), ok());
+    }
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("SET x 1"), status("QUEUED"));
+    assert_eq!(client.cmd("EXEC"), array(vec![ok()]));
+    assert_eq!(client.cmd("WATCH x"), ok());
+    assert_eq!(other.cmd("SET x 2"), ok());
+    assert_eq!(client.cmd("UNWATCH"), ok());
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("SET x 3"), status("QUEUED"));
+    assert_eq!(client.cmd("EXEC"), array(vec![ok()]));
+}
+
+#[test]
+fn watch_of_a_missing_key_is_broken_by_its_creation_and_discard_unwatches() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let mut other = server.client();
+    assert_eq!(client.cmd("WATCH fresh"), ok());
+    assert_eq!(other.cmd("SET fresh 1"), ok());
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("PING"), status("QUEUED"));
+    assert_eq!(client.cmd("EXEC"), Reply::NilArray);
+    assert_eq!(client.cmd("WATCH fresh"), ok());
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("DISCARD"), ok());
+    assert_eq!(other.cmd("SET fresh 2"), ok());
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("PING"), status("QUEUED"));
+    assert_eq!(client.cmd("EXEC"), array(vec![status("PONG")]));
+}
+
+#[test]
+fn flush_breaks_watches_of_existing_keys_only() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let mut other = server.client();
+    assert_eq!(client.cmd("SET present 1"), ok());
+    assert_eq!(client.cmd("WATCH absent"), ok());
+    assert_eq!(other.cmd("FLUSHALL"), ok());
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("PING"), status("QUEUED"));
+    assert_eq!(client.cmd("EXEC"), array(vec![status("PONG")]));
+    assert_eq!(client.cmd("SET present 1"), ok());
+    assert_eq!(client.cmd("WATCH present"), ok());
+    assert_eq!(other.cmd("FLUSHDB"), ok());
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("PING"), status("QUEUED"));
+    assert_eq!(client.cmd("EXEC"), Reply::NilArray);
+}
+
+#[test]
+fn transactions_are_atomic_across_shards_and_threads() {
+    // Writers set two keys of different shards to the same value in one transaction; readers
+    // read both in one transaction and must never see them differ.
+    let server = TestServer::start(&[]);
+    let port = server.port;
+    let writers: Vec<_> = (0..2)
+        .map(|writer| {
+            std::thread::spawn(move || {
+                let mut client = RawClient::connect(port);
+                for round in 0..1500 {
+                    let value = format!("{writer}-{round}");
+                    assert_eq!(client.cmd("MULTI"), ok());
+                    assert_eq!(client.cmd(&format!("SET left {value}")), status("QUEUED"));
+                    assert_eq!(client.cmd(&format!("SET right {value}")), status("QUEUED"));
+                    assert_eq!(client.cmd("EXEC"), array(vec![ok(), ok()]));
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut client = RawClient::connect(port);
+                for _ in 0..1500 {
+                    assert_eq!(client.cmd("MULTI"), ok());
+                    assert_eq!(client.cmd("GET left"), status("QUEUED"));
+                    assert_eq!(client.cmd("GET right"), status("QUEUED"));
+                    let items = client.cmd("EXEC").items();
+                    assert_eq!(items[0], items[1], "a transaction saw a half-done one");
+                }
+            })
+        })
+        .collect();
+    for thread in writers.into_iter().chain(readers) {
+        thread.join().expect("thread");
+    }
+}
+
+#[test]
+fn optimistic_increments_through_watch_never_lose_an_update() {
+    let server = TestServer::start(&[]);
+    let port = server.port;
+    const THREADS: usize = 4;
+    const INCREMENTS: usize = 1000;
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut client = RawClient::connect(port);
+                let mut done = 0;
+                while done < INCREMENTS {
+                    assert_eq!(client.cmd("WATCH counter"), ok());
+                    let current = match client.cmd("GET counter") {
+                        Reply::Nil => 0,
+                        reply => reply.text().parse::<i64>().expect("number"),
+                    };
+                    assert_eq!(client.cmd("MULTI"), ok());
+                    assert_eq!(
+                        client.cmd(&format!("SET counter {}", current + 1)),
+                        status("QUEUED")
+                    );
+                    match client.cmd("EXEC") {
+                        Reply::NilArray => {}
+                        reply => {
+                            assert_eq!(reply, array(vec![ok()]));
+                            done += 1;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("thread");
+    }
+    let mut client = server.client();
+    assert_eq!(
+        client.cmd("GET counter"),
+        bulk(&(THREADS * INCREMENTS).to_string())
+    );
+}
