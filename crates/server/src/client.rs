@@ -72,6 +72,24 @@ pub struct Client {
     pub transaction: Option<Transaction>,
     /// Keys watched by WATCH.
     pub watched: Vec<WatchedKey>,
+    /// Where published messages for this client wait to be written.
+    pub mailbox: Arc<crate::pubsub::Mailbox>,
+    pub subscriptions: Subscriptions,
+}
+
+/// What a client is subscribed to, in subscription order.
+#[derive(Default)]
+pub struct Subscriptions {
+    pub channels: Vec<Vec<u8>>,
+    pub patterns: Vec<Vec<u8>>,
+    pub shard_channels: Vec<Vec<u8>>,
+}
+
+impl Subscriptions {
+    /// Every subscription (a RESP2 client with any is in subscribed mode).
+    pub fn count(&self) -> usize {
+        self.channels.len() + self.patterns.len() + self.shard_channels.len()
+    }
 }
 
 /// A transaction being queued.
@@ -101,10 +119,12 @@ impl Client {
             user: "default",
             reply_mode: ReplyMode::On,
             close_after_reply: false,
-            shared,
             blocked: None,
             transaction: None,
             watched: Vec::new(),
+            mailbox: Arc::new(crate::pubsub::Mailbox::new(shared.clone())),
+            subscriptions: Subscriptions::default(),
+            shared,
         }
     }
 

@@ -107,6 +107,7 @@ async fn serve(server: Arc<Server>, mut stream: TcpStream, address: SocketAddr) 
     let mut client = Client::new(shared.clone(), no_password);
     let _ = run_connection(&server, &mut stream, &mut client).await;
     crate::families::transactions::unwatch_all(&server, &mut client);
+    crate::families::pubsub::unsubscribe_all(&server, &mut client);
     server.clients.unregister(shared.id);
 }
 
@@ -123,9 +124,22 @@ async fn run_connection(
         if query.capacity() - query.len() < READ_CHUNK_BYTES / 4 {
             query.reserve(READ_CHUNK_BYTES);
         }
+        let mailbox = client.mailbox.clone();
         let read = tokio::select! {
             read = stream.read_buf(&mut query) => read?,
             _ = shared.kill.notified() => return Ok(()),
+            _ = mailbox.notify.notified() => {
+                let mut messages = mailbox.take();
+                let length = messages.len();
+                if length > 0 {
+                    tokio::select! {
+                        written = write_output(server, stream, &mut messages) => written?,
+                        _ = shared.kill.notified() => return Ok(()),
+                    }
+                    mailbox.written(length);
+                }
+                continue;
+            }
         };
         if read == 0 || shared.is_killed() {
             return Ok(());
@@ -374,6 +388,16 @@ fn resolve<'a>(
     }
     if !client.authenticated && !command.has(flags::NO_AUTH) {
         return Err((Some(command), errors::NO_AUTH.into()));
+    }
+    if client.protocol == resp::Protocol::Resp2
+        && client.subscriptions.count() > 0
+        && !crate::families::pubsub::allowed_while_subscribed(command)
+    {
+        let message = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            command.full_name
+        );
+        return Err((Some(command), CommandError::new(message)));
     }
     Ok(command)
 }

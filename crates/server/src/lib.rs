@@ -4,7 +4,7 @@
 //! the JSON specs), [`context`] (what handlers see, errors, propagating shard guards),
 //! [`families`] (one file per command family), [`config`] (options, redis.conf, CONFIG),
 //! [`client`] (per-connection state and the registry), [`propagation`] (the ordered stream of
-//! writes for AOF and replicas), [`server`] (shared state), [`expiry`] (active expiry), [`blocking`] (clients blocked on keys),
+//! writes for AOF and replicas), [`server`] (shared state), [`expiry`] (active expiry), [`blocking`] (clients blocked on keys), [`pubsub`] (channels, patterns, delivery),
 //! [`startup`] (turning a command line into a running server).
 
 pub mod arguments;
@@ -17,5 +17,6 @@ pub mod context;
 pub mod expiry;
 pub mod families;
 pub mod propagation;
+pub mod pubsub;
 pub mod server;
 pub mod startup;

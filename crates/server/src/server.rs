@@ -14,6 +14,7 @@ use crate::command::CommandTable;
 use crate::config::Config;
 use crate::context::{Locked, LockedMany};
 use crate::propagation::Propagation;
+use crate::pubsub::{BufferLimit, PubSub};
 
 /// Server-wide counters (INFO stats).
 #[derive(Default)]
@@ -44,6 +45,7 @@ pub struct Server {
     pub clients: ClientRegistry,
     pub propagation: Propagation,
     pub blocked: BlockedClients,
+    pub pubsub: PubSub,
     pub stats: Stats,
     pub started: Instant,
     pub started_unix_ms: u64,
@@ -79,6 +81,7 @@ impl Server {
             clients: ClientRegistry::default(),
             propagation: Propagation::default(),
             blocked: BlockedClients::default(),
+            pubsub: PubSub::default(),
             stats: Stats::default(),
             started: Instant::now(),
             started_unix_ms: unix_time_ms(),
@@ -113,6 +116,25 @@ impl Server {
         for key in &expired {
             shard.watched.touch(key);
             self.propagation.append(database, &[b"DEL", key]);
+        }
+    }
+
+    /// Recomputes state derived from configuration (at start-up and after CONFIG SET).
+    pub fn refresh_derived_config(&self) {
+        let limits = self.config.get("client-output-buffer-limit");
+        let words: Vec<&str> = limits.split_whitespace().collect();
+        for class in words.chunks(4) {
+            if let [name, hard, soft, seconds] = class {
+                if *name == "pubsub" {
+                    let parse =
+                        |text: &str| crate::config::parse_memory(text).unwrap_or(0).max(0) as usize;
+                    *self.pubsub.limit.lock() = BufferLimit {
+                        hard_bytes: parse(hard),
+                        soft_bytes: parse(soft),
+                        soft_seconds: seconds.parse().unwrap_or(0),
+                    };
+                }
+            }
         }
     }
 

@@ -88,6 +88,7 @@ pub fn run(args: Vec<String>) -> i32 {
     crate::families::register_all(&mut commands);
     commands.retain_implemented();
     let server = Arc::new(Server::new(config, commands, workers));
+    server.refresh_derived_config();
     runtime.block_on(serve(server))
 }
 

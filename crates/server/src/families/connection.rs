@@ -29,6 +29,12 @@ fn ping(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     if args.len() > 2 {
         return Err(crate::context::wrong_arity("ping"));
     }
+    if context.client.subscriptions.count() > 0 && context.client.protocol == Protocol::Resp2 {
+        context.reply.array(2);
+        context.reply.bulk(b"pong");
+        context.reply.bulk(args.get(1).copied().unwrap_or(b""));
+        return Ok(());
+    }
     match args.get(1) {
         Some(message) => context.reply.bulk(message),
         None => context.reply.simple(b"PONG"),

@@ -9,6 +9,7 @@
 pub mod connection;
 pub mod keys;
 pub mod lists;
+pub mod pubsub;
 pub mod server;
 pub mod strings;
 pub mod transactions;
@@ -20,6 +21,7 @@ pub fn register_all(table: &mut CommandTable) {
     connection::register(table);
     keys::register(table);
     lists::register(table);
+    pubsub::register(table);
     server::register(table);
     strings::register(table);
     transactions::register(table);

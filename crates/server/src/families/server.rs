@@ -116,6 +116,7 @@ fn config_set(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         .config
         .set_many(&pairs, false)
         .map_err(|message| format!("ERR {message}"))?;
+    context.server.refresh_derived_config();
     context.reply.ok();
     Ok(())
 }

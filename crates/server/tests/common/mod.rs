@@ -68,6 +68,27 @@ impl TestServer {
         None
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's resident memory in bytes (VmRSS).
+    pub fn resident_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc status");
+        let line = status
+            .lines()
+            .find(|line| line.starts_with("VmRSS:"))
+            .expect("VmRSS line");
+        let kilobytes: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|value| value.parse().ok())
+            .expect("VmRSS value");
+        kilobytes * 1024
+    }
+
     pub fn client(&self) -> RawClient {
         RawClient::connect(self.port)
     }

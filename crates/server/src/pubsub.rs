@@ -1,0 +1,358 @@
+//! Publish/subscribe: who listens to what, and how messages reach them.
+//!
+//! Model. Every client owns a [`Mailbox`]: a byte buffer of encoded push messages, a byte count
+//! and a wake-up. PUBLISH finds the channel's subscribers in a registry split into
+//! [`CHANNEL_SHARDS`] independently locked parts (so publishers to different channels never
+//! contend), plus the pattern subscriptions (matched one by one, as Redis does), encodes the
+//! message once per protocol, and appends it to each subscriber's mailbox under that mailbox's
+//! own lock: messages from one publisher reach every subscriber in order. The subscriber's
+//! connection task wakes and writes its mailbox to the socket. A mailbox past the client's
+//! output-buffer limit (`client-output-buffer-limit pubsub`) gets its client disconnected, so a
+//! subscriber that never reads cannot make the server's memory grow without bound.
+//!
+//! Shard channels (SSUBSCRIBE / SPUBLISH) use a registry of their own with the same structure.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+use parking_lot::{Mutex, RwLock};
+use store::glob::Pattern;
+use tokio::sync::Notify;
+
+use crate::client::ClientShared;
+
+/// Independently locked parts of the channel registry.
+pub const CHANNEL_SHARDS: usize = 64;
+
+/// Output-buffer limits of one client class, in bytes and seconds (0: no limit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BufferLimit {
+    pub hard_bytes: usize,
+    pub soft_bytes: usize,
+    pub soft_seconds: u64,
+}
+
+/// A client's queue of push messages.
+pub struct Mailbox {
+    buffer: Mutex<Vec<u8>>,
+    bytes: AtomicUsize,
+    pub notify: Notify,
+    resp3: AtomicBool,
+    /// When the mailbox went over the soft limit (Unix ms), 0 when under it.
+    soft_since_ms: AtomicU64,
+    pub client: Arc<ClientShared>,
+}
+
+impl Mailbox {
+    pub fn new(client: Arc<ClientShared>) -> Self {
+        Mailbox {
+            buffer: Mutex::new(Vec::new()),
+            bytes: AtomicUsize::new(0),
+            notify: Notify::new(),
+            resp3: AtomicBool::new(false),
+            soft_since_ms: AtomicU64::new(0),
+            client,
+        }
+    }
+
+    pub fn set_resp3(&self, resp3: bool) {
+        self.resp3.store(resp3, Ordering::Relaxed);
+    }
+
+    pub fn is_resp3(&self) -> bool {
+        self.resp3.load(Ordering::Relaxed)
+    }
+
+    /// Bytes queued or being written.
+    pub fn pending_bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Takes everything queued, to write it. The bytes still count against the client's limit
+    /// until [`Mailbox::written`] says they left.
+    pub fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.buffer.lock())
+    }
+
+    /// Records that `bytes` taken from the mailbox were written to the socket.
+    pub fn written(&self, bytes: usize) {
+        self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Appends one encoded message, enforcing `limit`. Returns false when the client was
+    /// disconnected for going over it.
+    pub fn deliver(&self, message: &[u8], limit: BufferLimit, now_ms: u64) -> bool {
+        if self.client.is_killed() {
+            return false;
+        }
+        let total = {
+            // Counted under the buffer's lock, so `take` never sees bytes not yet counted.
+            let mut buffer = self.buffer.lock();
+            buffer.extend_from_slice(message);
+            self.bytes.fetch_add(message.len(), Ordering::Relaxed) + message.len()
+        };
+        if limit.hard_bytes > 0 && total > limit.hard_bytes {
+            return self.disconnect("hard", total);
+        }
+        if limit.soft_bytes > 0 && total > limit.soft_bytes {
+            let since = self.soft_since_ms.load(Ordering::Relaxed);
+            if since == 0 {
+                self.soft_since_ms.store(now_ms, Ordering::Relaxed);
+            } else if now_ms.saturating_sub(since) >= limit.soft_seconds * 1000 {
+                return self.disconnect("soft", total);
+            }
+        } else {
+            self.soft_since_ms.store(0, Ordering::Relaxed);
+        }
+        self.notify.notify_one();
+        true
+    }
+
+    fn disconnect(&self, which: &str, total: usize) -> bool {
+        tracing::warn!(
+            "Client id={} scheduled to be closed ASAP for overcoming of output buffer limits ({which} limit, {total} bytes pending).",
+            self.client.id
+        );
+        self.buffer.lock().clear();
+        self.client.kill();
+        false
+    }
+}
+
+type Subscribers = Vec<Arc<Mailbox>>;
+
+/// Channel → subscribers, split by channel hash.
+pub struct ChannelRegistry {
+    shards: Box<[RwLock<HashMap<Vec<u8>, Subscribers>>]>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Default for ChannelRegistry {
+    fn default() -> Self {
+        ChannelRegistry {
+            shards: (0..CHANNEL_SHARDS)
+                .map(|_| RwLock::new(HashMap::new()))
+                .collect(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+}
+
+impl ChannelRegistry {
+    fn shard(&self, channel: &[u8]) -> &RwLock<HashMap<Vec<u8>, Subscribers>> {
+        use std::hash::BuildHasher;
+        let hash = self.hasher.hash_one(channel) as usize;
+        &self.shards[hash % CHANNEL_SHARDS]
+    }
+
+    /// Adds a subscriber; returns false if it was subscribed already.
+    pub fn subscribe(&self, channel: &[u8], mailbox: &Arc<Mailbox>) -> bool {
+        let mut shard = self.shard(channel).write();
+        let subscribers = shard.entry_ref(channel).or_default();
+        if subscribers
+            .iter()
+            .any(|existing| Arc::ptr_eq(existing, mailbox))
+        {
+            return false;
+        }
+        subscribers.push(mailbox.clone());
+        true
+    }
+
+    pub fn unsubscribe(&self, channel: &[u8], mailbox: &Arc<Mailbox>) -> bool {
+        let mut shard = self.shard(channel).write();
+        let Some(subscribers) = shard.get_mut(channel) else {
+            return false;
+        };
+        let before = subscribers.len();
+        subscribers.retain(|existing| !Arc::ptr_eq(existing, mailbox));
+        let removed = subscribers.len() != before;
+        if subscribers.is_empty() {
+            shard.remove(channel);
+        }
+        removed
+    }
+
+    /// The subscribers of `channel` (a snapshot).
+    pub fn subscribers(&self, channel: &[u8]) -> Subscribers {
+        self.shard(channel)
+            .read()
+            .get(channel)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn subscriber_count(&self, channel: &[u8]) -> usize {
+        self.shard(channel).read().get(channel).map_or(0, Vec::len)
+    }
+
+    /// Every channel with at least one subscriber matching `pattern` (all when None).
+    pub fn channels(&self, pattern: Option<&Pattern>) -> Vec<Vec<u8>> {
+        let mut channels = Vec::new();
+        for shard in self.shards.iter() {
+            for channel in shard.read().keys() {
+                if pattern.is_none_or(|pattern| pattern.matches(channel)) {
+                    channels.push(channel.clone());
+                }
+            }
+        }
+        channels
+    }
+}
+
+/// Pattern subscriptions.
+#[derive(Default)]
+pub struct PatternRegistry {
+    patterns: RwLock<Vec<(Vec<u8>, Pattern, Subscribers)>>,
+}
+
+impl PatternRegistry {
+    pub fn subscribe(&self, pattern: &[u8], mailbox: &Arc<Mailbox>) -> bool {
+        let mut patterns = self.patterns.write();
+        if let Some((_, _, subscribers)) = patterns.iter_mut().find(|(text, _, _)| text == pattern)
+        {
+            if subscribers
+                .iter()
+                .any(|existing| Arc::ptr_eq(existing, mailbox))
+            {
+                return false;
+            }
+            subscribers.push(mailbox.clone());
+            return true;
+        }
+        patterns.push((
+            pattern.to_vec(),
+            Pattern::new(pattern, false),
+            vec![mailbox.clone()],
+        ));
+        true
+    }
+
+    pub fn unsubscribe(&self, pattern: &[u8], mailbox: &Arc<Mailbox>) -> bool {
+        let mut patterns = self.patterns.write();
+        let Some(position) = patterns.iter().position(|(text, _, _)| text == pattern) else {
+            return false;
+        };
+        let subscribers = &mut patterns[position].2;
+        let before = subscribers.len();
+        subscribers.retain(|existing| !Arc::ptr_eq(existing, mailbox));
+        let removed = subscribers.len() != before;
+        if subscribers.is_empty() {
+            patterns.remove(position);
+        }
+        removed
+    }
+
+    /// (pattern, subscribers) for every pattern matching `channel`.
+    pub fn matching(&self, channel: &[u8]) -> Vec<(Vec<u8>, Subscribers)> {
+        self.patterns
+            .read()
+            .iter()
+            .filter(|(_, compiled, _)| compiled.matches(channel))
+            .map(|(text, _, subscribers)| (text.clone(), subscribers.clone()))
+            .collect()
+    }
+
+    /// Distinct patterns subscribed to.
+    pub fn len(&self) -> usize {
+        self.patterns.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The server's whole pub/sub state.
+#[derive(Default)]
+pub struct PubSub {
+    pub channels: ChannelRegistry,
+    pub patterns: PatternRegistry,
+    pub shard_channels: ChannelRegistry,
+    /// The `client-output-buffer-limit pubsub` class, refreshed on CONFIG SET.
+    pub limit: Mutex<BufferLimit>,
+}
+
+/// The kind of message a subscriber receives.
+#[derive(Clone, Copy)]
+pub enum MessageKind {
+    Message,
+    ShardMessage,
+}
+
+/// Encodes a push of bulk strings in RESP2 (`*`) or RESP3 (`>`).
+pub fn encode_push(parts: &[&[u8]], resp3: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + parts.iter().map(|part| part.len() + 16).sum::<usize>());
+    let mut writer = resp::ReplyWriter::new(
+        &mut out,
+        if resp3 {
+            resp::Protocol::Resp3
+        } else {
+            resp::Protocol::Resp2
+        },
+    );
+    writer.push(parts.len());
+    for part in parts {
+        writer.bulk(part);
+    }
+    out
+}
+
+impl PubSub {
+    /// Delivers `payload` to the subscribers of `channel` (and of matching patterns for
+    /// ordinary channels). `sender` receives its own copies through `own_output` (so they come
+    /// before the PUBLISH reply, as in Redis). Returns how many clients received it.
+    pub fn publish(
+        &self,
+        kind: MessageKind,
+        channel: &[u8],
+        payload: &[u8],
+        sender: Option<&Arc<Mailbox>>,
+        own_output: &mut Vec<u8>,
+        now_ms: u64,
+    ) -> usize {
+        let limit = *self.limit.lock();
+        let mut encoded: [Option<Vec<u8>>; 2] = [None, None];
+        let (registry, label): (&ChannelRegistry, &[u8]) = match kind {
+            MessageKind::Message => (&self.channels, b"message"),
+            MessageKind::ShardMessage => (&self.shard_channels, b"smessage"),
+        };
+        let mut receivers = 0;
+        let mut send = |mailbox: &Arc<Mailbox>,
+                        encoded: &mut [Option<Vec<u8>>; 2],
+                        parts: &[&[u8]]| {
+            let resp3 = mailbox.is_resp3();
+            let message = encoded[resp3 as usize].get_or_insert_with(|| encode_push(parts, resp3));
+            if sender.is_some_and(|sender| Arc::ptr_eq(sender, mailbox)) {
+                own_output.extend_from_slice(message);
+            } else {
+                mailbox.deliver(message, limit, now_ms);
+            }
+        };
+        for mailbox in registry.subscribers(channel) {
+            if mailbox.client.is_killed() {
+                continue;
+            }
+            send(&mailbox, &mut encoded, &[label, channel, payload]);
+            receivers += 1;
+        }
+        if let MessageKind::Message = kind {
+            for (pattern, subscribers) in self.patterns.matching(channel) {
+                let mut encoded: [Option<Vec<u8>>; 2] = [None, None];
+                for mailbox in subscribers {
+                    if mailbox.client.is_killed() {
+                        continue;
+                    }
+                    send(
+                        &mailbox,
+                        &mut encoded,
+                        &[b"pmessage", &pattern, channel, payload],
+                    );
+                    receivers += 1;
+                }
+            }
+        }
+        receivers
+    }
+}
