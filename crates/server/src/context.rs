@@ -241,6 +241,11 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// Emits a keyspace notification for `key` of the client's database (see `crate::notify`).
+    pub fn notify(&self, class: crate::notify::EventClass, event: &str, key: &[u8]) {
+        self.server.notify(class, event, self.client.database, key);
+    }
+
     /// Propagates a write that holds its locks some other way (whole-database commands).
     pub fn propagate(&self, args: &[&[u8]]) {
         match self.scope {
@@ -335,6 +340,12 @@ fn settle(server: &Server, scope: Option<&dyn HeldScope>, database: usize, shard
                         .expired_keys
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     scope.capture(database, &[b"DEL", &key]);
+                    server.notify(
+                        crate::notify::EventClass::Expired,
+                        "expired",
+                        database,
+                        &key,
+                    );
                 }
             }
         }

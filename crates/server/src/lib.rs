@@ -4,7 +4,7 @@
 //! the JSON specs), [`context`] (what handlers see, errors, propagating shard guards),
 //! [`families`] (one file per command family), [`config`] (options, redis.conf, CONFIG),
 //! [`client`] (per-connection state and the registry), [`propagation`] (the ordered stream of
-//! writes for AOF and replicas), [`server`] (shared state), [`expiry`] (active expiry), [`blocking`] (clients blocked on keys), [`pubsub`] (channels, patterns, delivery),
+//! writes for AOF and replicas), [`server`] (shared state), [`expiry`] (active expiry), [`blocking`] (clients blocked on keys), [`pubsub`] (channels, patterns, delivery), [`notify`] (keyspace notifications),
 //! [`startup`] (turning a command line into a running server).
 
 pub mod arguments;
@@ -16,6 +16,7 @@ pub mod connection;
 pub mod context;
 pub mod expiry;
 pub mod families;
+pub mod notify;
 pub mod propagation;
 pub mod pubsub;
 pub mod server;

@@ -13,6 +13,7 @@ use crate::client::ClientRegistry;
 use crate::command::CommandTable;
 use crate::config::Config;
 use crate::context::{Locked, LockedMany};
+use crate::notify::{EventClass, Notifications};
 use crate::propagation::Propagation;
 use crate::pubsub::{BufferLimit, PubSub};
 
@@ -46,6 +47,7 @@ pub struct Server {
     pub propagation: Propagation,
     pub blocked: BlockedClients,
     pub pubsub: PubSub,
+    pub notifications: Notifications,
     pub stats: Stats,
     pub started: Instant,
     pub started_unix_ms: u64,
@@ -82,6 +84,7 @@ impl Server {
             propagation: Propagation::default(),
             blocked: BlockedClients::default(),
             pubsub: PubSub::default(),
+            notifications: Notifications::default(),
             stats: Stats::default(),
             started: Instant::now(),
             started_unix_ms: unix_time_ms(),
@@ -116,11 +119,15 @@ impl Server {
         for key in &expired {
             shard.watched.touch(key);
             self.propagation.append(database, &[b"DEL", key]);
+            self.notify(EventClass::Expired, "expired", database, key);
         }
     }
 
     /// Recomputes state derived from configuration (at start-up and after CONFIG SET).
     pub fn refresh_derived_config(&self) {
+        let events = self.config.get("notify-keyspace-events");
+        self.notifications
+            .set_flags(crate::notify::parse_flags(&events).unwrap_or(0));
         let limits = self.config.get("client-output-buffer-limit");
         let words: Vec<&str> = limits.split_whitespace().collect();
         for class in words.chunks(4) {
