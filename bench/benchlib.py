@@ -126,7 +126,12 @@ class Server:
                     break
                 try:
                     if self.command("PING") == b"+PONG\r\n":
-                        return self
+                        # Still alive a moment later: the PONG came from this process, not from
+                        # another server that took the port first (ours would exit on bind).
+                        time.sleep(0.1)
+                        if self.process.poll() is None:
+                            return self
+                        break
                 except OSError:
                     pass
                 time.sleep(0.02)
