@@ -11,6 +11,7 @@
 //! RESP3) and picks the wire form of each reply type, so command code never branches on the
 //! protocol. To add a reply type, add a method to `ReplyWriter` with both wire forms.
 
+pub mod invariants;
 mod parse;
 mod reply;
 

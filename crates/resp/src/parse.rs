@@ -323,13 +323,17 @@ fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
 }
 
 /// Parses a decimal length as Redis's `string2ll` does: optional `-`, no `+`, no leading zeros,
-/// no spaces.
+/// no `-0`, no spaces.
 fn parse_length(digits: &[u8]) -> Option<i64> {
     let (negative, digits) = match digits {
         [b'-', rest @ ..] => (true, rest),
         _ => (false, digits),
     };
-    if digits.is_empty() || digits.len() > 19 || (digits[0] == b'0' && digits.len() > 1) {
+    // Redis's string2ll rejects leading zeros and "-0".
+    if digits.is_empty()
+        || digits.len() > 19
+        || (digits[0] == b'0' && (digits.len() > 1 || negative))
+    {
         return None;
     }
     let mut value: i64 = 0;
@@ -476,6 +480,8 @@ mod tests {
         assert_eq!(parse_length(b"0"), Some(0));
         assert_eq!(parse_length(b"-1"), Some(-1));
         assert_eq!(parse_length(b"01"), None);
+        assert_eq!(parse_length(b"-0"), None);
+        assert_eq!(parse_length(b"-01"), None);
         assert_eq!(parse_length(b"+1"), None);
         assert_eq!(parse_length(b""), None);
         assert_eq!(parse_length(b"99999999999999999999"), None);
