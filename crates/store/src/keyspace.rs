@@ -13,11 +13,18 @@
 //! [`Shard::expire_due`]. Keys removed because they expired are queued in the shard; the server
 //! drains them ([`Shard::take_expired`]) while it still holds the lock, to propagate their
 //! deletion in order.
+//!
+//! Access tracking. Every entry keeps the seconds clock of its last access (OBJECT IDLETIME)
+//! and Redis's logarithmic access-frequency counter (OBJECT FREQ): [`Shard::lookup`] touches
+//! both, [`Shard::peek`] neither. The counter starts at [`FREQUENCY_INITIAL`], grows with
+//! probability `1 / ((counter - 5) * log_factor + 1)` on each access, and loses one per
+//! `decay_minutes` minutes without access (see [`set_frequency_parameters`]).
 
 use hashbrown::HashTable;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::blocked::BlockedKeys;
 use crate::slot::key_slot;
@@ -32,6 +39,19 @@ const _: () = assert!(SHARD_COUNT.is_power_of_two() && crate::slot::SLOT_COUNT %
 /// Most databases a server may be configured with.
 pub const DATABASES_MAX: usize = 1 << 20;
 
+/// The access-frequency counter of a new key (Redis's `LFU_INIT_VAL`).
+pub const FREQUENCY_INITIAL: u8 = 5;
+
+static FREQUENCY_LOG_FACTOR: AtomicU32 = AtomicU32::new(10);
+static FREQUENCY_DECAY_MINUTES: AtomicU32 = AtomicU32::new(1);
+
+/// Sets how the access-frequency counter grows and decays (`lfu-log-factor`,
+/// `lfu-decay-time`), for every keyspace of the process.
+pub fn set_frequency_parameters(log_factor: u32, decay_minutes: u32) {
+    FREQUENCY_LOG_FACTOR.store(log_factor, Ordering::Relaxed);
+    FREQUENCY_DECAY_MINUTES.store(decay_minutes, Ordering::Relaxed);
+}
+
 /// A key and everything stored with it.
 #[derive(Debug)]
 pub struct Entry {
@@ -41,6 +61,8 @@ pub struct Entry {
     expire_at_ms: u64,
     /// Seconds clock of the last access (OBJECT IDLETIME).
     access_clock_s: u32,
+    /// Access-frequency counter as of the last access (OBJECT FREQ).
+    frequency: u8,
 }
 
 impl Entry {
@@ -60,10 +82,78 @@ impl Entry {
     pub fn idle_seconds(&self, now_ms: u64) -> u64 {
         clock_seconds(now_ms).saturating_sub(self.access_clock_s) as u64
     }
+
+    /// The access-frequency counter, decayed for the time since the last access.
+    pub fn frequency(&self, now_ms: u64) -> u8 {
+        let decay_minutes = FREQUENCY_DECAY_MINUTES.load(Ordering::Relaxed);
+        if decay_minutes == 0 {
+            return self.frequency;
+        }
+        let idle_minutes = (clock_seconds(now_ms) / 60).saturating_sub(self.access_clock_s / 60);
+        let periods = idle_minutes / decay_minutes;
+        self.frequency
+            .saturating_sub(periods.min(u8::MAX as u32) as u8)
+    }
+
+    /// Sets the access-frequency counter (RESTORE ... FREQ), as of `now_ms`.
+    pub fn set_frequency(&mut self, frequency: u8, now_ms: u64) {
+        self.frequency = frequency;
+        self.access_clock_s = clock_seconds(now_ms);
+    }
+
+    /// Records an access at `now_ms`; `random` is uniform in [0, 1).
+    fn touch(&mut self, now_ms: u64, random: f64) {
+        let counter = self.frequency(now_ms);
+        self.frequency = incremented_frequency(counter, random);
+        self.access_clock_s = clock_seconds(now_ms);
+    }
+
+    /// The same entry under another key (RENAME, MOVE keep value, expiry and access data).
+    pub fn renamed(mut self: Box<Self>, key: &[u8]) -> Box<Entry> {
+        self.key = SmallBytes::new(key);
+        self
+    }
+
+    /// An independent copy under `key` with the same expiry, accessed now (COPY).
+    pub fn duplicate(&self, key: &[u8], now_ms: u64) -> Box<Entry> {
+        Box::new(Entry {
+            key: SmallBytes::new(key),
+            value: self.value.clone(),
+            expire_at_ms: self.expire_at_ms,
+            access_clock_s: clock_seconds(now_ms),
+            frequency: FREQUENCY_INITIAL,
+        })
+    }
 }
 
 fn clock_seconds(now_ms: u64) -> u32 {
     (now_ms / 1000) as u32
+}
+
+/// Redis's logarithmic increment: the higher the counter, the less likely it grows.
+fn incremented_frequency(counter: u8, random: f64) -> u8 {
+    if counter == u8::MAX {
+        return counter;
+    }
+    let base = counter.saturating_sub(FREQUENCY_INITIAL) as f64;
+    let log_factor = FREQUENCY_LOG_FACTOR.load(Ordering::Relaxed) as f64;
+    let probability = 1.0 / (base * log_factor + 1.0);
+    if random < probability {
+        counter + 1
+    } else {
+        counter
+    }
+}
+
+/// One step of a xorshift64* generator, as a float in [0, 1).
+fn next_random(state: &mut u64) -> f64 {
+    let mut x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    let output = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
+    (output >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// A mutable view of one entry that keeps the shard's expiry count right.
@@ -121,17 +211,22 @@ pub struct Shard {
     pub blocked: BlockedKeys,
     /// Keys of this shard watched by WATCH.
     pub watched: WatchedKeys,
+    /// State of the generator behind the access-frequency counters (never 0).
+    random_state: u64,
 }
 
 impl Default for Shard {
     fn default() -> Self {
+        let hasher = foldhash::fast::RandomState::default();
+        let random_state = hasher.hash_one(0x5eed_u64) | 1;
         Shard {
             table: HashTable::new(),
-            hasher: foldhash::fast::RandomState::default(),
+            hasher,
             volatile_count: 0,
             expired: Vec::new(),
             blocked: BlockedKeys::default(),
             watched: WatchedKeys::default(),
+            random_state,
         }
     }
 }
@@ -189,7 +284,7 @@ impl Shard {
             return None;
         }
         let entry = self.table.find_mut(hash, |entry| &*entry.key == key)?;
-        entry.access_clock_s = clock_seconds(now_ms);
+        entry.touch(now_ms, next_random(&mut self.random_state));
         Some(EntryMut {
             entry,
             volatile_count: &mut self.volatile_count,
@@ -212,8 +307,17 @@ impl Shard {
         self.peek(key, now_ms).is_some()
     }
 
+    /// Whether `key` exists and has not expired, without expiring it (for checks that must not
+    /// change the shard).
+    pub fn is_live(&self, key: &[u8], now_ms: u64) -> bool {
+        self.table
+            .find(self.hash(key), |entry| &*entry.key == key)
+            .is_some_and(|entry| !entry.is_expired(now_ms))
+    }
+
     /// Stores `value` under `key` with the given expiry, replacing any previous value. Returns
-    /// the previous live entry.
+    /// the previous live entry. A replaced key keeps its access frequency, counting this write
+    /// as an access (as Redis's overwrite keeps the old object's access data).
     pub fn insert(
         &mut self,
         key: &[u8],
@@ -221,22 +325,43 @@ impl Shard {
         expire_at_ms: Option<u64>,
         now_ms: u64,
     ) -> Option<Box<Entry>> {
-        let entry = Box::new(Entry {
+        let mut entry = Box::new(Entry {
             key: SmallBytes::new(key),
             value,
             expire_at_ms: expire_at_ms.unwrap_or(0),
             access_clock_s: clock_seconds(now_ms),
+            frequency: FREQUENCY_INITIAL,
         });
-        self.insert_entry(entry, now_ms)
+        let hash = self.hash(key);
+        let previous = self.take_for_overwrite(hash, key, now_ms);
+        if let Some(previous) = &previous {
+            let random = next_random(&mut self.random_state);
+            entry.frequency = incremented_frequency(previous.frequency(now_ms), random);
+        }
+        self.place(hash, entry);
+        previous
     }
 
     /// Stores a whole entry (RENAME, MOVE keep the value's box), replacing any previous value.
+    /// Returns the previous live entry.
     pub fn insert_entry(&mut self, entry: Box<Entry>, now_ms: u64) -> Option<Box<Entry>> {
         let hash = self.hash(&entry.key);
-        if self.volatile_count > 0 {
-            self.expire_if_due(hash, &entry.key, now_ms);
+        let previous = self.take_for_overwrite(hash, &entry.key, now_ms);
+        self.place(hash, entry);
+        previous
+    }
+
+    /// Removes the entry a write is about to replace: its live entry, or none when it expired
+    /// (then it is queued as expired).
+    fn take_for_overwrite(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<Box<Entry>> {
+        if self.volatile_count > 0 && self.expire_if_due(hash, key, now_ms) {
+            return None;
         }
-        let previous = self.remove_hashed(hash, &entry.key);
+        self.remove_hashed(hash, key)
+    }
+
+    /// Adds an entry whose key is absent.
+    fn place(&mut self, hash: u64, entry: Box<Entry>) {
         if entry.expire_at_ms != 0 {
             self.volatile_count += 1;
         }
@@ -244,7 +369,6 @@ impl Shard {
         let hasher = &self.hasher;
         self.table
             .insert_unique(hash, entry, |entry| hasher.hash_one(&*entry.key));
-        previous
     }
 
     /// Removes `key`, returning its live entry (an expired key counts as absent, and is queued
@@ -287,6 +411,30 @@ impl Shard {
         removed
     }
 
+    /// Appends to `keys` the live keys for which `wanted` holds. Wanted keys that have expired
+    /// are removed (and queued as expired) instead, as SCAN does.
+    pub fn collect_keys(
+        &mut self,
+        now_ms: u64,
+        mut wanted: impl FnMut(&Entry) -> bool,
+        keys: &mut Vec<SmallBytes>,
+    ) {
+        let expired = &mut self.expired;
+        let volatile_count = &mut self.volatile_count;
+        self.table.retain(|entry| {
+            if !wanted(entry) {
+                return true;
+            }
+            if entry.is_expired(now_ms) {
+                expired.push(entry.key.clone());
+                *volatile_count -= 1;
+                return false;
+            }
+            keys.push(entry.key.clone());
+            true
+        });
+    }
+
     /// Every entry, expired or not; callers filter with [`Entry::is_expired`].
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {
         self.table.iter().map(|entry| &**entry)
@@ -311,6 +459,41 @@ impl Shard {
         std::mem::swap(&mut self.hasher, &mut other.hasher);
         std::mem::swap(&mut self.volatile_count, &mut other.volatile_count);
     }
+}
+
+/// A uniformly random live key among `shards` (all of one database, locked), or `None` when
+/// they hold none. `random_below(n)` returns a uniform integer below `n`. A pick that turns out
+/// expired makes its shard remove every due key (queued as expired) before picking again, so
+/// this ends after at most one such pass per shard even when every key has expired.
+pub fn random_key<S: std::ops::DerefMut<Target = Shard>>(
+    shards: &mut [S],
+    now_ms: u64,
+    mut random_below: impl FnMut(usize) -> usize,
+) -> Option<SmallBytes> {
+    let mut total: usize = shards.iter().map(|shard| shard.len()).sum();
+    while total > 0 {
+        let mut index = random_below(total);
+        let shard = shards
+            .iter_mut()
+            .find(|shard| {
+                if index < shard.len() {
+                    return true;
+                }
+                index -= shard.len();
+                false
+            })
+            .expect("the index is below the total of the shards' lengths");
+        let entry = shard
+            .nth(index)
+            .expect("the index is below the shard's length");
+        if !entry.is_expired(now_ms) {
+            return Some(entry.key.clone());
+        }
+        let removed = shard.expire_due(now_ms);
+        debug_assert!(removed > 0);
+        total -= removed;
+    }
+    None
 }
 
 /// One numbered database.
@@ -514,5 +697,148 @@ mod tests {
         locked.shard(0, b"z").insert(b"z", string(b"1"), None, 0);
         drop(locked);
         assert_eq!(keyspace.database(1).counts(), (1, 0));
+    }
+
+    #[test]
+    fn collect_keys_filters_and_expires_only_wanted_keys() {
+        let mut shard = Shard::default();
+        shard.insert(b"a1", string(b"v"), None, 0);
+        shard.insert(b"a2", string(b"v"), Some(500), 0);
+        shard.insert(b"b1", string(b"v"), Some(500), 0);
+        shard.insert(b"a3", string(b"v"), Some(5000), 0);
+        let mut keys = Vec::new();
+        shard.collect_keys(1000, |entry| entry.key().starts_with(b"a"), &mut keys);
+        keys.sort_by(|left, right| left.as_bytes().cmp(right.as_bytes()));
+        assert_eq!(keys, vec![SmallBytes::new(b"a1"), SmallBytes::new(b"a3")]);
+        // The expired wanted key is gone and queued; the expired unwanted one is untouched.
+        assert_eq!(shard.take_expired(), vec![SmallBytes::new(b"a2")]);
+        assert_eq!(shard.len(), 3);
+        assert_eq!(shard.volatile_len(), 2);
+    }
+
+    #[test]
+    fn random_key_picks_live_keys_and_ends_when_all_expired() {
+        let keyspace = Keyspace::new(1);
+        let mut shards = keyspace.database(0).lock_all();
+        let mut seed = 7u64;
+        let mut random_below = move |bound: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as usize) % bound
+        };
+        assert!(random_key(&mut shards, 0, &mut random_below).is_none());
+        for index in 0..1000u32 {
+            let key = format!("expired:{index}");
+            let shard = shard_index(key.as_bytes());
+            shards[shard].insert(key.as_bytes(), string(b"v"), Some(10), 0);
+        }
+        assert!(random_key(&mut shards, 100, &mut random_below).is_none());
+        let expired: usize = shards
+            .iter_mut()
+            .map(|shard| shard.take_expired().len())
+            .sum();
+        assert_eq!(expired, 1000);
+        assert!(shards.iter().all(|shard| shard.is_empty()));
+        // Live keys among expired ones: only live keys come out, each eventually.
+        for index in 0..1000u32 {
+            let key = format!("expired:{index}");
+            let shard = shard_index(key.as_bytes());
+            shards[shard].insert(key.as_bytes(), string(b"v"), Some(10), 0);
+        }
+        for key in [&b"live1"[..], b"live2"] {
+            shards[shard_index(key)].insert(key, string(b"v"), None, 0);
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..100 {
+            let key = random_key(&mut shards, 100, &mut random_below).expect("a live key");
+            seen.insert(key.to_vec());
+        }
+        assert_eq!(seen.len(), 2);
+        assert!(seen.iter().all(|key| key.starts_with(b"live")));
+    }
+
+    #[test]
+    fn access_frequency_grows_with_lookups_and_decays() {
+        let mut shard = Shard::default();
+        shard.insert(b"k", string(b"v"), None, 0);
+        assert_eq!(shard.peek(b"k", 0).unwrap().frequency(0), FREQUENCY_INITIAL);
+        // Peeking is not an access; the first lookup always counts.
+        shard.peek(b"k", 0);
+        assert_eq!(shard.peek(b"k", 0).unwrap().frequency(0), FREQUENCY_INITIAL);
+        shard.lookup(b"k", 0);
+        assert_eq!(
+            shard.peek(b"k", 0).unwrap().frequency(0),
+            FREQUENCY_INITIAL + 1
+        );
+        for _ in 0..1000 {
+            shard.lookup(b"k", 0);
+        }
+        let frequency = shard.peek(b"k", 0).unwrap().frequency(0);
+        assert!(
+            (FREQUENCY_INITIAL + 3..=40).contains(&frequency),
+            "{frequency}"
+        );
+        // One point per minute without access (lfu-decay-time 1), never below 0.
+        let entry = shard.peek(b"k", 0).unwrap();
+        assert_eq!(entry.frequency(3 * 60_000), frequency - 3);
+        assert_eq!(entry.frequency(1000 * 60_000), 0);
+        // Overwriting keeps the counter (and counts as an access); a new key starts over.
+        shard.insert(b"k", string(b"w"), None, 0);
+        assert!(shard.peek(b"k", 0).unwrap().frequency(0) >= frequency);
+        shard.remove(b"k", 0);
+        shard.insert(b"k", string(b"w"), None, 0);
+        assert_eq!(shard.peek(b"k", 0).unwrap().frequency(0), FREQUENCY_INITIAL);
+    }
+
+    #[test]
+    fn idle_time_follows_lookups_only() {
+        let mut shard = Shard::default();
+        shard.insert(b"k", string(b"v"), None, 1_000);
+        assert_eq!(shard.peek(b"k", 5_000).unwrap().idle_seconds(5_000), 4);
+        shard.lookup(b"k", 5_000);
+        assert_eq!(shard.peek(b"k", 7_000).unwrap().idle_seconds(7_000), 2);
+    }
+
+    #[test]
+    fn renamed_and_duplicated_entries() {
+        let mut shard = Shard::default();
+        shard.insert(b"source", string(b"value"), Some(9000), 1000);
+        let entry = shard.remove(b"source", 1000).unwrap();
+        let copy = entry.duplicate(b"copy", 2000);
+        let moved = entry.renamed(b"target");
+        assert_eq!(moved.key(), b"target");
+        assert_eq!(moved.expire_at_ms(), Some(9000));
+        shard.insert_entry(moved, 2000);
+        shard.insert_entry(copy, 2000);
+        assert_eq!(shard.volatile_len(), 2);
+        shard
+            .lookup(b"copy", 2000)
+            .unwrap()
+            .value_mut()
+            .as_string_mut()
+            .unwrap()
+            .make_raw()
+            .push(b'!');
+        let target = shard.peek(b"target", 2000).unwrap();
+        assert_eq!(target.value.as_string().unwrap().to_vec(), b"value");
+        let copy = shard.peek(b"copy", 2000).unwrap();
+        assert_eq!(copy.value.as_string().unwrap().to_vec(), b"value!");
+        assert_eq!(copy.expire_at_ms(), Some(9000));
+        assert!(shard.peek(b"source", 2000).is_none());
+    }
+
+    #[test]
+    fn swapping_content_moves_keys_and_counts() {
+        let mut first = Shard::default();
+        let mut second = Shard::default();
+        first.insert(b"a", string(b"1"), Some(100), 0);
+        first.insert(b"b", string(b"1"), None, 0);
+        second.insert(b"c", string(b"1"), None, 0);
+        first.swap_content(&mut second);
+        assert_eq!((first.len(), first.volatile_len()), (1, 0));
+        assert_eq!((second.len(), second.volatile_len()), (2, 1));
+        assert!(first.contains(b"c", 0));
+        assert!(second.contains(b"a", 0));
     }
 }

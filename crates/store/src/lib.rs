@@ -15,6 +15,9 @@ pub mod small_bytes;
 pub mod value;
 pub mod watch;
 
-pub use keyspace::{Database, Entry, EntryMut, Keyspace, LockedShards, Shard, SHARD_COUNT};
+pub use keyspace::{
+    random_key, set_frequency_parameters, Database, Entry, EntryMut, Keyspace, LockedShards, Shard,
+    FREQUENCY_INITIAL, SHARD_COUNT,
+};
 pub use small_bytes::SmallBytes;
 pub use value::{StringValue, Value};
