@@ -2,10 +2,12 @@
 //!
 //! Modules: [`keyspace`] (databases, shards, entries, expiry), [`value`] (what a key holds),
 //! [`small_bytes`] (the compact byte string used for keys and short values), [`slot`] (cluster
-//! hash slots), [`glob`] (pattern matching), [`number`] (Redis's number syntax).
+//! hash slots), [`glob`] (pattern matching), [`number`] (Redis's number syntax), [`digest`]
+//! (DEBUG DIGEST's dataset signatures).
 //! A new data type gets its own module here holding its structure and operations, returning
 //! plain Rust values; the server's command families turn those into replies.
 
+pub mod digest;
 pub mod glob;
 pub mod keyspace;
 pub mod number;
