@@ -81,28 +81,17 @@ async fn serve(server: Arc<Server>, mut stream: TcpStream, address: SocketAddr) 
         return;
     }
     let local_address = stream.local_addr().unwrap_or(address);
-    let now_ms = unix_time_ms();
-    let shared = Arc::new(ClientShared {
-        id: server.clients.next_id(),
+    let file_descriptor = {
+        use std::os::fd::AsRawFd;
+        stream.as_raw_fd()
+    };
+    let shared = Arc::new(ClientShared::new(
+        server.clients.next_id(),
         address,
         local_address,
-        file_descriptor: {
-            use std::os::fd::AsRawFd;
-            stream.as_raw_fd()
-        },
-        created_ms: now_ms,
-        last_interaction_ms: now_ms.into(),
-        database: 0.into(),
-        last_command: 0.into(),
-        name: Default::default(),
-        library_name: Default::default(),
-        library_version: Default::default(),
-        protocol_version: 2.into(),
-        query_buffer_bytes: 0.into(),
-        output_bytes: 0.into(),
-        killed: false.into(),
-        kill: Default::default(),
-    });
+        file_descriptor,
+        unix_time_ms(),
+    ));
     server.clients.register(shared.clone());
     let mut client = Client::new(shared.clone(), no_password);
     let _ = run_connection(&server, &mut stream, &mut client).await;
@@ -133,6 +122,13 @@ async fn run_connection(
             .stats
             .net_input_bytes
             .fetch_add(read as u64, Ordering::Relaxed);
+        server.stats.reads_processed.fetch_add(1, Ordering::Relaxed);
+        shared
+            .net_input_bytes
+            .fetch_add(read as u64, Ordering::Relaxed);
+        shared
+            .last_interaction_ms
+            .store(unix_time_ms(), Ordering::Relaxed);
         let query_limit = server
             .config
             .hot
@@ -163,7 +159,7 @@ async fn run_connection(
                         break;
                     }
                     if output.len() >= OUTPUT_FLUSH_BYTES {
-                        write_output(server, stream, &mut output).await?;
+                        write_output(server, &shared, stream, &mut output).await?;
                     }
                 }
                 Ok(Request::Empty { consumed: length }) => consumed += length,
@@ -190,8 +186,17 @@ async fn run_connection(
         shared
             .query_buffer_bytes
             .store(query.len(), Ordering::Relaxed);
+        shared
+            .query_buffer_free_bytes
+            .store(query.capacity() - query.len(), Ordering::Relaxed);
+        shared
+            .reply_buffer_bytes
+            .store(output.capacity(), Ordering::Relaxed);
+        shared
+            .reply_buffer_peak_bytes
+            .fetch_max(output.capacity(), Ordering::Relaxed);
         if !output.is_empty() {
-            write_output(server, stream, &mut output).await?;
+            write_output(server, &shared, stream, &mut output).await?;
         }
         if close {
             return Ok(());
@@ -201,12 +206,20 @@ async fn run_connection(
 
 async fn write_output(
     server: &Server,
+    shared: &ClientShared,
     stream: &mut TcpStream,
     output: &mut Vec<u8>,
 ) -> std::io::Result<()> {
     stream.write_all(output).await?;
     server
         .stats
+        .net_output_bytes
+        .fetch_add(output.len() as u64, Ordering::Relaxed);
+    server
+        .stats
+        .writes_processed
+        .fetch_add(1, Ordering::Relaxed);
+    shared
         .net_output_bytes
         .fetch_add(output.len() as u64, Ordering::Relaxed);
     output.clear();
@@ -236,6 +249,11 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
             let handler = command
                 .handler
                 .expect("the table holds only commands with handlers");
+            let argument_bytes: usize = argv.iter().map(|arg| arg.len()).sum();
+            client
+                .shared
+                .argument_bytes
+                .store(argument_bytes, Ordering::Relaxed);
             let started = Instant::now();
             let protocol = client.protocol;
             let mut context = Context {
@@ -256,6 +274,11 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                 .stats
                 .commands_processed
                 .fetch_add(1, Ordering::Relaxed);
+            client
+                .shared
+                .commands_processed
+                .fetch_add(1, Ordering::Relaxed);
+            client.shared.argument_bytes.store(0, Ordering::Relaxed);
             if let Err(error) = result {
                 command.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
                 reply_error(server, client, output, &error);
@@ -278,9 +301,27 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
     }
 }
 
+/// Replies with an error and counts it (INFO stats `total_error_replies`, INFO errorstats).
 fn reply_error(server: &Server, client: &Client, output: &mut Vec<u8>, error: &CommandError) {
-    server.stats.error_replies.fetch_add(1, Ordering::Relaxed);
+    server.stats.count_error(error.0.as_bytes());
     ReplyWriter::new(output, client.protocol).error(error.0.as_bytes());
+}
+
+/// Closes the clients idle for longer than `timeout` seconds (none when it is 0), except those
+/// waiting in a blocking command or subscribed to channels, as Redis does.
+pub fn close_idle_clients(server: &Server, now_ms: u64) {
+    let timeout_s = server.config.hot.timeout_s.load(Ordering::Relaxed);
+    if timeout_s == 0 {
+        return;
+    }
+    for client in server.clients.all() {
+        let idle_s = (now_ms / 1000)
+            .saturating_sub(client.last_interaction_ms.load(Ordering::Relaxed) / 1000);
+        if idle_s > timeout_s && !client.blocked.load(Ordering::Relaxed) && !client.is_pubsub() {
+            tracing::debug!("Closing idle client id={}", client.id);
+            client.kill();
+        }
+    }
 }
 
 type Rejection<'a> = (Option<&'a Command>, CommandError);
@@ -310,10 +351,40 @@ fn resolve<'a>(
     if !command.arity_allows(argv.len()) {
         return Err((Some(command), wrong_arity(&command.full_name)));
     }
+    if command.has(flags::PROTECTED) {
+        check_protected(server, client, command)?;
+    }
     if !client.authenticated && !command.has(flags::NO_AUTH) {
         return Err((Some(command), errors::NO_AUTH.into()));
     }
     Ok(command)
+}
+
+/// DEBUG and MODULE run only where `enable-debug-command` / `enable-module-command` allow.
+fn check_protected<'a>(
+    server: &Server,
+    client: &Client,
+    command: &'a Command,
+) -> Result<(), Rejection<'a>> {
+    let (name, option) = if command.name == "debug" {
+        ("DEBUG", "enable-debug-command")
+    } else {
+        ("MODULE", "enable-module-command")
+    };
+    let allowed = match server.config.get(option).as_str() {
+        "yes" => true,
+        "local" => client.shared.address.ip().is_loopback(),
+        _ => false,
+    };
+    if allowed {
+        return Ok(());
+    }
+    Err((
+        Some(command),
+        CommandError::new(format!(
+            "ERR {name} command not allowed. If the {option} option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."
+        )),
+    ))
 }
 
 fn truncated(bytes: &[u8]) -> String {

@@ -5,8 +5,10 @@
 //! [`families`] (one file per command family), [`config`] (options, redis.conf, CONFIG),
 //! [`client`] (per-connection state and the registry), [`propagation`] (the ordered stream of
 //! writes for AOF and replicas), [`server`] (shared state), [`expiry`] (active expiry),
-//! [`startup`] (turning a command line into a running server).
+//! [`startup`] (turning a command line into a running server), [`allocator`] (memory
+//! statistics).
 
+pub mod allocator;
 pub mod arguments;
 pub mod client;
 pub mod command;

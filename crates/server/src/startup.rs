@@ -13,7 +13,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::command::CommandTable;
-use crate::config::{command_line_to_text, Config, REDIS_VERSION};
+use crate::config::{command_line_to_text, Config, ConfigSource, REDIS_VERSION};
 use crate::server::Server;
 
 /// Runs the server; returns the process exit code.
@@ -31,6 +31,10 @@ pub fn run(args: Vec<String>) -> i32 {
         println!("Examples:\n       cinnabar-server --port 7777\n       cinnabar-server /etc/redis/6379.conf --loglevel verbose");
         return 0;
     }
+    let config_file = args
+        .first()
+        .filter(|first| !first.starts_with("--") && first.as_str() != "-")
+        .map(|path| std::fs::canonicalize(path).unwrap_or_else(|_| std::path::PathBuf::from(path)));
     let mut config = match load_config(&args) {
         Ok(config) => config,
         Err(report) => {
@@ -42,7 +46,7 @@ pub fn run(args: Vec<String>) -> i32 {
         let cwd = std::env::current_dir()
             .map(|path| path.display().to_string())
             .unwrap_or_else(|_| ".".into());
-        let _ = config.set_many(&[("dir".into(), vec![cwd])], true);
+        let _ = config.set_many(&[("dir".into(), vec![cwd])], ConfigSource::Startup);
     } else {
         let dir = config.get("dir");
         if let Err(error) = std::env::set_current_dir(&dir) {
@@ -52,7 +56,7 @@ pub fn run(args: Vec<String>) -> i32 {
         if let Ok(absolute) = std::env::current_dir() {
             let _ = config.set_many(
                 &[("dir".into(), vec![absolute.display().to_string()])],
-                true,
+                ConfigSource::Startup,
             );
         }
     }
@@ -80,10 +84,7 @@ pub fn run(args: Vec<String>) -> i32 {
             return 1;
         }
     };
-    config.file = args
-        .first()
-        .filter(|first| !first.starts_with("--"))
-        .map(std::path::PathBuf::from);
+    config.file = config_file;
     let mut commands = CommandTable::from_specs();
     crate::families::register_all(&mut commands);
     commands.retain_implemented();
@@ -168,6 +169,7 @@ async fn serve(server: Arc<Server>) -> i32 {
         tokio::spawn(crate::connection::accept_loop(server.clone(), listener));
     }
     tokio::spawn(crate::expiry::active_expiry_loop(server.clone()));
+    tokio::spawn(crate::server::cron(server.clone()));
     tracing::info!("Ready to accept connections tcp");
     wait_for_shutdown(&server).await;
     tracing::warn!("Redis is now ready to exit, bye bye...");
