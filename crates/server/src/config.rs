@@ -163,7 +163,8 @@ const LOG_FORMATS: &[&str] = &["legacy", "logfmt"];
 const LOG_TIMESTAMP_FORMATS: &[&str] = &["legacy", "iso8601", "milliseconds"];
 
 /// Every option the server knows: Redis 7.2's, under Redis's names (Valkey's renames are
-/// aliases; Valkey-only options are hidden), plus Cinnabar's `worker-threads` (0: one per core).
+/// aliases; Valkey-only options are hidden), plus Cinnabar's hidden `worker-threads` (0: one per
+/// core).
 #[rustfmt::skip]
 pub static OPTIONS: &[OptionSpec] = &[
     row("acl-pubsub-default", &[], Kind::Enum(ACL_PUBSUB_DEFAULTS), "resetchannels", NO_EFFECT),
@@ -247,7 +248,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     row("hz", &[], Kind::Integer { min: 0, max: I32_MAX }, "10", 0),
     row("ignore-warnings", &[], TEXT, "", NO_EFFECT),
     row("io-threads", &[], Kind::Integer { min: 1, max: 128 }, "1", IMMUTABLE),
-    row("io-threads-do-reads", &[], BOOL, "no", IMMUTABLE | NO_EFFECT),
+    row("io-threads-do-reads", &[], BOOL, "no", IMMUTABLE | HIDDEN | NO_EFFECT),
     row("jemalloc-bg-thread", &[], BOOL, "yes", NO_EFFECT),
     row("key-load-delay", &[], Kind::Integer { min: I32_MIN, max: I32_MAX }, "0", HIDDEN | NO_EFFECT),
     row("latency-monitor-threshold", &[], Kind::Integer { min: 0, max: i64::MAX }, "0", NO_EFFECT),
@@ -366,7 +367,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     row("unixsocketperm", &[], Kind::Octal { min: 0, max: 0o777 }, "0", IMMUTABLE | NO_EFFECT),
     row("use-exit-on-panic", &[], BOOL, "no", HIDDEN | NO_EFFECT),
     row("watchdog-period", &[], Kind::Integer { min: 0, max: I32_MAX }, "0", HIDDEN | NO_EFFECT),
-    row("worker-threads", &[], Kind::Integer { min: 0, max: 1024 }, "0", IMMUTABLE),
+    row("worker-threads", &[], Kind::Integer { min: 0, max: 1024 }, "0", IMMUTABLE | HIDDEN),
     row("zset-max-listpack-entries", &["zset-max-ziplist-entries"], Kind::Integer { min: 0, max: i64::MAX }, "128", 0),
     row("zset-max-listpack-value", &["zset-max-ziplist-value"], Kind::Memory { min: 0, max: i64::MAX }, "64", 0),
 ];

@@ -169,6 +169,11 @@ pub struct Server {
     pub executable: String,
     /// Bytes allocated when the server was created (INFO `used_memory_startup`).
     pub startup_memory_bytes: u64,
+    /// Generation of the listening sockets: bumped when CONFIG SET port or bind replaces them,
+    /// which stops the accept loops of the previous generation.
+    pub listener_generation: tokio::sync::watch::Sender<u64>,
+    /// The server's own `Arc`, for spawning tasks from code that only has `&Server`.
+    self_reference: std::sync::OnceLock<std::sync::Weak<Server>>,
 }
 
 /// 40 random hexadecimal digits (run IDs, replication IDs).
@@ -251,15 +256,58 @@ impl Server {
             peak_memory_bytes: AtomicU64::new(0),
             executable,
             startup_memory_bytes: crate::allocator::allocated_bytes(),
+            listener_generation: tokio::sync::watch::Sender::new(0),
+            self_reference: std::sync::OnceLock::new(),
         }
     }
 
-    /// Does what a configuration change needs beyond storing it (changing directory). On
-    /// failure returns the option and the reason; the caller rolls the change back.
+    /// Records the `Arc` this server lives in (once, right after creating it).
+    pub fn set_self_reference(&self, reference: std::sync::Weak<Server>) {
+        let _ = self.self_reference.set(reference);
+    }
+
+    /// Starts accepting connections on `listeners`, replacing the previous listeners.
+    pub fn start_accepting(&self, listeners: Vec<tokio::net::TcpListener>) {
+        let Some(server) = self.self_reference.get().and_then(std::sync::Weak::upgrade) else {
+            return;
+        };
+        self.listener_generation
+            .send_modify(|generation| *generation += 1);
+        for listener in listeners {
+            let generation = self.listener_generation.subscribe();
+            tokio::spawn(crate::connection::accept_loop(
+                server.clone(),
+                listener,
+                generation,
+            ));
+        }
+    }
+
+    /// Does what a configuration change needs beyond storing it (listening on a new port or
+    /// addresses, changing directory). On failure returns the option and the reason; the caller
+    /// rolls the change back.
     pub fn apply_config_changes(
         &self,
         changed: &crate::config::PreviousValues,
     ) -> Result<(), (&'static str, String)> {
+        let port = self.config.get_i64("port") as u16;
+        let rebind = changed.iter().find(|(name, old)| {
+            (*name == "port" || *name == "bind") && *old != self.config.get(name)
+        });
+        if let Some((name, _)) = rebind {
+            let listeners = crate::startup::bind_listeners(&self.config.get("bind"), port)
+                .map_err(|error| {
+                    tracing::warn!("{error}");
+                    let reason = if *name == "port" {
+                        "Unable to listen on this port. Check server logs."
+                    } else {
+                        "Failed to bind to specified addresses."
+                    };
+                    (*name, reason.to_string())
+                })?;
+            self.start_accepting(listeners);
+            self.port.store(port as u64, Ordering::Relaxed);
+        }
         for (name, _) in changed {
             if *name == "dir" {
                 let directory = self.config.get("dir");

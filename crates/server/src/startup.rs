@@ -89,6 +89,7 @@ pub fn run(args: Vec<String>) -> i32 {
     crate::families::register_all(&mut commands);
     commands.retain_implemented();
     let server = Arc::new(Server::new(config, commands, workers));
+    server.set_self_reference(Arc::downgrade(&server));
     runtime.block_on(serve(server))
 }
 
@@ -114,47 +115,62 @@ fn load_config(args: &[String]) -> Result<Config, String> {
     Ok(config)
 }
 
-async fn serve(server: Arc<Server>) -> i32 {
-    let port = server.config.get_i64("port") as u16;
-    let binds = server.config.get("bind");
+/// Binds a listener on every `bind` address at `port`; addresses marked optional (`-::1`) may
+/// fail. None for port 0 (no TCP listener).
+pub fn bind_listeners(binds: &str, port: u16) -> Result<Vec<TcpListener>, String> {
     let mut listeners = Vec::new();
-    if port != 0 {
-        for address in binds.split_whitespace() {
-            let (optional, address) = match address.strip_prefix('-') {
-                Some(rest) => (true, rest),
-                None => (false, address),
-            };
-            let ip = match address {
-                "*" => "0.0.0.0",
-                "::*" => "::",
-                other => other,
-            };
-            let socket: SocketAddr = match format!("{ip}:{port}")
-                .parse()
-                .or_else(|_| format!("[{ip}]:{port}").parse())
-            {
-                Ok(socket) => socket,
-                Err(_) => {
-                    tracing::warn!("Invalid bind address '{address}'");
-                    if optional {
-                        continue;
-                    }
-                    return 1;
+    if port == 0 {
+        return Ok(listeners);
+    }
+    for address in binds.split_whitespace() {
+        let (optional, address) = match address.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, address),
+        };
+        let ip = match address {
+            "*" => "0.0.0.0",
+            "::*" => "::",
+            other => other,
+        };
+        let socket: SocketAddr = match format!("{ip}:{port}")
+            .parse()
+            .or_else(|_| format!("[{ip}]:{port}").parse())
+        {
+            Ok(socket) => socket,
+            Err(_) => {
+                tracing::warn!("Invalid bind address '{address}'");
+                if optional {
+                    continue;
                 }
-            };
-            match bind(socket) {
-                Ok(listener) => listeners.push(listener),
-                Err(error) if optional => {
-                    tracing::debug!("Skipping optional bind address {address}: {error}");
-                }
-                Err(error) => {
-                    tracing::warn!("Warning: Could not create server TCP listening socket {address}:{port}: {error}");
-                    tracing::warn!("Failed listening on port {port} (tcp), aborting.");
-                    return 1;
-                }
+                return Err(format!("Invalid bind address '{address}'"));
+            }
+        };
+        match bind(socket) {
+            Ok(listener) => listeners.push(listener),
+            Err(error) if optional => {
+                tracing::debug!("Skipping optional bind address {address}: {error}");
+            }
+            Err(error) => {
+                tracing::warn!(
+                    "Warning: Could not create server TCP listening socket {address}:{port}: {error}"
+                );
+                return Err(format!("Failed listening on port {port} (tcp)"));
             }
         }
     }
+    Ok(listeners)
+}
+
+async fn serve(server: Arc<Server>) -> i32 {
+    let port = server.config.get_i64("port") as u16;
+    let binds = server.config.get("bind");
+    let listeners = match bind_listeners(&binds, port) {
+        Ok(listeners) => listeners,
+        Err(message) => {
+            tracing::warn!("{message}, aborting.");
+            return 1;
+        }
+    };
     server
         .port
         .store(port as u64, std::sync::atomic::Ordering::Relaxed);
@@ -165,9 +181,7 @@ async fn serve(server: Arc<Server>) -> i32 {
         std::process::id()
     );
     tracing::info!("Server initialized");
-    for listener in listeners {
-        tokio::spawn(crate::connection::accept_loop(server.clone(), listener));
-    }
+    server.start_accepting(listeners);
     tokio::spawn(crate::expiry::active_expiry_loop(server.clone()));
     tokio::spawn(crate::server::cron(server.clone()));
     tracing::info!("Ready to accept connections tcp");

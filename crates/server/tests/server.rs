@@ -808,3 +808,38 @@ fn shutdown_save_force_exits() {
     assert!(client.is_closed());
     assert_eq!(server.wait_exit(), Some(0));
 }
+
+#[test]
+fn config_set_port_moves_the_listener() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port().to_string();
+    assert_eq!(
+        client.call(&[b"CONFIG", b"SET", b"maxmemory", b"10000001", b"port", taken_port.as_bytes()]),
+        error("ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port. Check server logs.")
+    );
+    // Rolled back: every value, and the listener.
+    assert_eq!(
+        client.cmd("CONFIG GET maxmemory port"),
+        bulks(&["maxmemory", "0", "port", &server.port.to_string()])
+    );
+    assert_eq!(server.client().cmd("PING"), status("PONG"));
+    drop(taken);
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let new_port = free.local_addr().unwrap().port();
+    drop(free);
+    assert_eq!(
+        client.call(&[b"CONFIG", b"SET", b"port", new_port.to_string().as_bytes()]),
+        ok()
+    );
+    // The connection that asked stays open; new ones go to the new port.
+    assert_eq!(client.cmd("PING"), status("PONG"));
+    let mut moved = RawClient::connect(new_port);
+    let info_text = info(&mut moved, "server");
+    assert_eq!(
+        info_field(&info_text, "tcp_port").unwrap(),
+        new_port.to_string()
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err());
+}
