@@ -3,7 +3,7 @@
 //! the server's [`ClientRegistry`].
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use hashbrown::HashMap;
@@ -38,13 +38,86 @@ pub struct ClientShared {
     pub library_version: Mutex<Vec<u8>>,
     pub protocol_version: AtomicU32,
     pub query_buffer_bytes: AtomicUsize,
+    /// Unused capacity of the query buffer (CLIENT LIST `qbuf-free`).
+    pub query_buffer_free_bytes: AtomicUsize,
     pub output_bytes: AtomicUsize,
+    /// Capacity of the reply buffer (CLIENT LIST `rbs`) and its peak (`rbp`).
+    pub reply_buffer_bytes: AtomicUsize,
+    pub reply_buffer_peak_bytes: AtomicUsize,
+    /// Bytes of the arguments of the command running now (CLIENT LIST `argv-mem`).
+    pub argument_bytes: AtomicUsize,
+    /// Bytes read from and written to this client, and commands it ran (`tot-net-in`,
+    /// `tot-net-out`, `tot-cmds`).
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub commands_processed: AtomicU64,
+    /// CLIENT NO-EVICT and CLIENT NO-TOUCH.
+    pub no_evict: AtomicBool,
+    pub no_touch: AtomicBool,
+    /// Subscriptions (CLIENT LIST `sub`, `psub`, `ssub`), kept by the pub/sub commands.
+    pub channel_subscriptions: AtomicUsize,
+    pub pattern_subscriptions: AtomicUsize,
+    pub shard_channel_subscriptions: AtomicUsize,
+    /// Commands queued in MULTI, or -1 outside a transaction (`multi`), and watched keys.
+    pub multi_commands: AtomicI64,
+    pub watched_keys: AtomicUsize,
+    /// Whether the client waits in a blocking command (flag `b`; idle timeouts skip it).
+    pub blocked: AtomicBool,
     /// Set when the connection must close (CLIENT KILL, shutdown); `kill` wakes it.
     pub killed: AtomicBool,
     pub kill: Notify,
 }
 
 impl ClientShared {
+    pub fn new(
+        id: u64,
+        address: SocketAddr,
+        local_address: SocketAddr,
+        file_descriptor: i32,
+        now_ms: u64,
+    ) -> Self {
+        ClientShared {
+            id,
+            address,
+            local_address,
+            file_descriptor,
+            created_ms: now_ms,
+            last_interaction_ms: now_ms.into(),
+            database: 0.into(),
+            last_command: 0.into(),
+            name: Default::default(),
+            library_name: Default::default(),
+            library_version: Default::default(),
+            protocol_version: 2.into(),
+            query_buffer_bytes: 0.into(),
+            query_buffer_free_bytes: 0.into(),
+            output_bytes: 0.into(),
+            reply_buffer_bytes: 0.into(),
+            reply_buffer_peak_bytes: 0.into(),
+            argument_bytes: 0.into(),
+            net_input_bytes: 0.into(),
+            net_output_bytes: 0.into(),
+            commands_processed: 0.into(),
+            no_evict: false.into(),
+            no_touch: false.into(),
+            channel_subscriptions: 0.into(),
+            pattern_subscriptions: 0.into(),
+            shard_channel_subscriptions: 0.into(),
+            multi_commands: (-1).into(),
+            watched_keys: 0.into(),
+            blocked: false.into(),
+            killed: false.into(),
+            kill: Default::default(),
+        }
+    }
+
+    /// Whether the client is subscribed to anything (type `pubsub`, flag `P`).
+    pub fn is_pubsub(&self) -> bool {
+        self.channel_subscriptions.load(Ordering::Relaxed) > 0
+            || self.pattern_subscriptions.load(Ordering::Relaxed) > 0
+            || self.shard_channel_subscriptions.load(Ordering::Relaxed) > 0
+    }
+
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
         self.kill.notify_one();
@@ -128,6 +201,27 @@ impl Client {
         }
     }
 
+    /// Publishes the client's subscription, transaction and watch state for CLIENT LIST and
+    /// INFO (cheap relaxed stores; called after every command).
+    pub fn sync_shared(&self) {
+        let shared = &self.shared;
+        shared
+            .channel_subscriptions
+            .store(self.subscriptions.channels.len(), Ordering::Relaxed);
+        shared
+            .pattern_subscriptions
+            .store(self.subscriptions.patterns.len(), Ordering::Relaxed);
+        shared
+            .shard_channel_subscriptions
+            .store(self.subscriptions.shard_channels.len(), Ordering::Relaxed);
+        let multi = self
+            .transaction
+            .as_ref()
+            .map_or(-1, |transaction| transaction.commands.len() as i64);
+        shared.multi_commands.store(multi, Ordering::Relaxed);
+        shared.watched_keys.store(self.watched.len(), Ordering::Relaxed);
+    }
+
     pub fn select(&mut self, database: usize) {
         self.database = database;
         self.shared.database.store(database, Ordering::Relaxed);
@@ -174,6 +268,12 @@ impl ClientRegistry {
 
     pub fn len(&self) -> usize {
         self.connected.load(Ordering::Relaxed)
+    }
+
+    /// CONFIG RESETSTAT: zeroes the connection counters.
+    pub fn reset_stats(&self) {
+        self.total_connections.store(0, Ordering::Relaxed);
+        self.rejected_connections.store(0, Ordering::Relaxed);
     }
 
     pub fn is_empty(&self) -> bool {

@@ -149,6 +149,20 @@ pub struct CommandStats {
     pub failed_calls: AtomicU64,
 }
 
+impl CommandStats {
+    /// CONFIG RESETSTAT.
+    pub fn reset(&self) {
+        for counter in [
+            &self.calls,
+            &self.microseconds,
+            &self.rejected_calls,
+            &self.failed_calls,
+        ] {
+            counter.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 impl Command {
     pub fn has(&self, flag: u32) -> bool {
         self.flags & flag != 0
@@ -315,14 +329,10 @@ fn build_command(name: &str, container: Option<&str>, spec: Json) -> Command {
         .flatten()
         .map(parse_key_spec)
         .collect();
-    let movable = key_specs.iter().any(|key_spec| {
-        !matches!(key_spec.begin_search, BeginSearch::Index(_))
-            || !matches!(key_spec.find_keys, FindKeys::Range { .. })
-    }) || spec.get("get_keys_function").is_some() && name != "set";
+    let (legacy_range, movable) = legacy_key_range(&key_specs);
     if movable {
         flags |= flags::MOVABLE_KEYS;
     }
-    let legacy_range = legacy_key_range(&key_specs);
     let mut categories: Vec<String> = spec["acl_categories"]
         .as_array()
         .into_iter()
@@ -386,42 +396,62 @@ fn implicit_categories(flags: u32, categories: &mut Vec<String>) {
     }
 }
 
-/// The (first, last, step) triple of COMMAND INFO, from the key specs as Redis derives it.
-fn legacy_key_range(key_specs: &[KeySpec]) -> (i64, i64, i64) {
-    let mut first = 0;
-    let mut last = 0;
-    let mut step = 0;
-    for (index, spec) in key_specs.iter().enumerate() {
-        let (
-            BeginSearch::Index(begin),
-            FindKeys::Range {
-                last_key,
-                step: spec_step,
-                limit,
-            },
-        ) = (&spec.begin_search, &spec.find_keys)
-        else {
-            break;
-        };
-        if *limit > 1 {
-            break;
+/// The (first, last, step) triple of COMMAND INFO, derived from the key specs as Redis does,
+/// and whether the keys are "movable" (some spec is not a plain consecutive range, or is
+/// incomplete), which COMMAND INFO reports as the `movablekeys` flag.
+fn legacy_key_range(key_specs: &[KeySpec]) -> ((i64, i64, i64), bool) {
+    let incomplete = |spec: &KeySpec| spec.flags.iter().any(|flag| flag == "INCOMPLETE");
+    let range = |spec: &KeySpec| match (&spec.begin_search, &spec.find_keys) {
+        (BeginSearch::Index(begin), FindKeys::Range { last_key, step, .. }) => {
+            Some((*begin, *last_key, *step))
         }
-        let spec_last = if *last_key < 0 {
-            *last_key
-        } else {
-            begin + last_key
-        };
-        if index == 0 {
-            first = *begin;
-            last = spec_last;
-            step = *spec_step;
-        } else if *spec_step == step && last >= 0 && *begin == last + step {
-            last = spec_last;
-        } else {
-            break;
+        _ => None,
+    };
+    if key_specs.is_empty() {
+        return ((0, 0, 0), false);
+    }
+    if key_specs.len() == 1 {
+        if let Some((begin, last_key, step)) = range(&key_specs[0]) {
+            let last = if last_key >= 0 {
+                begin + last_key
+            } else {
+                last_key
+            };
+            return ((begin, last, step), incomplete(&key_specs[0]));
         }
     }
-    (first, last, step)
+    let mut movable = false;
+    let mut first = i64::MAX;
+    let mut last: i64 = 0;
+    let mut previous_last: i64 = 0;
+    for spec in key_specs {
+        let Some((begin, last_key, step)) = range(spec) else {
+            movable = true;
+            continue;
+        };
+        if step != 1 || (previous_last != 0 && previous_last != begin - 1) {
+            movable = true;
+            continue;
+        }
+        if incomplete(spec) {
+            movable = true;
+        }
+        first = first.min(begin);
+        let absolute_last = if last_key >= 0 {
+            last_key + begin
+        } else {
+            last_key
+        };
+        // Redis compares as unsigned, so a negative (relative to the end) last key wins.
+        if (absolute_last as u64) > (last as u64) {
+            last = absolute_last;
+        }
+        previous_last = last;
+    }
+    if first == i64::MAX {
+        return ((0, 0, 0), true);
+    }
+    ((first, last, 1), movable)
 }
 
 impl CommandTable {
@@ -547,6 +577,29 @@ mod tests {
         assert_eq!(get.legacy_range, (1, 1, 1));
         let mset = table.get(b"mset").unwrap();
         assert_eq!(mset.legacy_range, (1, -1, 2));
+        assert!(!mset.has(flags::MOVABLE_KEYS));
+        for name in ["set", "bitfield", "lmove", "rename", "georadius_ro"] {
+            assert!(
+                !table.get(name.as_bytes()).unwrap().has(flags::MOVABLE_KEYS),
+                "{name}"
+            );
+        }
+        for name in [
+            "sort",
+            "sort_ro",
+            "eval",
+            "zunionstore",
+            "xread",
+            "migrate",
+            "georadius",
+        ] {
+            assert!(
+                table.get(name.as_bytes()).unwrap().has(flags::MOVABLE_KEYS),
+                "{name}"
+            );
+        }
+        assert_eq!(table.get(b"lmove").unwrap().legacy_range, (1, 2, 1));
+        assert_eq!(table.get(b"eval").unwrap().legacy_range, (0, 0, 0));
         let args: Vec<&[u8]> = vec![b"MSET", b"a", b"1", b"b", b"2"];
         assert_eq!(mset.key_positions(&args), vec![1, 3]);
         let config = table.get(b"config").unwrap();

@@ -1,20 +1,24 @@
-//! Configuration: the table of options, redis.conf parsing, the command line, CONFIG GET/SET.
+//! Configuration: the table of options, redis.conf parsing, the command line, CONFIG GET, SET
+//! and REWRITE.
 //!
-//! Model. Every option is a row of [`OPTIONS`]: its name, aliases, kind (which fixes how a
-//! value is parsed and printed back), default and flags. [`Config`] keeps each option's value in
-//! canonical text (what CONFIG GET prints) and mirrors the options read on hot paths into
-//! [`HotConfig`] atomics. A change (file, command line, CONFIG SET) goes through
-//! [`Config::set_many`], which validates every pair before applying any, so CONFIG SET is
-//! atomic.
+//! Model. Every option Redis 7.2 knows is a row of [`OPTIONS`]: its name, aliases, kind (which
+//! fixes how a value is parsed, validated and printed back), default and flags. [`Config`]
+//! keeps each option's value in canonical text (what CONFIG GET prints) and mirrors the options
+//! read on hot paths into [`HotConfig`] atomics. A change (file, command line, CONFIG SET) goes
+//! through [`Config::set_many`], which checks every name, then validates every value, before
+//! applying any, so CONFIG SET is atomic; it returns the previous values so that a change the
+//! server then fails to apply (binding a port) can be rolled back with [`Config::restore`].
+//! Options flagged `NO_EFFECT` are accepted for compatibility and logged once when set.
 //!
 //! To add an option: add a row to `OPTIONS`; if code reads it on a hot path, add an atomic to
 //! `HotConfig` and fill it in `HotConfig::refresh`; if changing it at run time must do
-//! something (rebind a port), handle it where the server watches config changes.
+//! something (rebind a port), handle it in `Server::apply_config_changes`.
 
+use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
-use hashbrown::HashMap;
-use parking_lot::RwLock;
+use hashbrown::{HashMap, HashSet};
+use parking_lot::{Mutex, RwLock};
 
 use store::glob::Pattern;
 
@@ -33,22 +37,67 @@ pub enum Kind {
         min: i64,
         max: i64,
     },
+    /// A byte count or a percentage of `maxmemory` (`maxmemory-clients`).
+    MemoryOrPercent,
+    /// An octal number (`unixsocketperm`).
+    Octal {
+        min: i64,
+        max: i64,
+    },
     Enum(&'static [&'static str]),
-    /// Enum flags that combine (`"a b"`).
+    /// Several words of an enumeration that combine (`nosave now`).
+    Flags(&'static [&'static str]),
     Text,
     /// `save`: pairs of seconds and changes, or "".
     Save,
-    /// `bind`: one or more addresses.
+    /// `bind`: one to sixteen addresses.
     Addresses,
+    /// `client-output-buffer-limit`: class, hard limit, soft limit, soft seconds, repeated.
+    OutputBufferLimit,
+    /// `oom-score-adj-values`: three scores.
+    OomScoreValues,
+    /// `notify-keyspace-events`: event class characters.
+    KeyspaceEvents,
+    /// `replicaof`: host and port, or `no one`.
+    ReplicaOf,
+    /// `latency-tracking-info-percentiles`: percentiles between 0 and 100.
+    Percentiles,
+    /// `dir`: the working directory.
+    Directory,
+}
+
+impl Kind {
+    /// Whether the option takes several arguments on a configuration line.
+    fn takes_several_arguments(self) -> bool {
+        matches!(
+            self,
+            Kind::Flags(_)
+                | Kind::Save
+                | Kind::Addresses
+                | Kind::OutputBufferLimit
+                | Kind::OomScoreValues
+                | Kind::ReplicaOf
+                | Kind::Percentiles
+        )
+    }
 }
 
 pub mod option_flags {
+    /// Set at start-up only.
     pub const IMMUTABLE: u8 = 1;
     /// Accepted for compatibility; has no effect here.
     pub const NO_EFFECT: u8 = 2;
-    /// Hidden from glob patterns in CONFIG GET (sensitive or alias-only).
+    /// A secret (kept out of logs).
     pub const SENSITIVE: u8 = 4;
+    /// Matched by CONFIG GET only by its exact name, never by a pattern.
+    pub const HIDDEN: u8 = 8;
+    /// Settable at run time only where `enable-protected-configs` allows.
+    pub const PROTECTED: u8 = 16;
+    /// Not settable while a dataset loads.
+    pub const DENY_LOADING: u8 = 32;
 }
+
+use option_flags::{DENY_LOADING, HIDDEN, IMMUTABLE, NO_EFFECT, PROTECTED, SENSITIVE};
 
 pub struct OptionSpec {
     pub name: &'static str,
@@ -58,63 +107,31 @@ pub struct OptionSpec {
     pub flags: u8,
 }
 
-const fn option(name: &'static str, kind: Kind, default: &'static str) -> OptionSpec {
-    OptionSpec {
-        name,
-        aliases: &[],
-        kind,
-        default,
-        flags: 0,
+impl OptionSpec {
+    pub fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
     }
 }
 
-const fn immutable(name: &'static str, kind: Kind, default: &'static str) -> OptionSpec {
-    OptionSpec {
-        name,
-        aliases: &[],
-        kind,
-        default,
-        flags: option_flags::IMMUTABLE,
-    }
-}
-
-const fn no_effect(name: &'static str, kind: Kind, default: &'static str) -> OptionSpec {
-    OptionSpec {
-        name,
-        aliases: &[],
-        kind,
-        default,
-        flags: option_flags::NO_EFFECT,
-    }
-}
-
-const fn aliased(
+const fn row(
     name: &'static str,
     aliases: &'static [&'static str],
     kind: Kind,
     default: &'static str,
+    flags: u8,
 ) -> OptionSpec {
     OptionSpec {
         name,
         aliases,
         kind,
         default,
-        flags: 0,
+        flags,
     }
 }
 
-const INT: Kind = Kind::Integer {
-    min: i64::MIN,
-    max: i64::MAX,
-};
-const NON_NEGATIVE: Kind = Kind::Integer {
-    min: 0,
-    max: i64::MAX,
-};
-const MEMORY: Kind = Kind::Memory {
-    min: 0,
-    max: i64::MAX,
-};
+const I32_MIN: i64 = i32::MIN as i64;
+const I32_MAX: i64 = i32::MAX as i64;
+const U32_MAX: i64 = u32::MAX as i64;
 const BOOL: Kind = Kind::Bool;
 const TEXT: Kind = Kind::Text;
 const LOG_LEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
@@ -129,206 +146,230 @@ const EVICTION_POLICIES: &[&str] = &[
     "allkeys-random",
     "noeviction",
 ];
-const APPEND_FSYNC: &[&str] = &["always", "everysec", "no"];
+const APPEND_FSYNC: &[&str] = &["everysec", "always", "no"];
+const ACL_PUBSUB_DEFAULTS: &[&str] = &["allchannels", "resetchannels"];
+const ENDPOINT_TYPES: &[&str] = &["ip", "hostname", "unknown-endpoint"];
+const OOM_SCORE_ADJ: &[&str] = &["no", "yes", "relative", "absolute"];
+const PROPAGATION_ERROR_BEHAVIORS: &[&str] = &["ignore", "panic", "panic-on-replicas"];
+const DISKLESS_LOAD: &[&str] = &["disabled", "on-empty-db", "swapdb"];
+const SANITIZE_DUMP_PAYLOAD: &[&str] = &["no", "yes", "clients"];
+const SHUTDOWN_ON_SIGNAL: &[&str] = &["default", "save", "nosave", "now", "force"];
+const SUPERVISED: &[&str] = &["upstart", "systemd", "auto", "no"];
+const SYSLOG_FACILITIES: &[&str] = &[
+    "user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+];
+const TLS_AUTH_CLIENTS: &[&str] = &["no", "yes", "optional"];
+const LOG_FORMATS: &[&str] = &["legacy", "logfmt"];
+const LOG_TIMESTAMP_FORMATS: &[&str] = &["legacy", "iso8601", "milliseconds"];
 
-/// Every option the server knows.
+/// Every option the server knows: Redis 7.2's, under Redis's names (Valkey's renames are
+/// aliases; Valkey-only options are hidden), plus Cinnabar's hidden `worker-threads` (0: one per
+/// core).
+#[rustfmt::skip]
 pub static OPTIONS: &[OptionSpec] = &[
-    // Network.
-    option("port", Kind::Integer { min: 0, max: 65535 }, "6379"),
-    option("bind", Kind::Addresses, "127.0.0.1 -::1"),
-    option("protected-mode", BOOL, "yes"),
-    option("tcp-backlog", INT, "511"),
-    option("timeout", NON_NEGATIVE, "0"),
-    option("tcp-keepalive", NON_NEGATIVE, "300"),
-    immutable("unixsocket", TEXT, ""),
-    immutable("unixsocketperm", TEXT, "0"),
-    option(
-        "maxclients",
-        Kind::Integer {
-            min: 1,
-            max: u32::MAX as i64,
-        },
-        "10000",
-    ),
-    option(
-        "proto-max-bulk-len",
-        Kind::Memory {
-            min: 1024 * 1024,
-            max: i64::MAX,
-        },
-        "536870912",
-    ),
-    option(
-        "client-query-buffer-limit",
-        Kind::Memory {
-            min: 1024 * 1024,
-            max: i64::MAX,
-        },
-        "1073741824",
-    ),
-    // General.
-    immutable("daemonize", BOOL, "no"),
-    immutable(
-        "supervised",
-        Kind::Enum(&["upstart", "systemd", "auto", "no"]),
-        "no",
-    ),
-    immutable("pidfile", TEXT, ""),
-    option("loglevel", Kind::Enum(LOG_LEVELS), "notice"),
-    immutable("logfile", TEXT, ""),
-    immutable("syslog-enabled", BOOL, "no"),
-    immutable("syslog-ident", TEXT, "redis"),
-    immutable("syslog-facility", TEXT, "local0"),
-    immutable(
-        "databases",
-        Kind::Integer {
-            min: 1,
-            max: i32::MAX as i64,
-        },
-        "16",
-    ),
-    no_effect("always-show-logo", BOOL, "no"),
-    no_effect("set-proc-title", BOOL, "yes"),
-    no_effect(
-        "proc-title-template",
-        TEXT,
-        "{title} {listen-addr} {server-mode}",
-    ),
-    option(
-        "hz",
-        Kind::Integer {
-            min: 0,
-            max: i32::MAX as i64,
-        },
-        "10",
-    ),
-    no_effect("dynamic-hz", BOOL, "yes"),
-    immutable("io-threads", Kind::Integer { min: 0, max: 1024 }, "0"),
-    no_effect("io-threads-do-reads", BOOL, "no"),
-    immutable("enable-debug-command", Kind::Enum(YES_NO_LOCAL), "no"),
-    immutable("enable-protected-configs", Kind::Enum(YES_NO_LOCAL), "no"),
-    immutable("enable-module-command", Kind::Enum(YES_NO_LOCAL), "no"),
-    option("crash-log-enabled", BOOL, "yes"),
-    option("crash-memcheck-enabled", BOOL, "yes"),
-    // Cinnabar's own: worker threads (0: one per core).
-    immutable("worker-threads", Kind::Integer { min: 0, max: 1024 }, "0"),
-    // Security.
-    OptionSpec {
-        name: "requirepass",
-        aliases: &[],
-        kind: TEXT,
-        default: "",
-        flags: option_flags::SENSITIVE,
-    },
-    // Persistence.
-    option("save", Kind::Save, "3600 1 300 100 60 10000"),
-    option("dbfilename", TEXT, "dump.rdb"),
-    option("dir", TEXT, ""),
-    option("rdbcompression", BOOL, "yes"),
-    option("rdbchecksum", BOOL, "yes"),
-    option("stop-writes-on-bgsave-error", BOOL, "yes"),
-    option("rdb-del-sync-files", BOOL, "no"),
-    option("appendonly", BOOL, "no"),
-    immutable("appendfilename", TEXT, "appendonly.aof"),
-    immutable("appenddirname", TEXT, "appendonlydir"),
-    option("appendfsync", Kind::Enum(APPEND_FSYNC), "everysec"),
-    option("no-appendfsync-on-rewrite", BOOL, "no"),
-    option("auto-aof-rewrite-percentage", NON_NEGATIVE, "100"),
-    option("auto-aof-rewrite-min-size", MEMORY, "67108864"),
-    option("aof-load-truncated", BOOL, "yes"),
-    option("aof-use-rdb-preamble", BOOL, "yes"),
-    option("aof-timestamp-enabled", BOOL, "no"),
-    option(
-        "sanitize-dump-payload",
-        Kind::Enum(&["no", "yes", "clients"]),
-        "no",
-    ),
-    // Memory.
-    option("maxmemory", MEMORY, "0"),
-    option(
-        "maxmemory-policy",
-        Kind::Enum(EVICTION_POLICIES),
-        "noeviction",
-    ),
-    option("maxmemory-samples", Kind::Integer { min: 1, max: 64 }, "5"),
-    option(
-        "maxmemory-eviction-tenacity",
-        Kind::Integer { min: 0, max: 100 },
-        "10",
-    ),
-    option("lfu-log-factor", NON_NEGATIVE, "10"),
-    option("lfu-decay-time", NON_NEGATIVE, "1"),
-    option("lazyfree-lazy-eviction", BOOL, "no"),
-    option("lazyfree-lazy-expire", BOOL, "no"),
-    option("lazyfree-lazy-server-del", BOOL, "no"),
-    option("lazyfree-lazy-user-del", BOOL, "no"),
-    option("lazyfree-lazy-user-flush", BOOL, "no"),
-    option("replica-lazy-flush", BOOL, "no"),
-    no_effect("activerehashing", BOOL, "yes"),
-    no_effect("activedefrag", BOOL, "no"),
-    no_effect("jemalloc-bg-thread", BOOL, "yes"),
-    // Encodings.
-    aliased(
-        "hash-max-listpack-entries",
-        &["hash-max-ziplist-entries"],
-        NON_NEGATIVE,
-        "128",
-    ),
-    aliased(
-        "hash-max-listpack-value",
-        &["hash-max-ziplist-value"],
-        NON_NEGATIVE,
-        "64",
-    ),
-    option("list-max-listpack-size", INT, "-2"),
-    option("list-compress-depth", NON_NEGATIVE, "0"),
-    option("set-max-intset-entries", NON_NEGATIVE, "512"),
-    option("set-max-listpack-entries", NON_NEGATIVE, "128"),
-    option("set-max-listpack-value", NON_NEGATIVE, "64"),
-    aliased(
-        "zset-max-listpack-entries",
-        &["zset-max-ziplist-entries"],
-        NON_NEGATIVE,
-        "128",
-    ),
-    aliased(
-        "zset-max-listpack-value",
-        &["zset-max-ziplist-value"],
-        NON_NEGATIVE,
-        "64",
-    ),
-    option("hll-sparse-max-bytes", NON_NEGATIVE, "3000"),
-    option("stream-node-max-bytes", MEMORY, "4096"),
-    option("stream-node-max-entries", NON_NEGATIVE, "100"),
-    // Events and clients.
-    option("notify-keyspace-events", TEXT, ""),
-    option("slowlog-log-slower-than", INT, "10000"),
-    option("slowlog-max-len", NON_NEGATIVE, "128"),
-    option("latency-monitor-threshold", NON_NEGATIVE, "0"),
-    option("latency-tracking", BOOL, "yes"),
-    option("latency-tracking-info-percentiles", TEXT, "50 99 99.9"),
-    option(
-        "client-output-buffer-limit",
-        TEXT,
-        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-    ),
-    option("busy-reply-threshold", NON_NEGATIVE, "5000"),
-    option("tracking-table-max-keys", NON_NEGATIVE, "1000000"),
-    option(
-        "active-expire-effort",
-        Kind::Integer { min: 1, max: 10 },
-        "1",
-    ),
-    option("lua-time-limit", NON_NEGATIVE, "5000"),
-    // Replication and cluster (accepted now; used by their issues).
-    option("replica-read-only", BOOL, "yes"),
-    option("replica-serve-stale-data", BOOL, "yes"),
-    option("repl-diskless-sync", BOOL, "yes"),
-    option("repl-diskless-sync-delay", NON_NEGATIVE, "5"),
-    option("repl-backlog-size", MEMORY, "1048576"),
-    immutable("cluster-enabled", BOOL, "no"),
-    immutable("cluster-config-file", TEXT, "nodes.conf"),
-    option("cluster-node-timeout", NON_NEGATIVE, "15000"),
+    row("acl-pubsub-default", &[], Kind::Enum(ACL_PUBSUB_DEFAULTS), "resetchannels", NO_EFFECT),
+    row("aclfile", &[], TEXT, "", IMMUTABLE | NO_EFFECT),
+    row("acllog-max-len", &[], Kind::Integer { min: 0, max: i64::MAX }, "128", NO_EFFECT),
+    row("active-defrag-cycle-max", &[], Kind::Integer { min: 1, max: 99 }, "25", NO_EFFECT),
+    row("active-defrag-cycle-min", &[], Kind::Integer { min: 1, max: 99 }, "1", NO_EFFECT),
+    row("active-defrag-ignore-bytes", &[], Kind::Memory { min: 1, max: i64::MAX }, "104857600", NO_EFFECT),
+    row("active-defrag-max-scan-fields", &[], Kind::Integer { min: 1, max: i64::MAX }, "1000", NO_EFFECT),
+    row("active-defrag-threshold-lower", &[], Kind::Integer { min: 0, max: 1000 }, "10", NO_EFFECT),
+    row("active-defrag-threshold-upper", &[], Kind::Integer { min: 0, max: 1000 }, "100", NO_EFFECT),
+    row("active-expire-effort", &[], Kind::Integer { min: 1, max: 10 }, "1", 0),
+    row("activedefrag", &[], BOOL, "no", NO_EFFECT),
+    row("activerehashing", &[], BOOL, "yes", NO_EFFECT),
+    row("always-show-logo", &[], BOOL, "no", IMMUTABLE | NO_EFFECT),
+    row("aof-disable-auto-gc", &[], BOOL, "no", HIDDEN | NO_EFFECT),
+    row("aof-load-truncated", &[], BOOL, "yes", NO_EFFECT),
+    row("aof-rewrite-incremental-fsync", &[], BOOL, "yes", NO_EFFECT),
+    row("aof-timestamp-enabled", &[], BOOL, "no", NO_EFFECT),
+    row("aof-use-rdb-preamble", &[], BOOL, "yes", NO_EFFECT),
+    row("aof_rewrite_cpulist", &["aof-rewrite-cpulist"], TEXT, "", IMMUTABLE | NO_EFFECT),
+    row("appenddirname", &[], TEXT, "appendonlydir", IMMUTABLE | NO_EFFECT),
+    row("appendfilename", &[], TEXT, "appendonly.aof", IMMUTABLE | NO_EFFECT),
+    row("appendfsync", &[], Kind::Enum(APPEND_FSYNC), "everysec", NO_EFFECT),
+    row("appendonly", &[], BOOL, "no", DENY_LOADING),
+    row("auto-aof-rewrite-min-size", &[], Kind::Memory { min: 0, max: i64::MAX }, "67108864", NO_EFFECT),
+    row("auto-aof-rewrite-percentage", &[], Kind::Integer { min: 0, max: I32_MAX }, "100", NO_EFFECT),
+    row("availability-zone", &[], TEXT, "", HIDDEN | NO_EFFECT),
+    row("bgsave_cpulist", &["bgsave-cpulist"], TEXT, "", IMMUTABLE | NO_EFFECT),
+    row("bind", &[], Kind::Addresses, "127.0.0.1 -::1", 0),
+    row("bind-source-addr", &[], TEXT, "", NO_EFFECT),
+    row("bio_cpulist", &["bio-cpulist"], TEXT, "", IMMUTABLE | NO_EFFECT),
+    row("busy-reply-threshold", &["lua-time-limit"], Kind::Integer { min: 0, max: i64::MAX }, "5000", 0),
+    row("client-default-resp", &[], Kind::Integer { min: 2, max: 3 }, "2", IMMUTABLE | HIDDEN | NO_EFFECT),
+    row("client-output-buffer-limit", &[], Kind::OutputBufferLimit, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", NO_EFFECT),
+    row("client-query-buffer-limit", &[], Kind::Memory { min: 1048576, max: i64::MAX }, "1073741824", 0),
+    row("cluster-allow-pubsubshard-when-down", &[], BOOL, "yes", NO_EFFECT),
+    row("cluster-allow-reads-when-down", &[], BOOL, "no", NO_EFFECT),
+    row("cluster-allow-replica-migration", &[], BOOL, "yes", NO_EFFECT),
+    row("cluster-announce-bus-port", &[], Kind::Integer { min: 0, max: 65535 }, "0", NO_EFFECT),
+    row("cluster-announce-client-ipv4", &[], TEXT, "", HIDDEN | NO_EFFECT),
+    row("cluster-announce-client-ipv6", &[], TEXT, "", HIDDEN | NO_EFFECT),
+    row("cluster-announce-hostname", &[], TEXT, "", NO_EFFECT),
+    row("cluster-announce-human-nodename", &[], TEXT, "", NO_EFFECT),
+    row("cluster-announce-ip", &[], TEXT, "", NO_EFFECT),
+    row("cluster-announce-port", &[], Kind::Integer { min: 0, max: 65535 }, "0", NO_EFFECT),
+    row("cluster-announce-tls-port", &[], Kind::Integer { min: 0, max: 65535 }, "0", NO_EFFECT),
+    row("cluster-blacklist-ttl", &[], Kind::Integer { min: 0, max: i64::MAX }, "60", HIDDEN | NO_EFFECT),
+    row("cluster-config-file", &[], TEXT, "nodes.conf", IMMUTABLE | NO_EFFECT),
+    row("cluster-enabled", &[], BOOL, "no", IMMUTABLE),
+    row("cluster-link-sendbuf-limit", &[], Kind::Memory { min: 0, max: i64::MAX }, "0", NO_EFFECT),
+    row("cluster-migration-barrier", &[], Kind::Integer { min: 0, max: I32_MAX }, "1", NO_EFFECT),
+    row("cluster-node-timeout", &[], Kind::Integer { min: 0, max: i64::MAX }, "15000", NO_EFFECT),
+    row("cluster-ping-interval", &[], Kind::Integer { min: 0, max: i64::MAX }, "0", HIDDEN | NO_EFFECT),
+    row("cluster-port", &[], Kind::Integer { min: 0, max: 65535 }, "0", IMMUTABLE | NO_EFFECT),
+    row("cluster-preferred-endpoint-type", &[], Kind::Enum(ENDPOINT_TYPES), "ip", NO_EFFECT),
+    row("cluster-replica-no-failover", &["cluster-slave-no-failover"], BOOL, "no", NO_EFFECT),
+    row("cluster-replica-validity-factor", &["cluster-slave-validity-factor"], Kind::Integer { min: 0, max: I32_MAX }, "10", NO_EFFECT),
+    row("cluster-require-full-coverage", &[], BOOL, "yes", NO_EFFECT),
+    row("cluster-slot-stats-enabled", &[], BOOL, "no", HIDDEN | NO_EFFECT),
+    row("crash-log-enabled", &[], BOOL, "yes", NO_EFFECT),
+    row("crash-memcheck-enabled", &[], BOOL, "yes", NO_EFFECT),
+    row("daemonize", &[], BOOL, "no", IMMUTABLE | NO_EFFECT),
+    row("databases", &[], Kind::Integer { min: 1, max: I32_MAX }, "16", IMMUTABLE),
+    row("dbfilename", &[], TEXT, "dump.rdb", PROTECTED),
+    row("debug-context", &[], TEXT, "", HIDDEN | NO_EFFECT),
+    row("dir", &[], Kind::Directory, "", PROTECTED | DENY_LOADING),
+    row("disable-thp", &[], BOOL, "yes", IMMUTABLE | NO_EFFECT),
+    row("dual-channel-replication-enabled", &[], BOOL, "no", HIDDEN | NO_EFFECT),
+    row("dynamic-hz", &[], BOOL, "yes", NO_EFFECT),
+    row("enable-debug-assert", &[], BOOL, "no", IMMUTABLE | HIDDEN | NO_EFFECT),
+    row("enable-debug-command", &[], Kind::Enum(YES_NO_LOCAL), "no", IMMUTABLE),
+    row("enable-module-command", &[], Kind::Enum(YES_NO_LOCAL), "no", IMMUTABLE),
+    row("enable-protected-configs", &[], Kind::Enum(YES_NO_LOCAL), "no", IMMUTABLE),
+    row("events-per-io-thread", &[], Kind::Integer { min: 0, max: I32_MAX }, "2", HIDDEN | NO_EFFECT),
+    row("extended-redis-compatibility", &[], BOOL, "no", HIDDEN | NO_EFFECT),
+    row("hash-max-listpack-entries", &["hash-max-ziplist-entries"], Kind::Integer { min: 0, max: i64::MAX }, "512", 0),
+    row("hash-max-listpack-value", &["hash-max-ziplist-value"], Kind::Memory { min: 0, max: i64::MAX }, "64", 0),
+    row("hide-user-data-from-log", &[], BOOL, "yes", HIDDEN | NO_EFFECT),
+    row("hll-sparse-max-bytes", &[], Kind::Memory { min: 0, max: i64::MAX }, "3000", NO_EFFECT),
+    row("hz", &[], Kind::Integer { min: 0, max: I32_MAX }, "10", 0),
+    row("ignore-warnings", &[], TEXT, "", NO_EFFECT),
+    row("io-threads", &[], Kind::Integer { min: 1, max: 128 }, "1", IMMUTABLE),
+    row("io-threads-do-reads", &[], BOOL, "no", IMMUTABLE | HIDDEN | NO_EFFECT),
+    row("jemalloc-bg-thread", &[], BOOL, "yes", NO_EFFECT),
+    row("key-load-delay", &[], Kind::Integer { min: I32_MIN, max: I32_MAX }, "0", HIDDEN | NO_EFFECT),
+    row("latency-monitor-threshold", &[], Kind::Integer { min: 0, max: i64::MAX }, "0", NO_EFFECT),
+    row("latency-tracking", &[], BOOL, "yes", 0),
+    row("latency-tracking-info-percentiles", &[], Kind::Percentiles, "50 99 99.9", 0),
+    row("lazyfree-lazy-eviction", &[], BOOL, "no", NO_EFFECT),
+    row("lazyfree-lazy-expire", &[], BOOL, "no", NO_EFFECT),
+    row("lazyfree-lazy-server-del", &[], BOOL, "no", NO_EFFECT),
+    row("lazyfree-lazy-user-del", &[], BOOL, "no", NO_EFFECT),
+    row("lazyfree-lazy-user-flush", &[], BOOL, "no", NO_EFFECT),
+    row("lfu-decay-time", &[], Kind::Integer { min: 0, max: I32_MAX }, "1", 0),
+    row("lfu-log-factor", &[], Kind::Integer { min: 0, max: I32_MAX }, "10", 0),
+    row("list-compress-depth", &[], Kind::Integer { min: 0, max: I32_MAX }, "0", 0),
+    row("list-max-listpack-size", &["list-max-ziplist-size"], Kind::Integer { min: I32_MIN, max: I32_MAX }, "-2", 0),
+    row("loading-process-events-interval-bytes", &[], Kind::Integer { min: 1024, max: I32_MAX }, "2097152", HIDDEN | NO_EFFECT),
+    row("locale-collate", &[], TEXT, "", NO_EFFECT),
+    row("log-format", &[], Kind::Enum(LOG_FORMATS), "legacy", HIDDEN | NO_EFFECT),
+    row("log-timestamp-format", &[], Kind::Enum(LOG_TIMESTAMP_FORMATS), "legacy", HIDDEN | NO_EFFECT),
+    row("logfile", &[], TEXT, "", IMMUTABLE),
+    row("loglevel", &[], Kind::Enum(LOG_LEVELS), "notice", 0),
+    row("masterauth", &["primaryauth"], TEXT, "", SENSITIVE | NO_EFFECT),
+    row("masteruser", &["primaryuser"], TEXT, "", SENSITIVE | NO_EFFECT),
+    row("max-new-connections-per-cycle", &[], Kind::Integer { min: 1, max: 1000 }, "10", HIDDEN | NO_EFFECT),
+    row("max-new-tls-connections-per-cycle", &[], Kind::Integer { min: 1, max: 1000 }, "1", HIDDEN | NO_EFFECT),
+    row("maxclients", &[], Kind::Integer { min: 1, max: U32_MAX }, "10000", 0),
+    row("maxmemory", &[], Kind::Memory { min: 0, max: i64::MAX }, "0", 0),
+    row("maxmemory-clients", &[], Kind::MemoryOrPercent, "0", NO_EFFECT),
+    row("maxmemory-eviction-tenacity", &[], Kind::Integer { min: 0, max: 100 }, "10", NO_EFFECT),
+    row("maxmemory-policy", &[], Kind::Enum(EVICTION_POLICIES), "noeviction", 0),
+    row("maxmemory-samples", &[], Kind::Integer { min: 1, max: 64 }, "5", 0),
+    row("min-replicas-max-lag", &["min-slaves-max-lag"], Kind::Integer { min: 0, max: I32_MAX }, "10", NO_EFFECT),
+    row("min-replicas-to-write", &["min-slaves-to-write"], Kind::Integer { min: 0, max: I32_MAX }, "0", NO_EFFECT),
+    row("no-appendfsync-on-rewrite", &[], BOOL, "no", NO_EFFECT),
+    row("notify-keyspace-events", &[], Kind::KeyspaceEvents, "", 0),
+    row("oom-score-adj", &[], Kind::Enum(OOM_SCORE_ADJ), "no", NO_EFFECT),
+    row("oom-score-adj-values", &[], Kind::OomScoreValues, "0 200 800", NO_EFFECT),
+    row("pidfile", &[], TEXT, "", IMMUTABLE | NO_EFFECT),
+    row("port", &[], Kind::Integer { min: 0, max: 65535 }, "6379", 0),
+    row("prefetch-batch-max-size", &[], Kind::Integer { min: 0, max: 128 }, "16", HIDDEN | NO_EFFECT),
+    row("proc-title-template", &[], TEXT, "{title} {listen-addr} {server-mode}", NO_EFFECT),
+    row("propagation-error-behavior", &[], Kind::Enum(PROPAGATION_ERROR_BEHAVIORS), "ignore", NO_EFFECT),
+    row("protected-mode", &[], BOOL, "yes", 0),
+    row("proto-max-bulk-len", &[], Kind::Memory { min: 1048576, max: i64::MAX }, "536870912", 0),
+    row("rdb-del-sync-files", &[], BOOL, "no", NO_EFFECT),
+    row("rdb-key-save-delay", &[], Kind::Integer { min: I32_MIN, max: I32_MAX }, "0", HIDDEN | NO_EFFECT),
+    row("rdb-save-incremental-fsync", &[], BOOL, "yes", NO_EFFECT),
+    row("rdbchecksum", &[], BOOL, "yes", IMMUTABLE | NO_EFFECT),
+    row("rdbcompression", &[], BOOL, "yes", NO_EFFECT),
+    row("repl-backlog-size", &[], Kind::Memory { min: 1, max: i64::MAX }, "1048576", 0),
+    row("repl-backlog-ttl", &[], Kind::Integer { min: 0, max: i64::MAX }, "3600", NO_EFFECT),
+    row("repl-disable-tcp-nodelay", &[], BOOL, "no", NO_EFFECT),
+    row("repl-diskless-load", &[], Kind::Enum(DISKLESS_LOAD), "disabled", DENY_LOADING | NO_EFFECT),
+    row("repl-diskless-sync", &[], BOOL, "yes", NO_EFFECT),
+    row("repl-diskless-sync-delay", &[], Kind::Integer { min: 0, max: I32_MAX }, "5", NO_EFFECT),
+    row("repl-diskless-sync-max-replicas", &[], Kind::Integer { min: 0, max: I32_MAX }, "0", NO_EFFECT),
+    row("repl-ping-replica-period", &["repl-ping-slave-period"], Kind::Integer { min: 1, max: I32_MAX }, "10", NO_EFFECT),
+    row("repl-timeout", &[], Kind::Integer { min: 1, max: I32_MAX }, "60", NO_EFFECT),
+    row("replica-announce-ip", &["slave-announce-ip"], TEXT, "", NO_EFFECT),
+    row("replica-announce-port", &["slave-announce-port"], Kind::Integer { min: 0, max: 65535 }, "0", NO_EFFECT),
+    row("replica-announced", &[], BOOL, "yes", NO_EFFECT),
+    row("replica-ignore-disk-write-errors", &[], BOOL, "no", NO_EFFECT),
+    row("replica-ignore-maxmemory", &["slave-ignore-maxmemory"], BOOL, "yes", NO_EFFECT),
+    row("replica-lazy-flush", &["slave-lazy-flush"], BOOL, "no", NO_EFFECT),
+    row("replica-priority", &["slave-priority"], Kind::Integer { min: 0, max: I32_MAX }, "100", NO_EFFECT),
+    row("replica-read-only", &["slave-read-only"], BOOL, "yes", NO_EFFECT),
+    row("replica-serve-stale-data", &["slave-serve-stale-data"], BOOL, "yes", NO_EFFECT),
+    row("replicaof", &["slaveof"], Kind::ReplicaOf, "", IMMUTABLE | NO_EFFECT),
+    row("req-res-logfile", &[], TEXT, "", IMMUTABLE | HIDDEN | NO_EFFECT),
+    row("requirepass", &[], TEXT, "", SENSITIVE),
+    row("sanitize-dump-payload", &[], Kind::Enum(SANITIZE_DUMP_PAYLOAD), "no", NO_EFFECT),
+    row("save", &[], Kind::Save, "3600 1 300 100 60 10000", 0),
+    row("server_cpulist", &["server-cpulist"], TEXT, "", IMMUTABLE | NO_EFFECT),
+    row("set-max-intset-entries", &[], Kind::Integer { min: 0, max: i64::MAX }, "512", 0),
+    row("set-max-listpack-entries", &[], Kind::Integer { min: 0, max: i64::MAX }, "128", 0),
+    row("set-max-listpack-value", &[], Kind::Integer { min: 0, max: i64::MAX }, "64", 0),
+    row("set-proc-title", &[], BOOL, "yes", IMMUTABLE | NO_EFFECT),
+    row("shutdown-on-sigint", &[], Kind::Flags(SHUTDOWN_ON_SIGNAL), "default", NO_EFFECT),
+    row("shutdown-on-sigterm", &[], Kind::Flags(SHUTDOWN_ON_SIGNAL), "default", NO_EFFECT),
+    row("shutdown-timeout", &[], Kind::Integer { min: 0, max: I32_MAX }, "10", 0),
+    row("slowlog-log-slower-than", &[], Kind::Integer { min: -1, max: i64::MAX }, "10000", 0),
+    row("slowlog-max-len", &[], Kind::Integer { min: 0, max: i64::MAX }, "128", 0),
+    row("socket-mark-id", &[], Kind::Integer { min: 0, max: U32_MAX }, "0", IMMUTABLE | NO_EFFECT),
+    row("stop-writes-on-bgsave-error", &[], BOOL, "yes", NO_EFFECT),
+    row("stream-node-max-bytes", &[], Kind::Memory { min: 0, max: i64::MAX }, "4096", 0),
+    row("stream-node-max-entries", &[], Kind::Integer { min: 0, max: i64::MAX }, "100", 0),
+    row("supervised", &[], Kind::Enum(SUPERVISED), "no", IMMUTABLE | NO_EFFECT),
+    row("syslog-enabled", &[], BOOL, "no", IMMUTABLE | NO_EFFECT),
+    row("syslog-facility", &[], Kind::Enum(SYSLOG_FACILITIES), "local0", IMMUTABLE | NO_EFFECT),
+    row("syslog-ident", &[], TEXT, "redis", IMMUTABLE | NO_EFFECT),
+    row("tcp-backlog", &[], Kind::Integer { min: 0, max: I32_MAX }, "511", IMMUTABLE | NO_EFFECT),
+    row("tcp-keepalive", &[], Kind::Integer { min: 0, max: I32_MAX }, "300", NO_EFFECT),
+    row("timeout", &[], Kind::Integer { min: 0, max: I32_MAX }, "0", 0),
+    row("tls-auth-clients", &[], Kind::Enum(TLS_AUTH_CLIENTS), "yes", NO_EFFECT),
+    row("tls-ca-cert-dir", &[], TEXT, "", NO_EFFECT),
+    row("tls-ca-cert-file", &[], TEXT, "", NO_EFFECT),
+    row("tls-cert-file", &[], TEXT, "", NO_EFFECT),
+    row("tls-ciphers", &[], TEXT, "", NO_EFFECT),
+    row("tls-ciphersuites", &[], TEXT, "", NO_EFFECT),
+    row("tls-client-cert-file", &[], TEXT, "", NO_EFFECT),
+    row("tls-client-key-file", &[], TEXT, "", NO_EFFECT),
+    row("tls-client-key-file-pass", &[], TEXT, "", SENSITIVE | NO_EFFECT),
+    row("tls-cluster", &[], BOOL, "no", NO_EFFECT),
+    row("tls-dh-params-file", &[], TEXT, "", NO_EFFECT),
+    row("tls-key-file", &[], TEXT, "", NO_EFFECT),
+    row("tls-key-file-pass", &[], TEXT, "", SENSITIVE | NO_EFFECT),
+    row("tls-port", &[], Kind::Integer { min: 0, max: 65535 }, "0", NO_EFFECT),
+    row("tls-prefer-server-ciphers", &[], BOOL, "no", NO_EFFECT),
+    row("tls-protocols", &[], TEXT, "", NO_EFFECT),
+    row("tls-replication", &[], BOOL, "no", NO_EFFECT),
+    row("tls-session-cache-size", &[], Kind::Integer { min: 0, max: I32_MAX }, "20480", NO_EFFECT),
+    row("tls-session-cache-timeout", &[], Kind::Integer { min: 0, max: I32_MAX }, "300", NO_EFFECT),
+    row("tls-session-caching", &[], BOOL, "yes", NO_EFFECT),
+    row("tracking-table-max-keys", &[], Kind::Integer { min: 0, max: i64::MAX }, "1000000", 0),
+    row("unixsocket", &[], TEXT, "", IMMUTABLE | NO_EFFECT),
+    row("unixsocketgroup", &[], TEXT, "", IMMUTABLE | HIDDEN | NO_EFFECT),
+    row("unixsocketperm", &[], Kind::Octal { min: 0, max: 0o777 }, "0", IMMUTABLE | NO_EFFECT),
+    row("use-exit-on-panic", &[], BOOL, "no", HIDDEN | NO_EFFECT),
+    row("watchdog-period", &[], Kind::Integer { min: 0, max: I32_MAX }, "0", HIDDEN | NO_EFFECT),
+    row("worker-threads", &[], Kind::Integer { min: 0, max: 1024 }, "0", IMMUTABLE | HIDDEN),
+    row("zset-max-listpack-entries", &["zset-max-ziplist-entries"], Kind::Integer { min: 0, max: i64::MAX }, "128", 0),
+    row("zset-max-listpack-value", &["zset-max-ziplist-value"], Kind::Memory { min: 0, max: i64::MAX }, "64", 0),
 ];
 
 /// An option by name or alias, any case.
@@ -362,9 +403,130 @@ pub fn parse_memory(text: &str) -> Option<i64> {
     store::number::parse_i64(lower.as_bytes())
 }
 
-/// Why a value was refused; the text Redis puts after `- ` in its error.
-fn validate(spec: &OptionSpec, args: &[String]) -> Result<String, String> {
+/// A byte count as CONFIG REWRITE writes it: with the largest exact binary unit.
+fn format_memory(bytes: i64) -> String {
+    const GB: i64 = 1 << 30;
+    const MB: i64 = 1 << 20;
+    const KB: i64 = 1 << 10;
+    if bytes != 0 && bytes % GB == 0 {
+        format!("{}gb", bytes / GB)
+    } else if bytes != 0 && bytes % MB == 0 {
+        format!("{}mb", bytes / MB)
+    } else if bytes != 0 && bytes % KB == 0 {
+        format!("{}kb", bytes / KB)
+    } else {
+        bytes.to_string()
+    }
+}
+
+/// Where a change comes from: the configuration file and command line, or CONFIG SET from a
+/// client (local when it connected through the loopback interface).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigSource {
+    Startup,
+    Command { local: bool },
+}
+
+/// Keyspace event classes, in the order CONFIG GET prints them.
+const KEYSPACE_EVENT_CLASSES: &str = "g$lshzxetd";
+
+/// Canonical `notify-keyspace-events` text, or None for an unknown class character.
+fn keyspace_events(text: &str) -> Option<String> {
+    let mut classes = HashSet::new();
+    for character in text.chars() {
+        match character {
+            'A' => classes.extend(KEYSPACE_EVENT_CLASSES.chars()),
+            'g' | '$' | 'l' | 's' | 'h' | 'z' | 'x' | 'e' | 'K' | 'E' | 't' | 'm' | 'd' | 'n' => {
+                classes.insert(character);
+            }
+            _ => return None,
+        }
+    }
+    let mut canonical = String::new();
+    if KEYSPACE_EVENT_CLASSES
+        .chars()
+        .all(|class| classes.contains(&class))
+    {
+        canonical.push('A');
+    } else {
+        canonical.extend(
+            KEYSPACE_EVENT_CLASSES
+                .chars()
+                .filter(|class| classes.contains(class)),
+        );
+    }
+    canonical.extend("KEmn".chars().filter(|class| classes.contains(class)));
+    Some(canonical)
+}
+
+/// `%f` with trailing zeros (and a trailing dot) removed, as Redis prints percentiles.
+fn trimmed_float(value: f64) -> String {
+    let text = format!("{value:.6}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+const OUTPUT_BUFFER_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+
+/// The canonical `client-output-buffer-limit` after applying `args` to `current`.
+fn output_buffer_limits(current: &str, args: &[&str]) -> Result<String, String> {
+    if args.len() % 4 != 0 {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut limits: Vec<[i64; 3]> = OUTPUT_BUFFER_CLASSES
+        .iter()
+        .map(|class| {
+            let words: Vec<&str> = current.split_whitespace().collect();
+            let position = words.iter().position(|word| word == class).unwrap_or(0);
+            let number = |offset: usize| {
+                words
+                    .get(position + offset)
+                    .and_then(|word| word.parse().ok())
+                    .unwrap_or(0)
+            };
+            [number(1), number(2), number(3)]
+        })
+        .collect();
+    for group in args.chunks(4) {
+        let class = match group[0].to_ascii_lowercase().as_str() {
+            "normal" => 0,
+            "slave" | "replica" => 1,
+            "pubsub" => 2,
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
+        };
+        let hard = parse_memory(group[1]).filter(|value| *value >= 0);
+        let soft = parse_memory(group[2]).filter(|value| *value >= 0);
+        let seconds = store::number::parse_i64(group[3].as_bytes()).filter(|value| *value >= 0);
+        match (hard, soft, seconds) {
+            (Some(hard), Some(soft), Some(seconds)) => limits[class] = [hard, soft, seconds],
+            _ => {
+                return Err(
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                        .into(),
+                )
+            }
+        }
+    }
+    Ok(OUTPUT_BUFFER_CLASSES
+        .iter()
+        .zip(&limits)
+        .map(|(class, [hard, soft, seconds])| format!("{class} {hard} {soft} {seconds}"))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// Why a value was refused (the text Redis puts after ` - ` in its error), or the value's
+/// canonical text.
+fn validate(spec: &OptionSpec, args: &[String], current: &str) -> Result<String, String> {
     let joined = args.join(" ");
+    let words: Vec<&str> = args
+        .iter()
+        .flat_map(|arg| arg.split(' '))
+        .filter(|word| !word.is_empty())
+        .collect();
+    let range_error =
+        |min: i64, max: i64| format!("argument must be between {min} and {max} inclusive");
     match spec.kind {
         Kind::Bool => match joined.to_ascii_lowercase().as_str() {
             "yes" => Ok("yes".into()),
@@ -375,25 +537,53 @@ fn validate(spec: &OptionSpec, args: &[String]) -> Result<String, String> {
             let value = store::number::parse_i64(joined.as_bytes())
                 .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
             if value < min || value > max {
-                return Err(format!(
-                    "argument must be between {min} and {max} inclusive"
-                ));
+                return Err(range_error(min, max));
             }
+            let value = if spec.name == "hz" {
+                value.clamp(1, 500)
+            } else {
+                value
+            };
             Ok(value.to_string())
         }
         Kind::Memory { min, max } => {
             let value = parse_memory(&joined)
                 .ok_or_else(|| "argument must be a memory value".to_string())?;
             if value < min || value > max {
-                return Err(format!(
-                    "argument must be between {min} and {max} inclusive"
-                ));
+                return Err(range_error(min, max));
             }
             Ok(value.to_string())
         }
+        Kind::MemoryOrPercent => {
+            if let Some(value) = parse_memory(&joined) {
+                if value < 0 {
+                    return Err(range_error(-100, i64::MAX));
+                }
+                return Ok(value.to_string());
+            }
+            let percent = joined
+                .strip_suffix('%')
+                .and_then(|number| store::number::parse_i64(number.as_bytes()))
+                .filter(|percent| *percent >= 0)
+                .ok_or_else(|| "argument must be a memory or percent value".to_string())?;
+            if percent > 100 {
+                return Err("percentage argument must be less or equal to 100".into());
+            }
+            Ok(format!("{percent}%"))
+        }
+        Kind::Octal { min, max } => {
+            let value = i64::from_str_radix(&joined, 8)
+                .map_err(|_| "argument couldn't be parsed as an octal number".to_string())?;
+            if value < min || value > max {
+                return Err(format!(
+                    "argument must be between {min:o} and {max:o} inclusive"
+                ));
+            }
+            Ok(format!("{value:o}"))
+        }
         Kind::Enum(choices) => {
             let lower = joined.to_ascii_lowercase();
-            if choices.contains(&lower.as_str()) {
+            if words.len() == 1 && choices.contains(&lower.as_str()) {
                 Ok(lower)
             } else {
                 Err(format!(
@@ -402,25 +592,117 @@ fn validate(spec: &OptionSpec, args: &[String]) -> Result<String, String> {
                 ))
             }
         }
-        Kind::Text => Ok(joined),
+        Kind::Flags(choices) => {
+            let lower: Vec<String> = words.iter().map(|word| word.to_ascii_lowercase()).collect();
+            if lower.is_empty() || lower.iter().any(|word| !choices.contains(&word.as_str())) {
+                return Err(format!(
+                    "argument(s) must be one of the following: {}",
+                    choices.join(", ")
+                ));
+            }
+            if lower.iter().any(|word| word == "save") && lower.iter().any(|word| word == "nosave")
+            {
+                return Err("shutdown options SAVE and NOSAVE can't be used simultaneously".into());
+            }
+            let set: Vec<&str> = choices[1..]
+                .iter()
+                .filter(|choice| lower.iter().any(|word| word == *choice))
+                .copied()
+                .collect();
+            Ok(if set.is_empty() {
+                choices[0].to_string()
+            } else {
+                set.join(" ")
+            })
+        }
+        Kind::Text => {
+            if matches!(spec.name, "dbfilename" | "appendfilename" | "appenddirname") {
+                if joined.is_empty() {
+                    return Err(format!("{} can't be empty", spec.name));
+                }
+                if joined.contains('/') {
+                    let what = if spec.name == "appenddirname" {
+                        "dirname"
+                    } else {
+                        "filename"
+                    };
+                    return Err(format!("{} can't be a path, just a {what}", spec.name));
+                }
+            }
+            Ok(joined)
+        }
         Kind::Save => {
-            let words: Vec<&str> = joined.split_whitespace().collect();
             if words.len() % 2 != 0 {
                 return Err("Invalid save parameters".into());
             }
-            for word in &words {
-                if store::number::parse_i64(word.as_bytes()).is_none_or(|value| value < 0) {
+            for (index, word) in words.iter().enumerate() {
+                let minimum = if index % 2 == 0 { 1 } else { 0 };
+                if store::number::parse_i64(word.as_bytes()).is_none_or(|value| value < minimum) {
                     return Err("Invalid save parameters".into());
                 }
             }
             Ok(words.join(" "))
         }
         Kind::Addresses => {
-            let words: Vec<&str> = joined.split_whitespace().collect();
             if words.len() > 16 {
                 return Err("Too many bind addresses specified.".into());
             }
             Ok(words.join(" "))
+        }
+        Kind::OutputBufferLimit => output_buffer_limits(current, &words),
+        Kind::OomScoreValues => {
+            if words.len() != 3 {
+                return Err("wrong number of arguments".into());
+            }
+            for word in &words {
+                if store::number::parse_i64(word.as_bytes())
+                    .is_none_or(|value| !(-2000..=2000).contains(&value))
+                {
+                    return Err(
+                        "Invalid oom-score-adj-values, elements must be between -2000 and 2000."
+                            .into(),
+                    );
+                }
+            }
+            Ok(words.join(" "))
+        }
+        Kind::KeyspaceEvents => keyspace_events(&joined)
+            .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()),
+        Kind::ReplicaOf => {
+            if words.len() != 2 {
+                return Err("wrong number of arguments".into());
+            }
+            if words[0].eq_ignore_ascii_case("no") && words[1].eq_ignore_ascii_case("one") {
+                return Ok(String::new());
+            }
+            if store::number::parse_i64(words[1].as_bytes())
+                .is_none_or(|port| !(0..=65535).contains(&port))
+            {
+                return Err("Invalid master port".into());
+            }
+            Ok(words.join(" "))
+        }
+        Kind::Percentiles => {
+            let mut canonical = Vec::new();
+            for word in &words {
+                let value = store::number::parse_f64(word.as_bytes()).ok_or_else(|| {
+                    "Invalid latency-tracking-info-percentiles parameters".to_string()
+                })?;
+                if !(0.0..=100.0).contains(&value) {
+                    return Err(
+                        "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+                            .into(),
+                    );
+                }
+                canonical.push(trimmed_float(value));
+            }
+            Ok(canonical.join(" "))
+        }
+        Kind::Directory => {
+            if joined.is_empty() {
+                return Err("dir can't be empty".into());
+            }
+            Ok(joined)
         }
     }
 }
@@ -438,13 +720,18 @@ pub struct HotConfig {
     pub active_expire_effort: AtomicI64,
 }
 
+/// The values before a change, to roll it back.
+pub type PreviousValues = Vec<(&'static str, String)>;
+
 pub struct Config {
     values: RwLock<HashMap<&'static str, String>>,
     pub hot: HotConfig,
-    /// The configuration file the server started with, if any.
+    /// The configuration file the server started with (absolute), if any.
     pub file: Option<std::path::PathBuf>,
     /// Whether a `save` line was read already (later lines add to it).
     save_seen: AtomicBool,
+    /// Options without effect already reported in the log.
+    reported_no_effect: Mutex<HashSet<&'static str>>,
 }
 
 /// A problem in the configuration file or command line.
@@ -476,6 +763,7 @@ impl Default for Config {
             hot: HotConfig::default(),
             file: None,
             save_seen: AtomicBool::new(false),
+            reported_no_effect: Mutex::new(HashSet::new()),
         };
         config.hot.refresh(&config);
         config
@@ -502,6 +790,137 @@ impl HotConfig {
     }
 }
 
+/// Text quoted as Redis's `sdscatrepr` does, for CONFIG REWRITE.
+fn quoted(text: &str) -> String {
+    let mut out = String::from("\"");
+    for byte in text.bytes() {
+        match byte {
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x07 => out.push_str("\\a"),
+            0x08 => out.push_str("\\b"),
+            0x20..=0x7e => out.push(byte as char),
+            other => out.push_str(&format!("\\x{other:02x}")),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The line that marks where CONFIG REWRITE started appending options.
+const REWRITE_SIGNATURE: &str = "# Generated by CONFIG REWRITE";
+
+/// The state of a rewrite: the file's lines, and where each option appears in it.
+struct Rewrite {
+    lines: Vec<String>,
+    option_lines: HashMap<String, std::collections::VecDeque<usize>>,
+    processed: HashSet<String>,
+    needs_signature: bool,
+    force_all: bool,
+}
+
+impl Rewrite {
+    fn read(text: &str, force_all: bool) -> Rewrite {
+        let mut rewrite = Rewrite {
+            lines: Vec::new(),
+            option_lines: HashMap::new(),
+            processed: HashSet::new(),
+            needs_signature: true,
+            force_all,
+        };
+        let mut raw_lines: Vec<&str> = text.split('\n').collect();
+        if text.ends_with('\n') {
+            raw_lines.pop();
+        }
+        for raw in raw_lines {
+            let line = raw.trim_matches(|character| matches!(character, '\r' | '\n' | '\t' | ' '));
+            if line.is_empty() || line.starts_with('#') {
+                if rewrite.needs_signature && line == REWRITE_SIGNATURE {
+                    rewrite.needs_signature = false;
+                }
+                rewrite.lines.push(line.to_string());
+                continue;
+            }
+            let mut storage = Vec::new();
+            let mut ranges = Vec::new();
+            let parsed = resp::split_arguments(line.as_bytes(), &mut storage, &mut ranges).is_ok();
+            let name = ranges.first().map(|&(start, end)| {
+                String::from_utf8_lossy(&storage[start..end]).to_ascii_lowercase()
+            });
+            let known = name.as_deref().and_then(find_option);
+            let directive = matches!(
+                name.as_deref(),
+                Some("include" | "rename-command" | "user" | "loadmodule" | "sentinel")
+            );
+            let Some(name) = name.filter(|_| parsed && (known.is_some() || directive)) else {
+                rewrite.lines.push(format!("# ??? {line}"));
+                continue;
+            };
+            let option = known.map(|spec| spec.name.to_string()).unwrap_or(name);
+            rewrite
+                .option_lines
+                .entry(option)
+                .or_default()
+                .push_back(rewrite.lines.len());
+            rewrite.lines.push(line.to_string());
+        }
+        rewrite
+    }
+
+    /// Puts `line` where the option appeared before, or appends it when `force`d.
+    fn line(&mut self, option: &str, line: String, force: bool) {
+        self.processed.insert(option.to_string());
+        if let Some(positions) = self.option_lines.get_mut(option) {
+            if let Some(position) = positions.pop_front() {
+                self.lines[position] = line;
+                return;
+            }
+        }
+        if !force && !self.force_all {
+            return;
+        }
+        if self.needs_signature {
+            self.lines.push(REWRITE_SIGNATURE.to_string());
+            self.needs_signature = false;
+        }
+        self.lines.push(line);
+    }
+
+    fn mark_processed(&mut self, option: &str) {
+        self.processed.insert(option.to_string());
+    }
+
+    /// Blanks the lines of processed options that were not reused, and joins the lines,
+    /// collapsing runs of empty lines.
+    fn finish(mut self) -> String {
+        for (option, positions) in &self.option_lines {
+            if self.processed.contains(option) {
+                for &position in positions {
+                    self.lines[position].clear();
+                }
+            }
+        }
+        let mut content = String::new();
+        let mut previous_empty = false;
+        for line in &self.lines {
+            if line.is_empty() {
+                if previous_empty {
+                    continue;
+                }
+                previous_empty = true;
+            } else {
+                previous_empty = false;
+            }
+            content.push_str(line);
+            content.push('\n');
+        }
+        content
+    }
+}
+
 impl Config {
     /// The canonical value of option `name` (no aliases).
     pub fn get(&self, name: &str) -> String {
@@ -520,64 +939,134 @@ impl Config {
         self.get(name) == "yes"
     }
 
-    /// Validates every `(name, arguments)` pair, then applies them all, or none.
+    /// Checks every `(name, arguments)` pair, then validates every value, then applies them
+    /// all (or none). Returns the values they replaced.
     pub fn set_many(
         &self,
         pairs: &[(String, Vec<String>)],
-        at_startup: bool,
-    ) -> Result<(), String> {
+        source: ConfigSource,
+    ) -> Result<PreviousValues, String> {
+        let mut specs: Vec<&'static OptionSpec> = Vec::with_capacity(pairs.len());
+        let mut unknown: Option<&str> = None;
+        let mut refused: Option<String> = None;
+        for (name, _) in pairs {
+            let Some(spec) = find_option(name) else {
+                if unknown.is_none() && refused.is_none() {
+                    unknown = Some(name);
+                }
+                continue;
+            };
+            if unknown.is_some() || refused.is_some() {
+                continue;
+            }
+            if let ConfigSource::Command { local } = source {
+                let reason = if spec.has(IMMUTABLE) {
+                    Some("can't set immutable config")
+                } else if spec.has(PROTECTED) && !self.protected_configs_allowed(local) {
+                    Some("can't set protected config")
+                } else if specs.iter().any(|seen| std::ptr::eq(*seen, spec)) {
+                    Some("duplicate parameter")
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    refused = Some(format!(
+                        "CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+                    ));
+                    continue;
+                }
+            }
+            specs.push(spec);
+        }
+        if let Some(name) = unknown {
+            return Err(format!(
+                "Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ));
+        }
+        if let Some(message) = refused {
+            return Err(message);
+        }
         let mut validated: Vec<(&'static OptionSpec, String)> = Vec::with_capacity(pairs.len());
-        for (name, args) in pairs {
-            let spec = find_option(name).ok_or_else(|| {
-                format!("Unknown option or number of arguments for CONFIG SET - '{name}'")
-            })?;
-            if !at_startup && spec.flags & option_flags::IMMUTABLE != 0 {
-                return Err(format!(
-                    "CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
-                ));
-            }
-            if !at_startup && validated.iter().any(|(seen, _)| seen.name == spec.name) {
-                return Err(format!(
-                    "CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
-                ));
-            }
-            let value = validate(spec, args).map_err(|reason| {
+        for ((name, args), spec) in pairs.iter().zip(&specs) {
+            let current = validated
+                .iter()
+                .rev()
+                .find(|(seen, _)| std::ptr::eq(*seen, *spec))
+                .map(|(_, value)| value.clone())
+                .unwrap_or_else(|| self.get(spec.name));
+            let value = validate(spec, args, &current).map_err(|reason| {
                 format!("CONFIG SET failed (possibly related to argument '{name}') - {reason}")
             })?;
             validated.push((spec, value));
         }
+        let mut previous = Vec::with_capacity(validated.len());
         {
             let mut values = self.values.write();
-            for (spec, value) in validated {
-                values.insert(spec.name, value);
+            for (spec, value) in &validated {
+                let old = values.insert(spec.name, value.clone()).unwrap_or_default();
+                previous.push((spec.name, old));
             }
         }
         self.hot.refresh(self);
-        Ok(())
+        for (spec, value) in validated {
+            if spec.has(NO_EFFECT)
+                && value != spec.default
+                && self.reported_no_effect.lock().insert(spec.name)
+            {
+                tracing::info!(
+                    "Option '{}' is accepted for compatibility and has no effect in this server",
+                    spec.name
+                );
+            }
+        }
+        Ok(previous)
     }
 
-    /// CONFIG GET: every option matching any pattern, once, as (name, value).
+    /// Puts back the values a change replaced.
+    pub fn restore(&self, previous: &PreviousValues) {
+        {
+            let mut values = self.values.write();
+            for (name, value) in previous.iter().rev() {
+                values.insert(name, value.clone());
+            }
+        }
+        self.hot.refresh(self);
+    }
+
+    fn protected_configs_allowed(&self, local: bool) -> bool {
+        match self.get("enable-protected-configs").as_str() {
+            "yes" => true,
+            "local" => local,
+            _ => false,
+        }
+    }
+
+    /// CONFIG GET: every option matching any pattern, once, as (name, value). An exact name
+    /// (no glob characters) finds hidden options and aliases and is echoed as given.
     pub fn get_matching(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
         let values = self.values.read();
         let mut found: Vec<(String, String)> = Vec::new();
         for pattern in patterns {
-            let lower = pattern.to_ascii_lowercase();
-            let is_glob = lower.iter().any(|byte| matches!(byte, b'*' | b'?' | b'['));
-            let compiled = Pattern::new(&lower, true);
-            for spec in OPTIONS {
-                let value = &values[spec.name];
-                let mut names = vec![spec.name];
-                if !is_glob {
-                    names.extend(spec.aliases.iter().copied());
+            let text = String::from_utf8_lossy(pattern).into_owned();
+            let is_glob = pattern
+                .iter()
+                .any(|byte| matches!(byte, b'*' | b'?' | b'['));
+            if !is_glob {
+                if found.iter().any(|(seen, _)| *seen == text) {
+                    continue;
                 }
-                for name in names {
-                    let wanted = if is_glob {
-                        compiled.matches(name.as_bytes())
-                    } else {
-                        lower == name.as_bytes()
-                    };
-                    if wanted && !found.iter().any(|(seen, _)| seen == name) {
-                        found.push((name.to_string(), value.clone()));
+                if let Some(spec) = find_option(&text) {
+                    found.push((text, values[spec.name].clone()));
+                }
+                continue;
+            }
+            let compiled = Pattern::new(pattern, true);
+            for spec in OPTIONS.iter().filter(|spec| !spec.has(HIDDEN)) {
+                for name in std::iter::once(&spec.name).chain(spec.aliases) {
+                    if compiled.matches(name.as_bytes())
+                        && !found.iter().any(|(seen, _)| seen == name)
+                    {
+                        found.push((name.to_string(), values[spec.name].clone()));
                     }
                 }
             }
@@ -630,9 +1119,14 @@ impl Config {
             let Some(spec) = find_option(&name) else {
                 return Err(error("Bad directive or wrong number of arguments"));
             };
-            let multi_argument = matches!(spec.kind, Kind::Save | Kind::Addresses | Kind::Text);
-            if values.is_empty() || (values.len() > 1 && !multi_argument) {
+            let several = spec.kind.takes_several_arguments();
+            if values.is_empty() && !several {
                 return Err(error("Bad directive or wrong number of arguments"));
+            }
+            if values.len() > 1 && !several {
+                return Err(error(&format!(
+                    "Bad directive or wrong number of arguments - '{name}' wrong number of arguments"
+                )));
             }
             // Repeated `save` lines accumulate, as in Redis; an empty one clears.
             let mut values = values.to_vec();
@@ -643,15 +1137,134 @@ impl Config {
                     values.insert(0, previous);
                 }
             }
-            if let Err(message) = self.set_many(&[(name.clone(), values)], true) {
+            if let Err(message) = self.set_many(&[(name.clone(), values)], ConfigSource::Startup) {
                 let reason = message.rsplit(" - ").next().unwrap_or(&message).to_string();
                 return Err(error(&reason));
             }
-            if spec.flags & option_flags::NO_EFFECT != 0 {
-                tracing::debug!("option '{}' is accepted and has no effect", spec.name);
-            }
         }
         Ok(())
+    }
+
+    /// CONFIG REWRITE: rewrites the configuration file with the current values, keeping its
+    /// comments, layout and unknown directives, as Redis does. `force_all` writes every option
+    /// (DEBUG CONFIG-REWRITE-FORCE-ALL).
+    pub fn rewrite(&self, force_all: bool) -> std::io::Result<()> {
+        let Some(path) = &self.file else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "The server is running without a config file",
+            ));
+        };
+        let old = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(error) => return Err(error),
+        };
+        let mut rewrite = Rewrite::read(&old, force_all);
+        let values = self.values.read().clone();
+        for spec in OPTIONS {
+            rewrite_option(&mut rewrite, spec, &values[spec.name]);
+        }
+        let content = rewrite.finish();
+        let mut temporary = path.clone().into_os_string();
+        temporary.push(format!(".tmp-{}", std::process::id()));
+        let temporary = std::path::PathBuf::from(temporary);
+        let result = (|| {
+            let mut file = std::fs::File::create(&temporary)?;
+            file.write_all(content.as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&temporary, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temporary);
+        }
+        result
+    }
+}
+
+/// Writes one option's line(s) into a rewrite, as Redis formats each kind.
+fn rewrite_option(rewrite: &mut Rewrite, spec: &OptionSpec, value: &str) {
+    let name = spec.name;
+    let force = value != spec.default;
+    match spec.kind {
+        Kind::Memory { .. } => {
+            let bytes = value.parse().unwrap_or(0);
+            rewrite.line(name, format!("{name} {}", format_memory(bytes)), force);
+        }
+        Kind::MemoryOrPercent => {
+            let text = match value.parse::<i64>() {
+                Ok(bytes) => format_memory(bytes),
+                Err(_) => value.to_string(),
+            };
+            rewrite.line(name, format!("{name} {text}"), force);
+        }
+        Kind::Text | Kind::KeyspaceEvents => {
+            if value.is_empty() && spec.default.is_empty() && spec.kind_is_text() {
+                rewrite.mark_processed(name);
+            } else {
+                rewrite.line(name, format!("{name} {}", quoted(value)), force);
+            }
+        }
+        Kind::Directory => {
+            let directory = std::env::current_dir()
+                .map(|path| path.display().to_string())
+                .unwrap_or_else(|_| value.to_string());
+            rewrite.line(name, format!("{name} {}", quoted(&directory)), true);
+        }
+        Kind::Save => {
+            if value.is_empty() {
+                rewrite.line(name, "save \"\"".to_string(), true);
+            } else {
+                let words: Vec<&str> = value.split_whitespace().collect();
+                for pair in words.chunks(2) {
+                    rewrite.line(name, format!("save {}", pair.join(" ")), true);
+                }
+            }
+        }
+        Kind::Addresses | Kind::ReplicaOf => {
+            if !force || value.is_empty() {
+                rewrite.mark_processed(name);
+            } else {
+                rewrite.line(name, format!("{name} {value}"), true);
+            }
+        }
+        Kind::OutputBufferLimit => {
+            let words: Vec<&str> = value.split_whitespace().collect();
+            let defaults: Vec<&str> = spec.default.split_whitespace().collect();
+            for (group, default_group) in words.chunks(4).zip(defaults.chunks(4)) {
+                let memory = |word: &str| format_memory(word.parse().unwrap_or(0));
+                let line = format!(
+                    "{name} {} {} {} {}",
+                    group[0],
+                    memory(group[1]),
+                    memory(group[2]),
+                    group[3]
+                );
+                rewrite.line(name, line, group != default_group);
+            }
+        }
+        Kind::Percentiles => {
+            let text = if value.is_empty() {
+                "\"\"".to_string()
+            } else {
+                value.to_string()
+            };
+            rewrite.line(name, format!("{name} {text}"), force);
+        }
+        Kind::Bool
+        | Kind::Integer { .. }
+        | Kind::Octal { .. }
+        | Kind::Enum(_)
+        | Kind::Flags(_)
+        | Kind::OomScoreValues => {
+            rewrite.line(name, format!("{name} {value}"), force);
+        }
+    }
+}
+
+impl OptionSpec {
+    fn kind_is_text(&self) -> bool {
+        matches!(self.kind, Kind::Text)
     }
 }
 
@@ -700,6 +1313,13 @@ fn quote(arg: &str) -> String {
 mod tests {
     use super::*;
 
+    fn set(config: &Config, name: &str, value: &str) -> Result<PreviousValues, String> {
+        config.set_many(
+            &[(name.into(), vec![value.into()])],
+            ConfigSource::Command { local: true },
+        )
+    }
+
     #[test]
     fn memory_units() {
         assert_eq!(parse_memory("1gb"), Some(1 << 30));
@@ -707,6 +1327,36 @@ mod tests {
         assert_eq!(parse_memory("10MB"), Some(10 << 20));
         assert_eq!(parse_memory("12"), Some(12));
         assert_eq!(parse_memory("x"), None);
+        assert_eq!(format_memory(1 << 30), "1gb");
+        assert_eq!(format_memory(3 << 20), "3mb");
+        assert_eq!(format_memory(2048), "2kb");
+        assert_eq!(format_memory(1000), "1000");
+        assert_eq!(format_memory(0), "0");
+    }
+
+    #[test]
+    fn every_option_has_a_valid_default() {
+        let mut names = HashSet::new();
+        for spec in OPTIONS {
+            assert!(names.insert(spec.name), "{} listed twice", spec.name);
+            for alias in spec.aliases {
+                assert!(names.insert(alias), "{alias} listed twice");
+            }
+            if matches!(spec.kind, Kind::Directory) {
+                continue;
+            }
+            let args: Vec<String> = if spec.default.is_empty() {
+                vec![]
+            } else {
+                vec![spec.default.to_string()]
+            };
+            match validate(spec, &args, spec.default) {
+                Ok(canonical) => assert_eq!(canonical, spec.default, "{}", spec.name),
+                Err(error) => {
+                    assert!(args.is_empty(), "{}: {error}", spec.name);
+                }
+            }
+        }
     }
 
     #[test]
@@ -718,15 +1368,82 @@ mod tests {
                     ("maxmemory".into(), vec!["10mb".into()]),
                     ("port".into(), vec!["notanumber".into()]),
                 ],
-                false,
+                ConfigSource::Command { local: true },
             )
             .unwrap_err();
-        assert!(error.contains("'port'"), "{error}");
+        assert_eq!(
+            error,
+            "CONFIG SET failed (possibly related to argument 'port') - argument couldn't be parsed into an integer"
+        );
         assert_eq!(config.get("maxmemory"), "0");
-        config
-            .set_many(&[("maxmemory".into(), vec!["10mb".into()])], false)
-            .unwrap();
+        let previous = set(&config, "maxmemory", "10mb").unwrap();
         assert_eq!(config.get("maxmemory"), "10485760");
+        config.restore(&previous);
+        assert_eq!(config.get("maxmemory"), "0");
+    }
+
+    #[test]
+    fn set_errors_like_redis() {
+        let config = Config::default();
+        let cases = [
+            ("nosuch", "1", "Unknown option or number of arguments for CONFIG SET - 'nosuch'"),
+            ("daemonize", "yes", "CONFIG SET failed (possibly related to argument 'daemonize') - can't set immutable config"),
+            ("dir", "/tmp", "CONFIG SET failed (possibly related to argument 'dir') - can't set protected config"),
+            ("maxmemory", "abc", "CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value"),
+            ("maxmemory-clients", "200%", "CONFIG SET failed (possibly related to argument 'maxmemory-clients') - percentage argument must be less or equal to 100"),
+            ("protected-mode", "maybe", "CONFIG SET failed (possibly related to argument 'protected-mode') - argument must be 'yes' or 'no'"),
+            ("timeout", "-1", "CONFIG SET failed (possibly related to argument 'timeout') - argument must be between 0 and 2147483647 inclusive"),
+            ("save", "1 2 3", "CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters"),
+            ("notify-keyspace-events", "Q", "CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'."),
+            ("maxmemory-policy", "foo", "CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction"),
+        ];
+        for (name, value, expected) in cases {
+            assert_eq!(set(&config, name, value).unwrap_err(), expected);
+        }
+        let duplicate = config
+            .set_many(
+                &[
+                    ("maxmemory".into(), vec!["1".into()]),
+                    ("maxmemory".into(), vec!["2".into()]),
+                ],
+                ConfigSource::Command { local: true },
+            )
+            .unwrap_err();
+        assert_eq!(
+            duplicate,
+            "CONFIG SET failed (possibly related to argument 'maxmemory') - duplicate parameter"
+        );
+    }
+
+    #[test]
+    fn canonical_values() {
+        let config = Config::default();
+        set(&config, "hz", "1000").unwrap();
+        assert_eq!(config.get("hz"), "500");
+        set(&config, "hz", "0").unwrap();
+        assert_eq!(config.get("hz"), "1");
+        set(&config, "notify-keyspace-events", "KEA").unwrap();
+        assert_eq!(config.get("notify-keyspace-events"), "AKE");
+        set(&config, "notify-keyspace-events", "Ex$").unwrap();
+        assert_eq!(config.get("notify-keyspace-events"), "$xE");
+        set(
+            &config,
+            "latency-tracking-info-percentiles",
+            "0.0 50.0 100.0",
+        )
+        .unwrap();
+        assert_eq!(config.get("latency-tracking-info-percentiles"), "0 50 100");
+        set(&config, "shutdown-on-sigint", "nosave force now").unwrap();
+        assert_eq!(config.get("shutdown-on-sigint"), "nosave now force");
+        set(&config, "maxmemory-clients", "10%").unwrap();
+        assert_eq!(config.get("maxmemory-clients"), "10%");
+        set(&config, "client-output-buffer-limit", "pubsub 64mb 16mb 30").unwrap();
+        assert_eq!(
+            config.get("client-output-buffer-limit"),
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 67108864 16777216 30"
+        );
+        set(&config, "hash-max-ziplist-entries", "100").unwrap();
+        assert_eq!(config.get("hash-max-listpack-entries"), "100");
     }
 
     #[test]
@@ -748,6 +1465,11 @@ mod tests {
             .report()
             .contains("Bad directive or wrong number of arguments"));
         assert!(config.load("port 1 2").is_err());
+        config
+            .load("shutdown-on-sigterm nosave now\nbind 127.0.0.1 ::1\nsave 100 1\nsave 200 2\n")
+            .unwrap();
+        assert_eq!(config.get("shutdown-on-sigterm"), "nosave now");
+        assert_eq!(config.get("save"), "100 1 200 2");
     }
 
     #[test]
@@ -757,12 +1479,45 @@ mod tests {
         let names: Vec<&str> = found.iter().map(|(name, _)| name.as_str()).collect();
         assert_eq!(
             names,
-            vec!["hash-max-listpack-entries", "hash-max-listpack-value"]
+            vec![
+                "hash-max-listpack-entries",
+                "hash-max-ziplist-entries",
+                "hash-max-listpack-value",
+                "hash-max-ziplist-value"
+            ]
         );
         let found = config.get_matching(&[b"hash-max-ziplist-entries"]);
         assert_eq!(
             found,
-            vec![("hash-max-ziplist-entries".to_string(), "128".to_string())]
+            vec![("hash-max-ziplist-entries".to_string(), "512".to_string())]
+        );
+        assert_eq!(
+            config.get_matching(&[b"MAXMEMORY"]),
+            vec![("MAXMEMORY".to_string(), "0".to_string())]
+        );
+        let everything = config.get_matching(&[b"*"]);
+        assert!(!everything.iter().any(|(name, _)| name == "key-load-delay"));
+        assert_eq!(config.get_matching(&[b"key-load-delay"]).len(), 1);
+    }
+
+    #[test]
+    fn rewrite_keeps_layout() {
+        let old = "# My config\nport 7000\n\n# memory\nmaxmemory 1gb\nsave 100 1\nsave 200 2\nunknown-thing 1\nrename-command FLUSHALL \"\"\n";
+        let mut rewrite = Rewrite::read(old, false);
+        let config = Config::default();
+        config
+            .load("port 7000\nmaxmemory 2gb\nsave 300 3\nmaxclients 50\n")
+            .unwrap();
+        let values = config.values.read().clone();
+        for spec in OPTIONS
+            .iter()
+            .filter(|spec| !matches!(spec.kind, Kind::Directory))
+        {
+            rewrite_option(&mut rewrite, spec, &values[spec.name]);
+        }
+        assert_eq!(
+            rewrite.finish(),
+            "# My config\nport 7000\n\n# memory\nmaxmemory 2gb\nsave 300 3\n\n# ??? unknown-thing 1\nrename-command FLUSHALL \"\"\n# Generated by CONFIG REWRITE\nmaxclients 50\n"
         );
     }
 }

@@ -32,12 +32,18 @@ const ERROR_ARGUMENT_BYTES_MAX: usize = 128;
 
 const PROTECTED_MODE_MESSAGE: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
-/// Accepts connections until shutdown.
-pub async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+/// Accepts connections until shutdown, or until the server listens elsewhere (CONFIG SET port
+/// or bind moves the listeners to a new `generation`).
+pub async fn accept_loop(
+    server: Arc<Server>,
+    listener: TcpListener,
+    mut generation: tokio::sync::watch::Receiver<u64>,
+) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = server.shutdown.notified() => return,
+            _ = generation.changed() => return,
         };
         if server.is_shutting_down() {
             return;
@@ -81,28 +87,17 @@ async fn serve(server: Arc<Server>, mut stream: TcpStream, address: SocketAddr) 
         return;
     }
     let local_address = stream.local_addr().unwrap_or(address);
-    let now_ms = unix_time_ms();
-    let shared = Arc::new(ClientShared {
-        id: server.clients.next_id(),
+    let file_descriptor = {
+        use std::os::fd::AsRawFd;
+        stream.as_raw_fd()
+    };
+    let shared = Arc::new(ClientShared::new(
+        server.clients.next_id(),
         address,
         local_address,
-        file_descriptor: {
-            use std::os::fd::AsRawFd;
-            stream.as_raw_fd()
-        },
-        created_ms: now_ms,
-        last_interaction_ms: now_ms.into(),
-        database: 0.into(),
-        last_command: 0.into(),
-        name: Default::default(),
-        library_name: Default::default(),
-        library_version: Default::default(),
-        protocol_version: 2.into(),
-        query_buffer_bytes: 0.into(),
-        output_bytes: 0.into(),
-        killed: false.into(),
-        kill: Default::default(),
-    });
+        file_descriptor,
+        unix_time_ms(),
+    ));
     server.clients.register(shared.clone());
     let mut client = Client::new(shared.clone(), no_password);
     let _ = run_connection(&server, &mut stream, &mut client).await;
@@ -133,7 +128,7 @@ async fn run_connection(
                 let length = messages.len();
                 if length > 0 {
                     tokio::select! {
-                        written = write_output(server, stream, &mut messages) => written?,
+                        written = write_output(server, &shared, stream, &mut messages) => written?,
                         _ = shared.kill.notified() => return Ok(()),
                     }
                     mailbox.written(length);
@@ -148,6 +143,13 @@ async fn run_connection(
             .stats
             .net_input_bytes
             .fetch_add(read as u64, Ordering::Relaxed);
+        server.stats.reads_processed.fetch_add(1, Ordering::Relaxed);
+        shared
+            .net_input_bytes
+            .fetch_add(read as u64, Ordering::Relaxed);
+        shared
+            .last_interaction_ms
+            .store(unix_time_ms(), Ordering::Relaxed);
         let query_limit = server
             .config
             .hot
@@ -175,7 +177,7 @@ async fn run_connection(
                     if client.blocked.is_some() {
                         let owned: Vec<Vec<u8>> = argv.iter().map(|arg| arg.to_vec()).collect();
                         if !output.is_empty() {
-                            write_output(server, stream, &mut output).await?;
+                            write_output(server, &shared, stream, &mut output).await?;
                         }
                         if !wait_while_blocked(server, client, owned, &mut output).await {
                             return Ok(());
@@ -187,7 +189,7 @@ async fn run_connection(
                         break;
                     }
                     if output.len() >= OUTPUT_FLUSH_BYTES {
-                        write_output(server, stream, &mut output).await?;
+                        write_output(server, &shared, stream, &mut output).await?;
                     }
                 }
                 Ok(Request::Empty { consumed: length }) => consumed += length,
@@ -214,8 +216,17 @@ async fn run_connection(
         shared
             .query_buffer_bytes
             .store(query.len(), Ordering::Relaxed);
+        shared
+            .query_buffer_free_bytes
+            .store(query.capacity() - query.len(), Ordering::Relaxed);
+        shared
+            .reply_buffer_bytes
+            .store(output.capacity(), Ordering::Relaxed);
+        shared
+            .reply_buffer_peak_bytes
+            .fetch_max(output.capacity(), Ordering::Relaxed);
         if !output.is_empty() {
-            write_output(server, stream, &mut output).await?;
+            write_output(server, &shared, stream, &mut output).await?;
         }
         if close {
             return Ok(());
@@ -233,7 +244,10 @@ async fn wait_while_blocked(
 ) -> bool {
     let shared = client.shared.clone();
     while let Some(waiter) = client.blocked.take() {
-        match crate::blocking::wait(server, waiter, &shared.kill).await {
+        shared.blocked.store(true, Ordering::Relaxed);
+        let outcome = crate::blocking::wait(server, waiter, &shared.kill).await;
+        shared.blocked.store(false, Ordering::Relaxed);
+        match outcome {
             crate::blocking::WaitOutcome::Reply(reply) => output.extend_from_slice(&reply),
             crate::blocking::WaitOutcome::Retry => {
                 let args: SmallVec<[&[u8]; 8]> = argv.iter().map(Vec::as_slice).collect();
@@ -247,12 +261,20 @@ async fn wait_while_blocked(
 
 async fn write_output(
     server: &Server,
+    shared: &ClientShared,
     stream: &mut TcpStream,
     output: &mut Vec<u8>,
 ) -> std::io::Result<()> {
     stream.write_all(output).await?;
     server
         .stats
+        .net_output_bytes
+        .fetch_add(output.len() as u64, Ordering::Relaxed);
+    server
+        .stats
+        .writes_processed
+        .fetch_add(1, Ordering::Relaxed);
+    shared
         .net_output_bytes
         .fetch_add(output.len() as u64, Ordering::Relaxed);
     output.clear();
@@ -284,6 +306,7 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                 transaction.failed = true;
             }
             reply_error(server, client, output, error);
+            client.sync_shared();
             return;
         }
         if queue {
@@ -299,6 +322,7 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                     .push(argv.iter().map(|arg| arg.to_vec()).collect());
                 writer.simple(b"QUEUED");
             }
+            client.sync_shared();
             return;
         }
     }
@@ -311,6 +335,11 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
             let handler = command
                 .handler
                 .expect("the table holds only commands with handlers");
+            let argument_bytes: usize = argv.iter().map(|arg| arg.len()).sum();
+            client
+                .shared
+                .argument_bytes
+                .store(argument_bytes, Ordering::Relaxed);
             let started = Instant::now();
             let protocol = client.protocol;
             let mut context = Context {
@@ -332,6 +361,11 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                 .stats
                 .commands_processed
                 .fetch_add(1, Ordering::Relaxed);
+            client
+                .shared
+                .commands_processed
+                .fetch_add(1, Ordering::Relaxed);
+            client.shared.argument_bytes.store(0, Ordering::Relaxed);
             if let Err(error) = result {
                 command.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
                 reply_error(server, client, output, &error);
@@ -344,6 +378,7 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
             reply_error(server, client, output, &error);
         }
     }
+    client.sync_shared();
     match client.reply_mode {
         ReplyMode::Off => output.truncate(reply_start),
         ReplyMode::Skipping => {
@@ -354,9 +389,27 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
     }
 }
 
+/// Replies with an error and counts it (INFO stats `total_error_replies`, INFO errorstats).
 fn reply_error(server: &Server, client: &Client, output: &mut Vec<u8>, error: &CommandError) {
-    server.stats.error_replies.fetch_add(1, Ordering::Relaxed);
+    server.stats.count_error(error.0.as_bytes());
     ReplyWriter::new(output, client.protocol).error(error.0.as_bytes());
+}
+
+/// Closes the clients idle for longer than `timeout` seconds (none when it is 0), except those
+/// waiting in a blocking command or subscribed to channels, as Redis does.
+pub fn close_idle_clients(server: &Server, now_ms: u64) {
+    let timeout_s = server.config.hot.timeout_s.load(Ordering::Relaxed);
+    if timeout_s == 0 {
+        return;
+    }
+    for client in server.clients.all() {
+        let idle_s = (now_ms / 1000)
+            .saturating_sub(client.last_interaction_ms.load(Ordering::Relaxed) / 1000);
+        if idle_s > timeout_s && !client.blocked.load(Ordering::Relaxed) && !client.is_pubsub() {
+            tracing::debug!("Closing idle client id={}", client.id);
+            client.kill();
+        }
+    }
 }
 
 type Rejection<'a> = (Option<&'a Command>, CommandError);
@@ -386,6 +439,9 @@ fn resolve<'a>(
     if !command.arity_allows(argv.len()) {
         return Err((Some(command), wrong_arity(&command.full_name)));
     }
+    if command.has(flags::PROTECTED) {
+        check_protected(server, client, command)?;
+    }
     if !client.authenticated && !command.has(flags::NO_AUTH) {
         return Err((Some(command), errors::NO_AUTH.into()));
     }
@@ -400,6 +456,33 @@ fn resolve<'a>(
         return Err((Some(command), CommandError::new(message)));
     }
     Ok(command)
+}
+
+/// DEBUG and MODULE run only where `enable-debug-command` / `enable-module-command` allow.
+fn check_protected<'a>(
+    server: &Server,
+    client: &Client,
+    command: &'a Command,
+) -> Result<(), Rejection<'a>> {
+    let (name, option) = if command.name == "debug" {
+        ("DEBUG", "enable-debug-command")
+    } else {
+        ("MODULE", "enable-module-command")
+    };
+    let allowed = match server.config.get(option).as_str() {
+        "yes" => true,
+        "local" => client.shared.address.ip().is_loopback(),
+        _ => false,
+    };
+    if allowed {
+        return Ok(());
+    }
+    Err((
+        Some(command),
+        CommandError::new(format!(
+            "ERR {name} command not allowed. If the {option} option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."
+        )),
+    ))
 }
 
 fn truncated(bytes: &[u8]) -> String {

@@ -30,6 +30,9 @@ pub async fn active_expiry_loop(server: Arc<Server>) {
         if server.is_shutting_down() {
             return;
         }
+        if !server.active_expire_enabled.load(Ordering::Relaxed) {
+            continue;
+        }
         let effort = server
             .config
             .hot

@@ -4,9 +4,12 @@
 //! the JSON specs), [`context`] (what handlers see, errors, propagating shard guards),
 //! [`families`] (one file per command family), [`config`] (options, redis.conf, CONFIG),
 //! [`client`] (per-connection state and the registry), [`propagation`] (the ordered stream of
-//! writes for AOF and replicas), [`server`] (shared state), [`expiry`] (active expiry), [`blocking`] (clients blocked on keys), [`pubsub`] (channels, patterns, delivery), [`notify`] (keyspace notifications),
-//! [`startup`] (turning a command line into a running server).
+//! writes for AOF and replicas), [`server`] (shared state), [`expiry`] (active expiry),
+//! [`blocking`] (clients blocked on keys), [`pubsub`] (channels, patterns, delivery),
+//! [`notify`] (keyspace notifications), [`startup`] (turning a command line into a running
+//! server), [`allocator`] (memory statistics).
 
+pub mod allocator;
 pub mod arguments;
 pub mod blocking;
 pub mod client;

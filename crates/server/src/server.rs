@@ -2,8 +2,12 @@
 //! stream, statistics. One `Server` lives behind an `Arc` for the life of the process; every
 //! connection task holds a reference.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
 
 use store::{Keyspace, Shard, SmallBytes};
 use tokio::sync::Notify;
@@ -29,6 +33,109 @@ pub struct Stats {
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
     pub active_expire_cycles: AtomicU64,
+    pub evicted_keys: AtomicU64,
+    pub reads_processed: AtomicU64,
+    pub writes_processed: AtomicU64,
+    /// Error replies by their first word (`ERR`, `WRONGTYPE`): INFO errorstats.
+    pub errors: Mutex<BTreeMap<Vec<u8>, u64>>,
+}
+
+/// Distinct error codes counted before further new codes are counted as
+/// `ERRORSTATS_OVERFLOW` (Redis's limit).
+const ERROR_CODES_MAX: usize = 128;
+
+impl Stats {
+    /// Counts one error reply: in the total and under its code, the text before the first
+    /// space (within the first 32 bytes; `ERR` when there is none).
+    pub fn count_error(&self, message: &[u8]) {
+        self.error_replies.fetch_add(1, Ordering::Relaxed);
+        let head = &message[..message.len().min(32)];
+        let code = match head.iter().position(|&byte| byte == b' ') {
+            Some(end) if end > 0 => &message[..end],
+            _ => b"ERR".as_slice(),
+        };
+        let mut errors = self.errors.lock();
+        if let Some(count) = errors.get_mut(code) {
+            *count += 1;
+        } else if errors.len() >= ERROR_CODES_MAX {
+            *errors.entry(b"ERRORSTATS_OVERFLOW".to_vec()).or_insert(0) += 1;
+        } else {
+            errors.insert(code.to_vec(), 1);
+        }
+    }
+
+    /// CONFIG RESETSTAT: zeroes every counter.
+    pub fn reset(&self) {
+        for counter in [
+            &self.commands_processed,
+            &self.expired_keys,
+            &self.keyspace_hits,
+            &self.keyspace_misses,
+            &self.error_replies,
+            &self.unexpected_error_replies,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+            &self.active_expire_cycles,
+            &self.evicted_keys,
+            &self.reads_processed,
+            &self.writes_processed,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+        self.errors.lock().clear();
+    }
+}
+
+/// How many samples the instantaneous metrics average (Redis's `STATS_METRIC_SAMPLES`).
+const METRIC_SAMPLES: usize = 16;
+
+/// One instantaneous metric (ops/sec, bytes/sec): the rate between successive samples of a
+/// counter, averaged over the last samples.
+#[derive(Default)]
+struct Metric {
+    last_value: u64,
+    last_time_ms: u64,
+    rates: [u64; METRIC_SAMPLES],
+    next: usize,
+}
+
+impl Metric {
+    fn sample(&mut self, value: u64, now_ms: u64) {
+        if self.last_time_ms != 0 && now_ms > self.last_time_ms {
+            let elapsed_ms = now_ms - self.last_time_ms;
+            let delta = value.saturating_sub(self.last_value);
+            self.rates[self.next] = delta * 1000 / elapsed_ms;
+            self.next = (self.next + 1) % METRIC_SAMPLES;
+        }
+        self.last_value = value;
+        self.last_time_ms = now_ms;
+    }
+
+    fn average(&self) -> u64 {
+        self.rates.iter().sum::<u64>() / METRIC_SAMPLES as u64
+    }
+}
+
+/// Rates INFO reports, sampled by [`cron`].
+#[derive(Default)]
+pub struct Metrics {
+    commands: Metric,
+    input_bytes: Metric,
+    output_bytes: Metric,
+}
+
+impl Metrics {
+    pub fn commands_per_second(&self) -> u64 {
+        self.commands.average()
+    }
+
+    pub fn input_bytes_per_second(&self) -> u64 {
+        self.input_bytes.average()
+    }
+
+    pub fn output_bytes_per_second(&self) -> u64 {
+        self.output_bytes.average()
+    }
 }
 
 /// How the server stops.
@@ -57,6 +164,67 @@ pub struct Server {
     pub shutting_down: AtomicBool,
     pub shutdown: Notify,
     pub worker_threads: usize,
+    /// Whether the active expiry task runs (DEBUG SET-ACTIVE-EXPIRE).
+    pub active_expire_enabled: AtomicBool,
+    /// Replication IDs (INFO replication; DEBUG CHANGE-REPL-ID makes new ones).
+    pub replication_ids: Mutex<(String, String)>,
+    pub metrics: Mutex<Metrics>,
+    /// Highest `used_memory` seen (INFO `used_memory_peak`).
+    pub peak_memory_bytes: AtomicU64,
+    /// Path of the executable (INFO `executable`).
+    pub executable: String,
+    /// Bytes allocated when the server was created (INFO `used_memory_startup`).
+    pub startup_memory_bytes: u64,
+    /// Generation of the listening sockets: bumped when CONFIG SET port or bind replaces them,
+    /// which stops the accept loops of the previous generation.
+    pub listener_generation: tokio::sync::watch::Sender<u64>,
+    /// The server's own `Arc`, for spawning tasks from code that only has `&Server`.
+    self_reference: std::sync::OnceLock<std::sync::Weak<Server>>,
+}
+
+/// 40 random hexadecimal digits (run IDs, replication IDs).
+pub fn random_hex_id() -> String {
+    (0..40)
+        .map(|_| {
+            let digit = rand::random::<u8>() % 16;
+            char::from_digit(digit as u32, 16).unwrap_or('0')
+        })
+        .collect()
+}
+
+/// Background housekeeping, ten times a second: samples the instantaneous metrics, tracks the
+/// memory peak and closes idle clients (`timeout`).
+pub async fn cron(server: Arc<Server>) {
+    let period = Duration::from_millis(100);
+    let mut ticks: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = server.shutdown.notified() => return,
+        }
+        if server.is_shutting_down() {
+            return;
+        }
+        ticks += 1;
+        let now_ms = unix_time_ms();
+        {
+            let stats = &server.stats;
+            let mut metrics = server.metrics.lock();
+            metrics
+                .commands
+                .sample(stats.commands_processed.load(Ordering::Relaxed), now_ms);
+            metrics
+                .input_bytes
+                .sample(stats.net_input_bytes.load(Ordering::Relaxed), now_ms);
+            metrics
+                .output_bytes
+                .sample(stats.net_output_bytes.load(Ordering::Relaxed), now_ms);
+        }
+        if ticks % 10 == 0 {
+            server.update_peak_memory();
+            crate::connection::close_idle_clients(&server, now_ms);
+        }
+    }
 }
 
 /// Unix time in milliseconds.
@@ -70,12 +238,10 @@ pub fn unix_time_ms() -> u64 {
 impl Server {
     pub fn new(config: Config, commands: CommandTable, worker_threads: usize) -> Self {
         let databases = config.get_i64("databases") as usize;
-        let run_id: String = (0..40)
-            .map(|_| {
-                let digit = rand::random::<u8>() % 16;
-                char::from_digit(digit as u32, 16).unwrap_or('0')
-            })
-            .collect();
+        let run_id = random_hex_id();
+        let executable = std::env::current_exe()
+            .map(|path| path.display().to_string())
+            .unwrap_or_default();
         Server {
             keyspace: Keyspace::new(databases),
             config,
@@ -93,7 +259,88 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             shutdown: Notify::new(),
             worker_threads,
+            active_expire_enabled: AtomicBool::new(true),
+            replication_ids: Mutex::new((random_hex_id(), "0".repeat(40))),
+            metrics: Mutex::new(Metrics::default()),
+            peak_memory_bytes: AtomicU64::new(0),
+            executable,
+            startup_memory_bytes: crate::allocator::allocated_bytes(),
+            listener_generation: tokio::sync::watch::Sender::new(0),
+            self_reference: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Records the `Arc` this server lives in (once, right after creating it).
+    pub fn set_self_reference(&self, reference: std::sync::Weak<Server>) {
+        let _ = self.self_reference.set(reference);
+    }
+
+    /// Starts accepting connections on `listeners`, replacing the previous listeners.
+    pub fn start_accepting(&self, listeners: Vec<tokio::net::TcpListener>) {
+        let Some(server) = self.self_reference.get().and_then(std::sync::Weak::upgrade) else {
+            return;
+        };
+        self.listener_generation
+            .send_modify(|generation| *generation += 1);
+        for listener in listeners {
+            let generation = self.listener_generation.subscribe();
+            tokio::spawn(crate::connection::accept_loop(
+                server.clone(),
+                listener,
+                generation,
+            ));
+        }
+    }
+
+    /// Does what a configuration change needs beyond storing it (listening on a new port or
+    /// addresses, changing directory). On failure returns the option and the reason; the caller
+    /// rolls the change back.
+    pub fn apply_config_changes(
+        &self,
+        changed: &crate::config::PreviousValues,
+    ) -> Result<(), (&'static str, String)> {
+        let port = self.config.get_i64("port") as u16;
+        let rebind = changed.iter().find(|(name, old)| {
+            (*name == "port" || *name == "bind") && *old != self.config.get(name)
+        });
+        if let Some((name, _)) = rebind {
+            let listeners = crate::startup::bind_listeners(&self.config.get("bind"), port)
+                .map_err(|error| {
+                    tracing::warn!("{error}");
+                    let reason = if *name == "port" {
+                        "Unable to listen on this port. Check server logs."
+                    } else {
+                        "Failed to bind to specified addresses."
+                    };
+                    (*name, reason.to_string())
+                })?;
+            self.start_accepting(listeners);
+            self.port.store(port as u64, Ordering::Relaxed);
+        }
+        for (name, _) in changed {
+            if *name == "dir" {
+                let directory = self.config.get("dir");
+                std::env::set_current_dir(&directory).map_err(|error| {
+                    let reason = error.to_string();
+                    let reason = reason.split(" (os error").next().unwrap_or(&reason);
+                    ("dir", reason.to_string())
+                })?;
+                if let Ok(absolute) = std::env::current_dir() {
+                    let _ = self.config.set_many(
+                        &[("dir".into(), vec![absolute.display().to_string()])],
+                        crate::config::ConfigSource::Startup,
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes allocated now, and the peak updated with it.
+    pub fn update_peak_memory(&self) -> u64 {
+        let used = crate::allocator::allocated_bytes();
+        self.peak_memory_bytes.fetch_max(used, Ordering::Relaxed);
+        used
     }
 
     /// Locks shard `index` of `database` (background tasks; commands lock through `Context`).

@@ -13,7 +13,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::command::CommandTable;
-use crate::config::{command_line_to_text, Config, REDIS_VERSION};
+use crate::config::{command_line_to_text, Config, ConfigSource, REDIS_VERSION};
 use crate::server::Server;
 
 /// Runs the server; returns the process exit code.
@@ -31,6 +31,10 @@ pub fn run(args: Vec<String>) -> i32 {
         println!("Examples:\n       cinnabar-server --port 7777\n       cinnabar-server /etc/redis/6379.conf --loglevel verbose");
         return 0;
     }
+    let config_file = args
+        .first()
+        .filter(|first| !first.starts_with("--") && first.as_str() != "-")
+        .map(|path| std::fs::canonicalize(path).unwrap_or_else(|_| std::path::PathBuf::from(path)));
     let mut config = match load_config(&args) {
         Ok(config) => config,
         Err(report) => {
@@ -42,7 +46,7 @@ pub fn run(args: Vec<String>) -> i32 {
         let cwd = std::env::current_dir()
             .map(|path| path.display().to_string())
             .unwrap_or_else(|_| ".".into());
-        let _ = config.set_many(&[("dir".into(), vec![cwd])], true);
+        let _ = config.set_many(&[("dir".into(), vec![cwd])], ConfigSource::Startup);
     } else {
         let dir = config.get("dir");
         if let Err(error) = std::env::set_current_dir(&dir) {
@@ -52,7 +56,7 @@ pub fn run(args: Vec<String>) -> i32 {
         if let Ok(absolute) = std::env::current_dir() {
             let _ = config.set_many(
                 &[("dir".into(), vec![absolute.display().to_string()])],
-                true,
+                ConfigSource::Startup,
             );
         }
     }
@@ -80,15 +84,13 @@ pub fn run(args: Vec<String>) -> i32 {
             return 1;
         }
     };
-    config.file = args
-        .first()
-        .filter(|first| !first.starts_with("--"))
-        .map(std::path::PathBuf::from);
+    config.file = config_file;
     let mut commands = CommandTable::from_specs();
     crate::families::register_all(&mut commands);
     commands.retain_implemented();
     let server = Arc::new(Server::new(config, commands, workers));
     server.refresh_derived_config();
+    server.set_self_reference(Arc::downgrade(&server));
     runtime.block_on(serve(server))
 }
 
@@ -114,47 +116,62 @@ fn load_config(args: &[String]) -> Result<Config, String> {
     Ok(config)
 }
 
-async fn serve(server: Arc<Server>) -> i32 {
-    let port = server.config.get_i64("port") as u16;
-    let binds = server.config.get("bind");
+/// Binds a listener on every `bind` address at `port`; addresses marked optional (`-::1`) may
+/// fail. None for port 0 (no TCP listener).
+pub fn bind_listeners(binds: &str, port: u16) -> Result<Vec<TcpListener>, String> {
     let mut listeners = Vec::new();
-    if port != 0 {
-        for address in binds.split_whitespace() {
-            let (optional, address) = match address.strip_prefix('-') {
-                Some(rest) => (true, rest),
-                None => (false, address),
-            };
-            let ip = match address {
-                "*" => "0.0.0.0",
-                "::*" => "::",
-                other => other,
-            };
-            let socket: SocketAddr = match format!("{ip}:{port}")
-                .parse()
-                .or_else(|_| format!("[{ip}]:{port}").parse())
-            {
-                Ok(socket) => socket,
-                Err(_) => {
-                    tracing::warn!("Invalid bind address '{address}'");
-                    if optional {
-                        continue;
-                    }
-                    return 1;
+    if port == 0 {
+        return Ok(listeners);
+    }
+    for address in binds.split_whitespace() {
+        let (optional, address) = match address.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, address),
+        };
+        let ip = match address {
+            "*" => "0.0.0.0",
+            "::*" => "::",
+            other => other,
+        };
+        let socket: SocketAddr = match format!("{ip}:{port}")
+            .parse()
+            .or_else(|_| format!("[{ip}]:{port}").parse())
+        {
+            Ok(socket) => socket,
+            Err(_) => {
+                tracing::warn!("Invalid bind address '{address}'");
+                if optional {
+                    continue;
                 }
-            };
-            match bind(socket) {
-                Ok(listener) => listeners.push(listener),
-                Err(error) if optional => {
-                    tracing::debug!("Skipping optional bind address {address}: {error}");
-                }
-                Err(error) => {
-                    tracing::warn!("Warning: Could not create server TCP listening socket {address}:{port}: {error}");
-                    tracing::warn!("Failed listening on port {port} (tcp), aborting.");
-                    return 1;
-                }
+                return Err(format!("Invalid bind address '{address}'"));
+            }
+        };
+        match bind(socket) {
+            Ok(listener) => listeners.push(listener),
+            Err(error) if optional => {
+                tracing::debug!("Skipping optional bind address {address}: {error}");
+            }
+            Err(error) => {
+                tracing::warn!(
+                    "Warning: Could not create server TCP listening socket {address}:{port}: {error}"
+                );
+                return Err(format!("Failed listening on port {port} (tcp)"));
             }
         }
     }
+    Ok(listeners)
+}
+
+async fn serve(server: Arc<Server>) -> i32 {
+    let port = server.config.get_i64("port") as u16;
+    let binds = server.config.get("bind");
+    let listeners = match bind_listeners(&binds, port) {
+        Ok(listeners) => listeners,
+        Err(message) => {
+            tracing::warn!("{message}, aborting.");
+            return 1;
+        }
+    };
     server
         .port
         .store(port as u64, std::sync::atomic::Ordering::Relaxed);
@@ -165,10 +182,9 @@ async fn serve(server: Arc<Server>) -> i32 {
         std::process::id()
     );
     tracing::info!("Server initialized");
-    for listener in listeners {
-        tokio::spawn(crate::connection::accept_loop(server.clone(), listener));
-    }
+    server.start_accepting(listeners);
     tokio::spawn(crate::expiry::active_expiry_loop(server.clone()));
+    tokio::spawn(crate::server::cron(server.clone()));
     tracing::info!("Ready to accept connections tcp");
     wait_for_shutdown(&server).await;
     tracing::warn!("Redis is now ready to exit, bye bye...");

@@ -2,11 +2,13 @@
 //!
 //! Modules: [`blocked`] (clients blocked on keys, per shard), [`keyspace`] (databases, shards, entries, expiry), [`value`] (what a key holds),
 //! [`small_bytes`] (the compact byte string used for keys and short values), [`slot`] (cluster
-//! hash slots), [`glob`] (pattern matching), [`number`] (Redis's number syntax), [`watch`] (keys watched by WATCH).
+//! hash slots), [`glob`] (pattern matching), [`number`] (Redis's number syntax), [`watch`]
+//! (keys watched by WATCH), [`digest`] (DEBUG DIGEST's dataset signatures).
 //! A new data type gets its own module here holding its structure and operations, returning
 //! plain Rust values; the server's command families turn those into replies.
 
 pub mod blocked;
+pub mod digest;
 pub mod glob;
 pub mod keyspace;
 pub mod number;

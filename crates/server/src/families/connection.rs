@@ -1,14 +1,17 @@
-//! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, AUTH, RESET, CLIENT.
+//! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, AUTH, RESET, CLIENT (ID, SETNAME,
+//! GETNAME, REPLY, LIST, INFO, KILL, SETINFO, NO-EVICT, NO-TOUCH, HELP).
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use resp::Protocol;
 
 use crate::arguments::{database_index, is, text};
-use crate::client::ReplyMode;
+use crate::client::{ClientShared, ReplyMode};
 use crate::command::CommandTable;
 use crate::config::REDIS_VERSION;
 use crate::context::{errors, CommandError, CommandResult, Context};
+use crate::server::Server;
 
 pub fn register(table: &mut CommandTable) {
     table.handle("ping", ping);
@@ -22,6 +25,13 @@ pub fn register(table: &mut CommandTable) {
     table.handle("client|setname", client_setname);
     table.handle("client|getname", client_getname);
     table.handle("client|reply", client_reply);
+    table.handle("client|list", client_list);
+    table.handle("client|info", client_info);
+    table.handle("client|kill", client_kill);
+    table.handle("client|setinfo", client_setinfo);
+    table.handle("client|no-evict", client_no_evict);
+    table.handle("client|no-touch", client_no_touch);
+    table.handle("client|help", client_help);
 }
 
 /// PING [message]
@@ -179,12 +189,17 @@ fn hello(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 
 /// RESET
 fn reset(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    context.client.transaction = None;
+    crate::families::transactions::unwatch_all(context.server, context.client);
+    crate::families::pubsub::unsubscribe_all(context.server, context.client);
     let client = &mut *context.client;
     client.select(0);
     client.protocol = Protocol::Resp2;
     client.shared.protocol_version.store(2, Ordering::Relaxed);
     client.reply_mode = ReplyMode::On;
     client.shared.name.lock().clear();
+    client.shared.no_evict.store(false, Ordering::Relaxed);
+    client.shared.no_touch.store(false, Ordering::Relaxed);
     client.authenticated = !context
         .server
         .config
@@ -231,9 +246,395 @@ fn client_reply(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     } else if is(args[2], "OFF") {
         context.client.reply_mode = ReplyMode::Off;
     } else if is(args[2], "SKIP") {
-        context.client.reply_mode = ReplyMode::SkipNext;
+        if context.client.reply_mode != ReplyMode::Off {
+            context.client.reply_mode = ReplyMode::SkipNext;
+        }
     } else {
         return Err(errors::SYNTAX.into());
     }
+    Ok(())
+}
+
+/// Fixed bytes a connection costs beyond its buffers (CLIENT LIST `tot-mem`).
+const CLIENT_OVERHEAD_BYTES: usize = 1024;
+
+/// One client's CLIENT LIST line (without the line end), in Redis's field order, followed by
+/// the `tot-net-in`, `tot-net-out` and `tot-cmds` counters newer servers add.
+pub fn client_info_line(server: &Server, client: &ClientShared, now_ms: u64) -> String {
+    let load = |counter: &std::sync::atomic::AtomicUsize| counter.load(Ordering::Relaxed);
+    let multi = client.multi_commands.load(Ordering::Relaxed);
+    let mut flags = String::new();
+    if client.is_pubsub() {
+        flags.push('P');
+    }
+    if multi >= 0 {
+        flags.push('x');
+    }
+    if client.blocked.load(Ordering::Relaxed) {
+        flags.push('b');
+    }
+    if client.is_killed() {
+        flags.push('A');
+    }
+    if client.no_evict.load(Ordering::Relaxed) {
+        flags.push('e');
+    }
+    if client.no_touch.load(Ordering::Relaxed) {
+        flags.push('T');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
+    let command = match client.last_command.load(Ordering::Relaxed) {
+        0 => "NULL",
+        id => server.commands.name_of(id),
+    };
+    let query_bytes = load(&client.query_buffer_bytes);
+    let query_free_bytes = load(&client.query_buffer_free_bytes);
+    let argument_bytes = load(&client.argument_bytes);
+    let reply_bytes = load(&client.reply_buffer_bytes);
+    let total_memory =
+        query_bytes + query_free_bytes + argument_bytes + reply_bytes + CLIENT_OVERHEAD_BYTES;
+    let text =
+        |bytes: &parking_lot::Mutex<Vec<u8>>| String::from_utf8_lossy(&bytes.lock()).into_owned();
+    format!(
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} watch={} qbuf={query_bytes} qbuf-free={query_free_bytes} argv-mem={argument_bytes} multi-mem=0 rbs={reply_bytes} rbp={} obl=0 oll=0 omem=0 tot-mem={total_memory} events=r cmd={command} user=default redir=-1 resp={} lib-name={} lib-ver={} tot-net-in={} tot-net-out={} tot-cmds={}",
+        client.id,
+        client.address,
+        client.local_address,
+        client.file_descriptor,
+        text(&client.name),
+        (now_ms / 1000).saturating_sub(client.created_ms / 1000),
+        (now_ms / 1000).saturating_sub(client.last_interaction_ms.load(Ordering::Relaxed) / 1000),
+        load(&client.database),
+        load(&client.channel_subscriptions),
+        load(&client.pattern_subscriptions),
+        load(&client.shard_channel_subscriptions),
+        load(&client.watched_keys),
+        load(&client.reply_buffer_peak_bytes),
+        client.protocol_version.load(Ordering::Relaxed),
+        text(&client.library_name),
+        text(&client.library_version),
+        client.net_input_bytes.load(Ordering::Relaxed),
+        client.net_output_bytes.load(Ordering::Relaxed),
+        client.commands_processed.load(Ordering::Relaxed),
+    )
+}
+
+/// Client types (CLIENT LIST TYPE, CLIENT KILL TYPE).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    Replica,
+    Master,
+    PubSub,
+}
+
+fn client_type(name: &[u8]) -> Result<ClientType, CommandError> {
+    let lower = name.to_ascii_lowercase();
+    match lower.as_slice() {
+        b"normal" => Ok(ClientType::Normal),
+        b"slave" | b"replica" => Ok(ClientType::Replica),
+        b"master" | b"primary" => Ok(ClientType::Master),
+        b"pubsub" => Ok(ClientType::PubSub),
+        _ => Err(format!("ERR Unknown client type '{}'", text(name)).into()),
+    }
+}
+
+fn type_of(client: &ClientShared) -> ClientType {
+    if client.is_pubsub() {
+        ClientType::PubSub
+    } else {
+        ClientType::Normal
+    }
+}
+
+/// CLIENT LIST [TYPE NORMAL|MASTER|REPLICA|PUBSUB] [ID client-id [client-id ...]]
+fn client_list(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let server = context.server;
+    let clients: Vec<Arc<ClientShared>> = if args.len() == 4 && is(args[2], "TYPE") {
+        let wanted = client_type(args[3])?;
+        server
+            .clients
+            .all()
+            .into_iter()
+            .filter(|client| type_of(client) == wanted)
+            .collect()
+    } else if args.len() > 3 && is(args[2], "ID") {
+        let mut found = Vec::new();
+        for id in &args[3..] {
+            let id = store::number::parse_i64(id)
+                .ok_or_else(|| CommandError::from("ERR Invalid client ID"))?;
+            if let Some(client) = u64::try_from(id).ok().and_then(|id| server.clients.get(id)) {
+                found.push(client);
+            }
+        }
+        found
+    } else if args.len() == 2 {
+        server.clients.all()
+    } else {
+        return Err(errors::SYNTAX.into());
+    };
+    let mut text = String::new();
+    for client in clients {
+        text.push_str(&client_info_line(server, &client, context.now_ms));
+        text.push('\n');
+    }
+    context.reply.verbatim(b"txt", text.as_bytes());
+    Ok(())
+}
+
+/// CLIENT INFO
+fn client_info(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    let mut line = client_info_line(context.server, &context.client.shared, context.now_ms);
+    line.push('\n');
+    context.reply.verbatim(b"txt", line.as_bytes());
+    Ok(())
+}
+
+/// What CLIENT KILL's filters select.
+#[derive(Default)]
+struct KillFilter {
+    address: Option<String>,
+    local_address: Option<String>,
+    client_type: Option<ClientType>,
+    id: Option<u64>,
+    max_age_s: Option<u64>,
+    skip_me: bool,
+}
+
+impl KillFilter {
+    fn parse(args: &[&[u8]]) -> Result<KillFilter, CommandError> {
+        let mut filter = KillFilter {
+            skip_me: true,
+            ..KillFilter::default()
+        };
+        let mut pairs = args.chunks(2);
+        for pair in &mut pairs {
+            let [option, value] = pair else {
+                return Err(errors::SYNTAX.into());
+            };
+            if is(option, "ID") {
+                let id = store::number::parse_i64(value)
+                    .filter(|id| *id > 0)
+                    .ok_or_else(|| CommandError::from("ERR client-id should be greater than 0"))?;
+                filter.id = Some(id as u64);
+            } else if is(option, "MAXAGE") {
+                let age = store::number::parse_i64(value).ok_or_else(|| {
+                    CommandError::from("ERR maxage is not an integer or out of range")
+                })?;
+                if age <= 0 {
+                    return Err("ERR maxage should be greater than 0".into());
+                }
+                filter.max_age_s = Some(age as u64);
+            } else if is(option, "TYPE") {
+                filter.client_type = Some(client_type(value)?);
+            } else if is(option, "ADDR") {
+                filter.address = Some(text(value));
+            } else if is(option, "LADDR") {
+                filter.local_address = Some(text(value));
+            } else if is(option, "USER") {
+                if *value != b"default" {
+                    return Err(format!("ERR No such user '{}'", text(value)).into());
+                }
+            } else if is(option, "SKIPME") {
+                filter.skip_me = if is(value, "YES") {
+                    true
+                } else if is(value, "NO") {
+                    false
+                } else {
+                    return Err(errors::SYNTAX.into());
+                };
+            } else {
+                return Err(errors::SYNTAX.into());
+            }
+        }
+        Ok(filter)
+    }
+
+    fn matches(&self, client: &ClientShared, me: u64, now_ms: u64) -> bool {
+        if self
+            .address
+            .as_ref()
+            .is_some_and(|address| *address != client.address.to_string())
+        {
+            return false;
+        }
+        if self
+            .local_address
+            .as_ref()
+            .is_some_and(|address| *address != client.local_address.to_string())
+        {
+            return false;
+        }
+        if self
+            .client_type
+            .is_some_and(|wanted| wanted != type_of(client))
+        {
+            return false;
+        }
+        if self.id.is_some_and(|id| id != client.id) {
+            return false;
+        }
+        if self.skip_me && client.id == me {
+            return false;
+        }
+        let age_s = (now_ms / 1000).saturating_sub(client.created_ms / 1000);
+        if self.max_age_s.is_some_and(|max_age_s| age_s < max_age_s) {
+            return false;
+        }
+        true
+    }
+}
+
+/// CLIENT KILL ip:port | CLIENT KILL [ID client-id] [TYPE NORMAL|MASTER|REPLICA|PUBSUB]
+/// [USER username] [ADDR ip:port] [LADDR ip:port] [SKIPME YES|NO] [MAXAGE maxage] ...
+fn client_kill(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let old_form = args.len() == 3;
+    let filter = if old_form {
+        KillFilter {
+            address: Some(text(args[2])),
+            skip_me: false,
+            ..KillFilter::default()
+        }
+    } else {
+        KillFilter::parse(&args[2..])?
+    };
+    let me = context.client.id;
+    let mut killed = 0;
+    for client in context.server.clients.all() {
+        if !filter.matches(&client, me, context.now_ms) {
+            continue;
+        }
+        if client.id == me {
+            context.client.close_after_reply = true;
+        } else {
+            client.kill();
+        }
+        killed += 1;
+    }
+    if old_form {
+        if killed == 0 {
+            return Err("ERR No such client".into());
+        }
+        context.reply.ok();
+    } else {
+        context.reply.integer(killed);
+    }
+    Ok(())
+}
+
+/// CLIENT SETINFO LIB-NAME libname | LIB-VER libver
+fn client_setinfo(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let shared = &context.client.shared;
+    let target = if is(args[2], "LIB-NAME") {
+        &shared.library_name
+    } else if is(args[2], "LIB-VER") {
+        &shared.library_version
+    } else {
+        return Err(format!("ERR Unrecognized option '{}'", text(args[2])).into());
+    };
+    if !valid_client_name(args[3]) {
+        return Err(format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            text(args[2])
+        )
+        .into());
+    }
+    *target.lock() = args[3].to_vec();
+    context.reply.ok();
+    Ok(())
+}
+
+/// Parses ON|OFF.
+fn on_off(arg: &[u8]) -> Result<bool, CommandError> {
+    if is(arg, "ON") {
+        Ok(true)
+    } else if is(arg, "OFF") {
+        Ok(false)
+    } else {
+        Err(errors::SYNTAX.into())
+    }
+}
+
+/// CLIENT NO-EVICT ON|OFF
+fn client_no_evict(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let on = on_off(args[2])?;
+    context.client.shared.no_evict.store(on, Ordering::Relaxed);
+    context.reply.ok();
+    Ok(())
+}
+
+/// CLIENT NO-TOUCH ON|OFF
+fn client_no_touch(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let on = on_off(args[2])?;
+    context.client.shared.no_touch.store(on, Ordering::Relaxed);
+    context.reply.ok();
+    Ok(())
+}
+
+/// CLIENT HELP
+fn client_help(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    crate::families::server::reply_help(
+        context,
+        "CLIENT",
+        &[
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "    * ID <client-id>",
+            "      Kill connections by client id.",
+            "    * MAXAGE <maxage>",
+            "      Kill connections older than the specified age.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are:",
+            "    * LIB-NAME: the client lib name.",
+            "    * LIB-VER: the client lib version.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "TRACKINGINFO",
+            "    Report tracking status for the current connection.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+            "NO-TOUCH (ON|OFF)",
+            "    Will not touch LRU/LFU stats when this mode is on.",
+        ],
+    );
     Ok(())
 }

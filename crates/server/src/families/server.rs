@@ -1,9 +1,18 @@
 //! Server commands: DBSIZE, FLUSHDB, FLUSHALL, CONFIG, SHUTDOWN, TIME, INFO, COMMAND, DEBUG.
+//!
+//! INFO lives in `server/info.rs`, COMMAND in `server/introspection.rs`, DEBUG in
+//! `server/debug.rs`; the rest is here.
+
+mod debug;
+mod info;
+mod introspection;
 
 use crate::arguments::{is, text};
 use crate::command::CommandTable;
+use crate::config::ConfigSource;
 use crate::context::{errors, CommandResult, Context};
-use crate::server::unix_time_ms;
+
+pub use info::{bytes_to_human, info_text};
 
 pub fn register(table: &mut CommandTable) {
     table.handle("dbsize", dbsize);
@@ -11,9 +20,39 @@ pub fn register(table: &mut CommandTable) {
     table.handle("flushall", flushall);
     table.handle("config|get", config_get);
     table.handle("config|set", config_set);
+    table.handle("config|resetstat", config_resetstat);
+    table.handle("config|rewrite", config_rewrite);
+    table.handle("config|help", config_help);
     table.handle("shutdown", shutdown);
     table.handle("time", time);
     table.handle("function|flush", function_flush);
+    table.handle("info", info::info);
+    table.handle("command", introspection::command);
+    table.handle("command|count", introspection::command_count);
+    table.handle("command|info", introspection::command_info);
+    table.handle("command|docs", introspection::command_docs);
+    table.handle("command|getkeys", introspection::command_getkeys);
+    table.handle(
+        "command|getkeysandflags",
+        introspection::command_getkeysandflags,
+    );
+    table.handle("command|list", introspection::command_list);
+    table.handle("command|help", introspection::command_help);
+    table.handle("debug", debug::debug);
+}
+
+/// Replies with a HELP text as Redis does: a title line, the given lines, then HELP's own
+/// entry, each as a status reply.
+pub fn reply_help(context: &mut Context, command: &str, lines: &[&str]) {
+    context.reply.array(lines.len() + 3);
+    context.reply.simple(
+        format!("{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").as_bytes(),
+    );
+    for line in lines {
+        context.reply.simple(line.as_bytes());
+    }
+    context.reply.simple(b"HELP");
+    context.reply.simple(b"    Prints this help.");
 }
 
 /// FUNCTION FLUSH [ASYNC | SYNC]
@@ -40,6 +79,15 @@ fn dbsize(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
     Ok(())
 }
 
+/// Checks the optional ASYNC | SYNC argument of FLUSHDB and FLUSHALL.
+fn check_flush_mode(args: &[&[u8]]) -> CommandResult {
+    match args {
+        [_] => Ok(()),
+        [_, mode] if is(mode, "ASYNC") || is(mode, "SYNC") => Ok(()),
+        _ => Err(errors::SYNTAX.into()),
+    }
+}
+
 /// FLUSHDB [ASYNC | SYNC]
 fn flushdb(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     flush(context, args, Flush::Database)
@@ -56,11 +104,7 @@ enum Flush {
 }
 
 fn flush(context: &mut Context, args: &[&[u8]], what: Flush) -> CommandResult {
-    match args.get(1) {
-        None => {}
-        Some(mode) if is(mode, "ASYNC") || is(mode, "SYNC") => {}
-        Some(_) => return Err(errors::SYNTAX.into()),
-    }
+    check_flush_mode(args)?;
     let mut locked = match what {
         Flush::Database => context.lock_databases(&[context.database()]),
         Flush::Everything => context.lock_everything(),
@@ -111,19 +155,149 @@ fn config_set(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         .chunks(2)
         .map(|pair| (text(pair[0]), vec![text(pair[1])]))
         .collect();
-    context
-        .server
+    let source = ConfigSource::Command {
+        local: context.client.shared.address.ip().is_loopback(),
+    };
+    let server = context.server;
+    let previous = server
         .config
-        .set_many(&pairs, false)
+        .set_many(&pairs, source)
         .map_err(|message| format!("ERR {message}"))?;
-    context.server.refresh_derived_config();
+    if let Err((name, reason)) = server.apply_config_changes(&previous) {
+        tracing::warn!(
+            "Failed applying new configuration. Possibly related to new {name} setting. Restoring previous settings."
+        );
+        server.config.restore(&previous);
+        let _ = server.apply_config_changes(&previous);
+        return Err(format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+        )
+        .into());
+    }
+    server.refresh_derived_config();
     context.reply.ok();
     Ok(())
 }
 
+/// CONFIG RESETSTAT
+fn config_resetstat(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    let server = context.server;
+    server.stats.reset();
+    server.clients.reset_stats();
+    for command in info::all_commands(server) {
+        command.stats.reset();
+    }
+    *server.metrics.lock() = Default::default();
+    server.peak_memory_bytes.store(
+        crate::allocator::allocated_bytes(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    context.reply.ok();
+    Ok(())
+}
+
+/// CONFIG REWRITE
+fn config_rewrite(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    let config = &context.server.config;
+    if config.file.is_none() {
+        return Err("ERR The server is running without a config file".into());
+    }
+    match config.rewrite(false) {
+        Ok(()) => {
+            tracing::info!("CONFIG REWRITE executed with success.");
+            context.reply.ok();
+            Ok(())
+        }
+        Err(error) => {
+            tracing::warn!("CONFIG REWRITE failed: {error}");
+            Err(format!("ERR Rewriting config file: {error}").into())
+        }
+    }
+}
+
+/// CONFIG HELP
+fn config_help(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    reply_help(
+        context,
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    );
+    Ok(())
+}
+
+/// SHUTDOWN's options.
+#[derive(Default)]
+struct ShutdownOptions {
+    save: bool,
+    no_save: bool,
+    now: bool,
+    force: bool,
+    abort: bool,
+}
+
+/// Writes a snapshot of the dataset for SHUTDOWN SAVE. Persistence is not implemented yet, so
+/// this always fails.
+fn save_snapshot() -> Result<(), String> {
+    Err("persistence is not available".into())
+}
+
 /// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]
-fn shutdown(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
-    tracing::warn!("User requested shutdown...");
+fn shutdown(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let mut options = ShutdownOptions::default();
+    for arg in &args[1..] {
+        if is(arg, "NOSAVE") {
+            options.no_save = true;
+        } else if is(arg, "SAVE") {
+            options.save = true;
+        } else if is(arg, "NOW") {
+            options.now = true;
+        } else if is(arg, "FORCE") {
+            options.force = true;
+        } else if is(arg, "ABORT") {
+            options.abort = true;
+        } else {
+            return Err(errors::SYNTAX.into());
+        }
+    }
+    let other_flags = options.save || options.no_save || options.now || options.force;
+    if (options.abort && other_flags) || (options.save && options.no_save) {
+        return Err(errors::SYNTAX.into());
+    }
+    if options.abort {
+        // A shutdown starts and finishes within the command that asks for it: there is never
+        // one in progress to abort.
+        return Err("ERR No shutdown in progress.".into());
+    }
+    tracing::warn!(
+        "User requested shutdown... (user request from 'id={} addr={}')",
+        context.client.id,
+        context.client.shared.address
+    );
+    let save_points = !context.server.config.get("save").is_empty();
+    if options.save || (save_points && !options.no_save) {
+        tracing::warn!("Saving the final RDB snapshot before exiting.");
+        if let Err(error) = save_snapshot() {
+            if options.force {
+                tracing::warn!("Error trying to save the DB ({error}). Exit anyway.");
+            } else if options.save {
+                tracing::warn!("Error trying to save the DB ({error}), can't exit.");
+                return Err("ERR Errors trying to SHUTDOWN. Check logs.".into());
+            } else {
+                // Save points are configured but there is no persistence to honour them:
+                // refusing to stop would leave the server impossible to stop.
+                tracing::warn!("Error trying to save the DB ({error}). Exit anyway.");
+            }
+        }
+    }
     context.server.request_shutdown();
     context.client.close_after_reply = true;
     Ok(())
@@ -134,7 +308,6 @@ fn time(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let _ = unix_time_ms();
     context.reply.array(2);
     context.reply.bulk_integer(now.as_secs() as i64);
     context.reply.bulk_integer(now.subsec_micros() as i64);

@@ -1,0 +1,309 @@
+//! DEBUG: the testing and introspection subcommands the Tcl suite and client libraries use.
+//! Reachable only where `enable-debug-command` allows (checked by the dispatcher).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use resp::Protocol;
+use store::digest::{to_hex, value_digest, DatasetDigest};
+use store::{Value, SHARD_COUNT};
+
+use crate::arguments::is;
+use crate::context::{errors, CommandResult, Context};
+use crate::server::random_hex_id;
+
+use super::info::lru_clock;
+
+/// DEBUG subcommand [arg ...]
+pub fn debug(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let subcommand = String::from_utf8_lossy(args[1]).to_ascii_lowercase();
+    match (subcommand.as_str(), args.len()) {
+        ("help", 2) => help(context),
+        ("sleep", 3) => {
+            let seconds = lenient_float(args[2]);
+            let microseconds = (seconds * 1_000_000.0) as i64;
+            if microseconds > 0 {
+                std::thread::sleep(Duration::from_micros(microseconds as u64));
+            }
+            context.reply.ok();
+        }
+        ("set-active-expire", 3) => {
+            let enabled = lenient_integer(args[2]) != 0;
+            context
+                .server
+                .active_expire_enabled
+                .store(enabled, Ordering::Relaxed);
+            context.reply.ok();
+        }
+        ("object", 3) | ("object", 4) => object(context, args[2])?,
+        ("digest", 2) => {
+            let digest = dataset_digest(context);
+            context.reply.simple(digest.as_bytes());
+        }
+        ("digest-value", _) => {
+            context.reply.array(args.len() - 2);
+            for key in &args[2..] {
+                let digest = {
+                    let mut shard = context.lock(key);
+                    match shard.peek(key, context.now_ms) {
+                        Some(entry) => value_digest(&entry.value, entry.expire_at_ms()),
+                        None => [0u8; 20],
+                    }
+                };
+                context.reply.simple(to_hex(&digest).as_bytes());
+            }
+        }
+        ("protocol", 3) => protocol(context, args[2])?,
+        ("change-repl-id", 2) => {
+            tracing::info!("Changing replication IDs after receiving DEBUG change-repl-id");
+            *context.server.replication_ids.lock() = (random_hex_id(), "0".repeat(40));
+            context.reply.ok();
+        }
+        ("stringmatch-test", 2) | ("stringmatch-len", 2) => {
+            glob_fuzz_test();
+            context
+                .reply
+                .simple(b"Apparently Redis did not crash: test passed");
+        }
+        ("log", 3) => {
+            tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(args[2]));
+            context.reply.ok();
+        }
+        ("error", 3) => {
+            return Err(String::from_utf8_lossy(args[2]).into_owned().into());
+        }
+        ("jmap", 2) => context.reply.ok(),
+        ("config-rewrite-force-all", 2) => {
+            if let Err(error) = context.server.config.rewrite(true) {
+                return Err(format!("ERR CONFIG-REWRITE-FORCE-ALL failed: {error}").into());
+            }
+            context.reply.ok();
+        }
+        ("quicklist-packed-threshold", 3) => {
+            let valid = crate::config::parse_memory(&String::from_utf8_lossy(args[2]))
+                .is_some_and(|bytes| (0..=4 * (1i64 << 30)).contains(&bytes));
+            if !valid {
+                return Err(
+                    "ERR argument must be a memory value bigger than 1 and smaller than 4gb".into(),
+                );
+            }
+            context.reply.ok();
+        }
+        _ => {
+            return Err(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+                crate::arguments::text(&args[1][..args[1].len().min(128)])
+            )
+            .into())
+        }
+    }
+    Ok(())
+}
+
+/// C's `strtod` on a prefix: the longest leading number, 0 when there is none.
+fn lenient_float(arg: &[u8]) -> f64 {
+    let text = String::from_utf8_lossy(arg);
+    let text = text.trim_start();
+    (1..=text.len())
+        .rev()
+        .filter(|end| text.is_char_boundary(*end))
+        .find_map(|end| text[..end].parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+/// C's `atoi`: leading digits with an optional sign, 0 when there are none.
+fn lenient_integer(arg: &[u8]) -> i64 {
+    lenient_float(arg).trunc() as i64
+}
+
+/// DEBUG OBJECT key: Redis's one-line description of a value.
+fn object(context: &mut Context, key: &[u8]) -> CommandResult {
+    let now_ms = context.now_ms;
+    let line = {
+        let mut shard = context.lock(key);
+        let entry = shard
+            .peek(key, now_ms)
+            .ok_or_else(|| crate::context::CommandError::from(errors::NO_SUCH_KEY))?;
+        let idle_s = entry.idle_seconds(now_ms);
+        let lru = lru_clock(now_ms.saturating_sub(idle_s * 1000));
+        format!(
+            "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{lru} lru_seconds_idle:{idle_s}",
+            entry as *const store::Entry,
+            entry.value.encoding_name(),
+            serialized_length(&entry.value),
+        )
+    };
+    context.reply.simple(line.as_bytes());
+    Ok(())
+}
+
+/// An estimate of the value's size in an RDB file (DEBUG OBJECT `serializedlength`).
+fn serialized_length(value: &Value) -> usize {
+    match value {
+        Value::String(string) => match string.as_integer() {
+            Some(integer) if i32::try_from(integer).is_ok() && string.encoding_name() == "int" => {
+                if i8::try_from(integer).is_ok() {
+                    2
+                } else if i16::try_from(integer).is_ok() {
+                    3
+                } else {
+                    5
+                }
+            }
+            _ => {
+                let length = string.len();
+                let prefix = if length < 64 {
+                    1
+                } else if length < 16_384 {
+                    2
+                } else if length <= u32::MAX as usize {
+                    5
+                } else {
+                    9
+                };
+                prefix + length
+            }
+        },
+    }
+}
+
+/// DEBUG DIGEST: the digest of every database, taken with every shard locked.
+fn dataset_digest(context: &mut Context) -> String {
+    let mut digest = DatasetDigest::default();
+    let everything = context.server.keyspace.lock_everything();
+    for (index, database) in everything.iter().enumerate() {
+        debug_assert_eq!(database.len(), SHARD_COUNT);
+        if database.iter().all(|shard| shard.is_empty()) {
+            continue;
+        }
+        digest.begin_database(index as u32);
+        for shard in database {
+            for entry in shard.iter() {
+                digest.add_entry(entry.key(), &entry.value, entry.expire_at_ms());
+            }
+        }
+    }
+    drop(everything);
+    to_hex(&digest.finish())
+}
+
+/// DEBUG PROTOCOL type: one reply of each RESP type, for client tests.
+fn protocol(context: &mut Context, kind: &[u8]) -> CommandResult {
+    let resp3 = context.client.protocol == Protocol::Resp3;
+    let reply = &mut context.reply;
+    if is(kind, "string") {
+        reply.bulk(b"Hello World");
+    } else if is(kind, "integer") {
+        reply.integer(12345);
+    } else if is(kind, "double") {
+        reply.double(3.141);
+    } else if is(kind, "bignum") {
+        let digits = b"1234567999999999999999999999999999999";
+        if resp3 {
+            let buffer = reply.buffer();
+            buffer.push(b'(');
+            buffer.extend_from_slice(digits);
+            buffer.extend_from_slice(b"\r\n");
+        } else {
+            reply.bulk(digits);
+        }
+    } else if is(kind, "null") {
+        reply.null();
+    } else if is(kind, "array") || is(kind, "set") {
+        if is(kind, "array") {
+            reply.array(3);
+        } else {
+            reply.set(3);
+        }
+        for value in 0..3 {
+            reply.integer(value);
+        }
+    } else if is(kind, "map") {
+        reply.map(3);
+        for value in 0..3 {
+            reply.integer(value);
+            reply.boolean(value == 1);
+        }
+    } else if is(kind, "attrib") {
+        if resp3 {
+            reply.buffer().extend_from_slice(b"|1\r\n");
+            reply.bulk(b"key-popularity");
+            reply.array(2);
+            reply.bulk(b"key:123");
+            reply.integer(90);
+        }
+        reply.bulk(b"Some real reply following the attribute");
+    } else if is(kind, "push") {
+        if !resp3 {
+            return Err("ERR RESP2 is not supported by this command".into());
+        }
+        reply.push(2);
+        reply.bulk(b"server-cpu-usage");
+        reply.integer(42);
+        reply.bulk(b"Some real reply following the push reply");
+    } else if is(kind, "true") {
+        reply.boolean(true);
+    } else if is(kind, "false") {
+        reply.boolean(false);
+    } else if is(kind, "verbatim") {
+        reply.verbatim(b"txt", b"This is a verbatim\nstring");
+    } else {
+        return Err("ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false".into());
+    }
+    Ok(())
+}
+
+/// Matches random patterns against random subjects, to show the matcher never panics.
+fn glob_fuzz_test() {
+    const ALPHABET: &[u8] = b"abc*?[]^-\\";
+    for _ in 0..10_000 {
+        let pattern: Vec<u8> = (0..rand::random::<u8>() % 16)
+            .map(|_| ALPHABET[rand::random::<u8>() as usize % ALPHABET.len()])
+            .collect();
+        let subject: Vec<u8> = (0..rand::random::<u8>() % 16)
+            .map(|_| ALPHABET[rand::random::<u8>() as usize % ALPHABET.len()])
+            .collect();
+        let _ = store::glob::glob_match(&pattern, &subject, false);
+    }
+}
+
+fn help(context: &mut Context) {
+    super::reply_help(
+        context,
+        "DEBUG",
+        &[
+            "CHANGE-REPL-ID",
+            "    Change the replication IDs of the instance.",
+            "    Dangerous: should be used only for testing the replication subsystem.",
+            "CONFIG-REWRITE-FORCE-ALL",
+            "    Like CONFIG REWRITE but writes all configuration options, including",
+            "    keywords not listed in original configuration file or default values.",
+            "DIGEST",
+            "    Output a hex signature representing the current DB content.",
+            "DIGEST-VALUE <key> [<key> ...]",
+            "    Output a hex signature of the values of all the specified keys.",
+            "ERROR <string>",
+            "    Return a Redis protocol error with <string> as message. Useful for clients",
+            "    unit tests to simulate Redis errors.",
+            "LOG <message>",
+            "    Write <message> to the server log.",
+            "OBJECT <key>",
+            "    Show low level info about `key` and associated value.",
+            "PROTOCOL <type>",
+            "    Reply with a test value of the specified type. <type> can be: string,",
+            "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+            "    true, false.",
+            "SET-ACTIVE-EXPIRE <0|1>",
+            "    Setting it to 0 disables expiring keys in background when they are not",
+            "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+            "    default.",
+            "QUICKLIST-PACKED-THRESHOLD <size>",
+            "    Sets the threshold for elements to be inserted as plain vs packed nodes",
+            "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
+            "SLEEP <seconds>",
+            "    Stop the server for <seconds>. Decimals allowed.",
+            "STRINGMATCH-TEST",
+            "    Run a fuzz tester against the stringmatchlen() function.",
+        ],
+    );
+}

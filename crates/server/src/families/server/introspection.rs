@@ -1,0 +1,881 @@
+//! COMMAND and its subcommands: the command table as clients see it (COMMAND INFO's
+//! ten-field layout, COMMAND DOCS's maps, key extraction for GETKEYS), built from the JSON
+//! specifications each command was loaded from.
+
+use resp::ReplyWriter;
+use serde_json::Value as Json;
+use store::glob::glob_match;
+
+use crate::command::{flags, BeginSearch, Command, FindKeys, KeySpec};
+use crate::context::{errors, CommandError, CommandResult, Context};
+use crate::server::Server;
+
+use super::info::all_commands;
+
+/// Command flags COMMAND INFO shows, in Redis's order (the others are hidden on purpose).
+const VISIBLE_FLAGS: &[(u32, &str)] = &[
+    (flags::WRITE, "write"),
+    (flags::READONLY, "readonly"),
+    (flags::DENYOOM, "denyoom"),
+    (flags::ADMIN, "admin"),
+    (flags::PUBSUB, "pubsub"),
+    (flags::NOSCRIPT, "noscript"),
+    (flags::BLOCKING, "blocking"),
+    (flags::LOADING, "loading"),
+    (flags::STALE, "stale"),
+    (flags::SKIP_MONITOR, "skip_monitor"),
+    (flags::SKIP_SLOWLOG, "skip_slowlog"),
+    (flags::ASKING, "asking"),
+    (flags::FAST, "fast"),
+    (flags::NO_AUTH, "no_auth"),
+    (flags::NO_MANDATORY_KEYS, "no_mandatory_keys"),
+    (flags::NO_ASYNC_LOADING, "no_async_loading"),
+    (flags::NO_MULTI, "no_multi"),
+    (flags::MOVABLE_KEYS, "movablekeys"),
+    (flags::ALLOW_BUSY, "allow_busy"),
+];
+
+/// ACL categories in Redis's order.
+pub const ACL_CATEGORIES: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
+/// Key-spec flags: (name in the specs, name in replies), in Redis's order.
+const KEY_FLAGS: &[(&str, &str)] = &[
+    ("RO", "RO"),
+    ("RW", "RW"),
+    ("OW", "OW"),
+    ("RM", "RM"),
+    ("ACCESS", "access"),
+    ("UPDATE", "update"),
+    ("INSERT", "insert"),
+    ("DELETE", "delete"),
+    ("NOT_KEY", "not_key"),
+    ("INCOMPLETE", "incomplete"),
+    ("VARIABLE_FLAGS", "variable_flags"),
+];
+
+/// Key-spec flags as a bit set over [`KEY_FLAGS`].
+type KeyFlags = u16;
+
+fn key_flag(name: &str) -> KeyFlags {
+    KEY_FLAGS
+        .iter()
+        .position(|(spec_name, _)| *spec_name == name)
+        .map(|index| 1 << index)
+        .unwrap_or(0)
+}
+
+fn spec_flags(spec: &KeySpec) -> KeyFlags {
+    spec.flags
+        .iter()
+        .fold(0, |bits, flag| bits | key_flag(flag))
+}
+
+fn reply_key_flags(reply: &mut ReplyWriter, bits: KeyFlags) {
+    let names: Vec<&str> = KEY_FLAGS
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| bits & (1 << index) != 0)
+        .map(|(_, (_, name))| *name)
+        .collect();
+    reply.set(names.len());
+    for name in names {
+        reply.simple(name.as_bytes());
+    }
+}
+
+/// COMMAND
+pub fn command(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    reply_all_infos(context);
+    Ok(())
+}
+
+fn reply_all_infos(context: &mut Context) {
+    let server = context.server;
+    context.reply.array(server.commands.len());
+    for command in top_level_commands(server) {
+        reply_command_info(&mut context.reply, command);
+    }
+}
+
+/// The top-level commands, by name.
+fn top_level_commands(server: &Server) -> Vec<&Command> {
+    let mut commands: Vec<&Command> = server.commands.iter().collect();
+    commands.sort_by(|a, b| a.name.cmp(&b.name));
+    commands
+}
+
+/// COMMAND COUNT
+pub fn command_count(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    context.reply.integer(context.server.commands.len() as i64);
+    Ok(())
+}
+
+/// A command by its full name (`get`, `config|get`), any case; None for unknown names and for
+/// deeper paths.
+fn lookup_full_name<'s>(server: &'s Server, name: &[u8]) -> Option<&'s Command> {
+    let mut parts = name.split(|&byte| byte == b'|');
+    let base = server.commands.get(parts.next()?)?;
+    match (parts.next(), parts.next()) {
+        (None, _) => Some(base),
+        (Some(sub), None) if base.is_container() => base.subcommand(sub),
+        _ => None,
+    }
+}
+
+/// COMMAND INFO [command-name [command-name ...]]
+pub fn command_info(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    if args.len() == 2 {
+        reply_all_infos(context);
+        return Ok(());
+    }
+    let server = context.server;
+    context.reply.array(args.len() - 2);
+    for name in &args[2..] {
+        match lookup_full_name(server, name) {
+            Some(command) => reply_command_info(&mut context.reply, command),
+            None => context.reply.null(),
+        }
+    }
+    Ok(())
+}
+
+/// One command's ten-field COMMAND INFO entry.
+fn reply_command_info(reply: &mut ReplyWriter, command: &Command) {
+    let (first, last, step) = command.legacy_range;
+    reply.array(10);
+    reply.bulk(command.full_name.as_bytes());
+    reply.integer(command.arity as i64);
+    let visible: Vec<&str> = VISIBLE_FLAGS
+        .iter()
+        .filter(|(bit, _)| command.has(*bit))
+        .map(|(_, name)| *name)
+        .collect();
+    reply.set(visible.len());
+    for name in visible {
+        reply.simple(name.as_bytes());
+    }
+    reply.integer(first);
+    reply.integer(last);
+    reply.integer(step);
+    let categories: Vec<&str> = ACL_CATEGORIES
+        .iter()
+        .filter(|category| command.acl_categories.iter().any(|own| own == *category))
+        .copied()
+        .collect();
+    reply.set(categories.len());
+    for category in categories {
+        reply.simple(format!("@{category}").as_bytes());
+    }
+    let tips: Vec<String> = command.spec["command_tips"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|tip| tip.as_str().map(str::to_ascii_lowercase))
+        .collect();
+    reply.set(tips.len());
+    for tip in &tips {
+        reply.bulk(tip.as_bytes());
+    }
+    reply.set(command.key_specs.len());
+    for spec in &command.key_specs {
+        reply_key_spec(reply, spec);
+    }
+    let mut subcommands: Vec<&Command> = command.subcommands.values().collect();
+    subcommands.sort_by(|a, b| a.name.cmp(&b.name));
+    reply.array(subcommands.len());
+    for sub in subcommands {
+        reply_command_info(reply, sub);
+    }
+}
+
+fn reply_key_spec(reply: &mut ReplyWriter, spec: &KeySpec) {
+    let notes = spec.json["notes"].as_str();
+    reply.map(3 + usize::from(notes.is_some()));
+    if let Some(notes) = notes {
+        reply.bulk(b"notes");
+        reply.bulk(notes.as_bytes());
+    }
+    reply.bulk(b"flags");
+    reply_key_flags(reply, spec_flags(spec));
+    reply.bulk(b"begin_search");
+    reply.map(2);
+    reply.bulk(b"type");
+    match &spec.begin_search {
+        BeginSearch::Index(position) => {
+            reply.bulk(b"index");
+            reply.bulk(b"spec");
+            reply.map(1);
+            reply.bulk(b"index");
+            reply.integer(*position);
+        }
+        BeginSearch::Keyword {
+            keyword,
+            start_from,
+        } => {
+            reply.bulk(b"keyword");
+            reply.bulk(b"spec");
+            reply.map(2);
+            reply.bulk(b"keyword");
+            reply.bulk(keyword.as_bytes());
+            reply.bulk(b"startfrom");
+            reply.integer(*start_from);
+        }
+        BeginSearch::Unknown => {
+            reply.bulk(b"unknown");
+            reply.bulk(b"spec");
+            reply.map(0);
+        }
+    }
+    reply.bulk(b"find_keys");
+    reply.map(2);
+    reply.bulk(b"type");
+    match &spec.find_keys {
+        FindKeys::Range {
+            last_key,
+            step,
+            limit,
+        } => {
+            reply.bulk(b"range");
+            reply.bulk(b"spec");
+            reply.map(3);
+            reply.bulk(b"lastkey");
+            reply.integer(*last_key);
+            reply.bulk(b"keystep");
+            reply.integer(*step);
+            reply.bulk(b"limit");
+            reply.integer(*limit);
+        }
+        FindKeys::KeyNum {
+            key_num_index,
+            first_key,
+            step,
+        } => {
+            reply.bulk(b"keynum");
+            reply.bulk(b"spec");
+            reply.map(3);
+            reply.bulk(b"keynumidx");
+            reply.integer(*key_num_index);
+            reply.bulk(b"firstkey");
+            reply.integer(*first_key);
+            reply.bulk(b"keystep");
+            reply.integer(*step);
+        }
+        FindKeys::Unknown => {
+            reply.bulk(b"unknown");
+            reply.bulk(b"spec");
+            reply.map(0);
+        }
+    }
+}
+
+/// COMMAND DOCS [command-name [command-name ...]]
+pub fn command_docs(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let server = context.server;
+    let commands: Vec<&Command> = if args.len() == 2 {
+        top_level_commands(server)
+    } else {
+        args[2..]
+            .iter()
+            .filter_map(|name| lookup_full_name(server, name))
+            .collect()
+    };
+    context.reply.map(commands.len());
+    for command in commands {
+        context.reply.bulk(command.full_name.as_bytes());
+        reply_command_docs(&mut context.reply, command);
+    }
+    Ok(())
+}
+
+/// Redis's group names (`sorted-set`, not the specs' `sorted_set`).
+fn group_name(group: &str) -> String {
+    group.replace('_', "-")
+}
+
+fn reply_command_docs(reply: &mut ReplyWriter, command: &Command) {
+    let spec = &command.spec;
+    let text = |field: &str| spec[field].as_str().filter(|text| !text.is_empty());
+    let doc_flags: Vec<String> = spec["doc_flags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|flag| flag.as_str().map(str::to_ascii_lowercase))
+        .collect();
+    let history = spec["history"].as_array().filter(|list| !list.is_empty());
+    let arguments = spec["arguments"].as_array().filter(|list| !list.is_empty());
+    let fields = 1
+        + [
+            "summary",
+            "since",
+            "complexity",
+            "deprecated_since",
+            "replaced_by",
+        ]
+        .iter()
+        .filter(|field| text(field).is_some())
+        .count()
+        + usize::from(!doc_flags.is_empty())
+        + usize::from(history.is_some())
+        + usize::from(arguments.is_some())
+        + usize::from(command.is_container());
+    reply.map(fields);
+    for field in ["summary", "since"] {
+        if let Some(value) = text(field) {
+            reply.bulk(field.as_bytes());
+            reply.bulk(value.as_bytes());
+        }
+    }
+    reply.bulk(b"group");
+    reply.bulk(group_name(spec["group"].as_str().unwrap_or("generic")).as_bytes());
+    if let Some(complexity) = text("complexity") {
+        reply.bulk(b"complexity");
+        reply.bulk(complexity.as_bytes());
+    }
+    if !doc_flags.is_empty() {
+        reply.bulk(b"doc_flags");
+        reply.set(doc_flags.len());
+        for flag in &doc_flags {
+            reply.simple(flag.as_bytes());
+        }
+    }
+    for field in ["deprecated_since", "replaced_by"] {
+        if let Some(value) = text(field) {
+            reply.bulk(field.as_bytes());
+            reply.bulk(value.as_bytes());
+        }
+    }
+    if let Some(history) = history {
+        reply.bulk(b"history");
+        reply.set(history.len());
+        for entry in history {
+            reply.array(2);
+            for part in 0..2 {
+                reply.bulk(entry[part].as_str().unwrap_or("").as_bytes());
+            }
+        }
+    }
+    if let Some(arguments) = arguments {
+        reply.bulk(b"arguments");
+        reply_arguments(reply, arguments);
+    }
+    if command.is_container() {
+        reply.bulk(b"subcommands");
+        let mut subcommands: Vec<&Command> = command.subcommands.values().collect();
+        subcommands.sort_by(|a, b| a.name.cmp(&b.name));
+        reply.map(subcommands.len());
+        for sub in subcommands {
+            reply.bulk(sub.full_name.as_bytes());
+            reply_command_docs(reply, sub);
+        }
+    }
+}
+
+fn reply_arguments(reply: &mut ReplyWriter, arguments: &[Json]) {
+    reply.array(arguments.len());
+    for argument in arguments {
+        let kind = argument["type"].as_str().unwrap_or("string");
+        let nested = matches!(kind, "oneof" | "block");
+        let optional_text = |field: &str| argument[field].as_str();
+        let argument_flags: Vec<&str> = ["optional", "multiple", "multiple_token"]
+            .into_iter()
+            .filter(|flag| argument[*flag].as_bool() == Some(true))
+            .collect();
+        let key_spec_index = argument["key_spec_index"].as_i64();
+        let fields = 2
+            + usize::from(!nested)
+            + usize::from(key_spec_index.is_some())
+            + ["token", "summary", "since", "deprecated_since"]
+                .iter()
+                .filter(|field| optional_text(field).is_some())
+                .count()
+            + usize::from(!argument_flags.is_empty())
+            + usize::from(nested);
+        let name = argument["name"].as_str().unwrap_or("");
+        reply.map(fields);
+        reply.bulk(b"name");
+        reply.bulk(name.as_bytes());
+        reply.bulk(b"type");
+        reply.bulk(kind.as_bytes());
+        if !nested {
+            reply.bulk(b"display_text");
+            reply.bulk(optional_text("display").unwrap_or(name).as_bytes());
+        }
+        if let Some(index) = key_spec_index {
+            reply.bulk(b"key_spec_index");
+            reply.integer(index);
+        }
+        for field in ["token", "summary", "since", "deprecated_since"] {
+            if let Some(value) = optional_text(field) {
+                reply.bulk(field.as_bytes());
+                reply.bulk(value.as_bytes());
+            }
+        }
+        if !argument_flags.is_empty() {
+            reply.bulk(b"flags");
+            reply.set(argument_flags.len());
+            for flag in argument_flags {
+                reply.simple(flag.as_bytes());
+            }
+        }
+        if nested {
+            reply.bulk(b"arguments");
+            let empty = Vec::new();
+            reply_arguments(reply, argument["arguments"].as_array().unwrap_or(&empty));
+        }
+    }
+}
+
+/// How GETKEYS and GETKEYSANDFLAGS reply.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeysReply {
+    Names,
+    NamesAndFlags,
+}
+
+/// COMMAND GETKEYS command [arg [arg ...]]
+pub fn command_getkeys(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    get_keys(context, args, KeysReply::Names)
+}
+
+/// COMMAND GETKEYSANDFLAGS command [arg [arg ...]]
+pub fn command_getkeysandflags(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    get_keys(context, args, KeysReply::NamesAndFlags)
+}
+
+fn get_keys(context: &mut Context, args: &[&[u8]], shape: KeysReply) -> CommandResult {
+    let full = &args[2..];
+    let server = context.server;
+    let Some(base) = server.commands.get(full[0]) else {
+        return Err("ERR Invalid command specified".into());
+    };
+    let command = if full.len() > 1 && base.is_container() {
+        base.subcommand(full[1])
+            .ok_or_else(|| CommandError::from("ERR Invalid command specified"))?
+    } else {
+        base
+    };
+    let has_key_specs = command
+        .key_specs
+        .iter()
+        .any(|spec| spec_flags(spec) & key_flag("NOT_KEY") == 0);
+    if !has_key_specs && getkeys_function(command).is_none() {
+        return Err("ERR The command has no key arguments".into());
+    }
+    if !command.arity_allows(full.len()) {
+        return Err("ERR Invalid number of arguments specified for command".into());
+    }
+    let keys = command_keys(command, full);
+    if keys.is_empty() && !command.has(flags::NO_MANDATORY_KEYS) {
+        return Err("ERR Invalid arguments specified for command".into());
+    }
+    context.reply.array(keys.len());
+    for (position, key_flags) in keys {
+        match shape {
+            KeysReply::Names => context.reply.bulk(full[position]),
+            KeysReply::NamesAndFlags => {
+                context.reply.array(2);
+                context.reply.bulk(full[position]);
+                reply_key_flags(&mut context.reply, key_flags);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn getkeys_function(command: &Command) -> Option<&str> {
+    command.spec["get_keys_function"].as_str()
+}
+
+/// The keys of a full command line (`args[0]` is the command name) with their flags: from the
+/// key specs when they are complete and their flags fixed, else from the command's own key
+/// extraction (as Redis's `getKeysFromCommandWithSpecs`).
+fn command_keys(command: &Command, args: &[&[u8]]) -> Vec<(usize, KeyFlags)> {
+    let all_flags = command
+        .key_specs
+        .iter()
+        .fold(0, |bits, spec| bits | spec_flags(spec));
+    let has_key_specs = command
+        .key_specs
+        .iter()
+        .any(|spec| spec_flags(spec) & key_flag("NOT_KEY") == 0);
+    if has_key_specs && all_flags & key_flag("VARIABLE_FLAGS") == 0 {
+        if let Some(keys) = keys_from_specs(command, args) {
+            return keys;
+        }
+    }
+    match getkeys_function(command) {
+        Some(function) => keys_from_function(function, args),
+        None => Vec::new(),
+    }
+}
+
+/// Keys found by the specs, or None when a spec cannot be applied (Redis's `invalid_spec`).
+fn keys_from_specs(command: &Command, args: &[&[u8]]) -> Option<Vec<(usize, KeyFlags)>> {
+    let argc = args.len() as i64;
+    let mut keys = Vec::new();
+    for spec in &command.key_specs {
+        let bits = spec_flags(spec);
+        if bits & key_flag("NOT_KEY") != 0 {
+            continue;
+        }
+        let first = match &spec.begin_search {
+            BeginSearch::Index(position) => *position,
+            BeginSearch::Keyword {
+                keyword,
+                start_from,
+            } => {
+                let start = if *start_from > 0 {
+                    *start_from
+                } else {
+                    argc + start_from
+                };
+                let end = if *start_from > 0 { argc - 1 } else { 1 };
+                let mut found = 0;
+                let mut index = start;
+                while index != end {
+                    if index >= argc || index < 1 {
+                        break;
+                    }
+                    if args[index as usize].eq_ignore_ascii_case(keyword.as_bytes()) {
+                        found = index + 1;
+                        break;
+                    }
+                    index += if start <= end { 1 } else { -1 };
+                }
+                if found == 0 {
+                    continue;
+                }
+                found
+            }
+            BeginSearch::Unknown => return None,
+        };
+        let (last, step) = match &spec.find_keys {
+            FindKeys::Range {
+                last_key,
+                step,
+                limit,
+            } => {
+                let last = if *last_key >= 0 {
+                    first + last_key
+                } else if *limit == 0 {
+                    argc + last_key
+                } else {
+                    first + ((argc - first) / limit + last_key)
+                };
+                (last, *step)
+            }
+            FindKeys::KeyNum {
+                key_num_index,
+                first_key,
+                step,
+            } => {
+                if *key_num_index >= argc {
+                    return None;
+                }
+                let count = args
+                    .get((first + key_num_index) as usize)
+                    .and_then(|text| store::number::parse_i64(text))
+                    .filter(|count| *count >= 0)?;
+                let first_key_index = first + first_key;
+                let last = first_key_index + count - 1;
+                if last >= argc || last < first_key_index || first_key_index >= argc {
+                    return None;
+                }
+                push_keys(&mut keys, first_key_index, last, *step, argc, bits);
+                if bits & key_flag("INCOMPLETE") != 0 {
+                    return None;
+                }
+                continue;
+            }
+            FindKeys::Unknown => return None,
+        };
+        if last >= argc || last < first || first >= argc {
+            return None;
+        }
+        push_keys(&mut keys, first, last, step, argc, bits);
+        if bits & key_flag("INCOMPLETE") != 0 {
+            return None;
+        }
+    }
+    Some(keys)
+}
+
+fn push_keys(
+    keys: &mut Vec<(usize, KeyFlags)>,
+    first: i64,
+    last: i64,
+    step: i64,
+    argc: i64,
+    bits: KeyFlags,
+) {
+    let mut index = first;
+    while index <= last {
+        if index < argc && index >= first {
+            keys.push((index as usize, bits));
+        }
+        index += step.max(1);
+    }
+}
+
+/// Leading decimal digits as C's `atoi` reads them.
+fn atoi(text: &[u8]) -> i64 {
+    let text = std::str::from_utf8(text).unwrap_or("").trim_start();
+    let (sign, digits) = match text.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let digits: String = digits.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse::<i64>().map(|value| sign * value).unwrap_or(0)
+}
+
+/// Redis's `genericGetKeys`: a key count at `count_index`, keys from `first_index`, an
+/// optional destination key at `store_index` (0 for none).
+fn counted_keys(
+    args: &[&[u8]],
+    store_index: usize,
+    count_index: usize,
+    first_index: usize,
+) -> Vec<(usize, KeyFlags)> {
+    let Some(count) = args.get(count_index).map(|text| atoi(text)) else {
+        return Vec::new();
+    };
+    if count < 1 || count > (args.len().saturating_sub(first_index)) as i64 {
+        return Vec::new();
+    }
+    let mut keys: Vec<(usize, KeyFlags)> = (0..count as usize)
+        .map(|key| (first_index + key, 0))
+        .collect();
+    if store_index != 0 {
+        keys.push((store_index, 0));
+    }
+    keys
+}
+
+fn keys_from_function(function: &str, args: &[&[u8]]) -> Vec<(usize, KeyFlags)> {
+    let flag = |names: &[&str]| names.iter().fold(0, |bits, name| bits | key_flag(name));
+    let is = |index: usize, keyword: &str| args[index].eq_ignore_ascii_case(keyword.as_bytes());
+    match function {
+        "setGetKeys" => {
+            let get = (3..args.len()).any(|index| is(index, "GET"));
+            let bits = if get {
+                flag(&["RW", "ACCESS", "UPDATE"])
+            } else {
+                flag(&["OW", "UPDATE"])
+            };
+            vec![(1, bits)]
+        }
+        "bitfieldGetKeys" => {
+            let mut readonly = true;
+            let mut index = 2;
+            while index < args.len() {
+                let remaining = args.len() - index - 1;
+                if is(index, "GET") && remaining >= 2 {
+                    index += 3;
+                } else if (is(index, "SET") || is(index, "INCRBY")) && remaining >= 3 {
+                    readonly = false;
+                    break;
+                } else if is(index, "OVERFLOW") && remaining >= 1 {
+                    index += 2;
+                } else {
+                    readonly = false;
+                    break;
+                }
+            }
+            let bits = if readonly {
+                flag(&["RO", "ACCESS"])
+            } else {
+                flag(&["RW", "ACCESS", "UPDATE"])
+            };
+            vec![(1, bits)]
+        }
+        "sortROGetKeys" => vec![(1, flag(&["RO", "ACCESS"]))],
+        "sortGetKeys" => {
+            let mut keys = vec![(1, flag(&["RO", "ACCESS"]))];
+            let mut store = None;
+            let mut index = 2;
+            while index < args.len() {
+                if is(index, "LIMIT") {
+                    index += 2;
+                } else if is(index, "GET") || is(index, "BY") {
+                    index += 1;
+                } else if is(index, "STORE") && index + 1 < args.len() {
+                    store = Some(index + 1);
+                }
+                index += 1;
+            }
+            if let Some(position) = store {
+                keys.push((position, flag(&["OW", "UPDATE"])));
+            }
+            keys
+        }
+        "migrateGetKeys" => {
+            let mut first = 3;
+            let mut count = 1;
+            if args.len() > 6 {
+                let mut index = 6;
+                while index < args.len() {
+                    if is(index, "KEYS") {
+                        if args[3].is_empty() {
+                            first = index + 1;
+                            count = args.len() - first;
+                        } else {
+                            count = 0;
+                        }
+                        break;
+                    }
+                    if is(index, "AUTH") {
+                        index += 1;
+                    } else if is(index, "AUTH2") {
+                        index += 2;
+                    }
+                    index += 1;
+                }
+            }
+            let bits = flag(&["RW", "ACCESS", "DELETE"]);
+            (first..first + count).map(|index| (index, bits)).collect()
+        }
+        "georadiusGetKeys" => {
+            let mut keys = vec![(1, 0)];
+            let mut stored = None;
+            let mut index = 5;
+            while index < args.len() {
+                if (is(index, "STORE") || is(index, "STOREDIST")) && index + 1 < args.len() {
+                    stored = Some(index + 1);
+                    index += 1;
+                }
+                index += 1;
+            }
+            keys.extend(stored.map(|index| (index, 0)));
+            keys
+        }
+        "xreadGetKeys" => {
+            let mut streams = None;
+            let mut index = 1;
+            while index < args.len() {
+                if is(index, "BLOCK") || is(index, "COUNT") {
+                    index += 1;
+                } else if is(index, "GROUP") {
+                    index += 2;
+                } else if is(index, "NOACK") {
+                } else if is(index, "STREAMS") {
+                    streams = Some(index);
+                    break;
+                } else {
+                    break;
+                }
+                index += 1;
+            }
+            let Some(streams) = streams else {
+                return Vec::new();
+            };
+            let rest = args.len() - streams - 1;
+            if rest == 0 || rest % 2 != 0 {
+                return Vec::new();
+            }
+            (streams + 1..streams + 1 + rest / 2)
+                .map(|index| (index, 0))
+                .collect()
+        }
+        "zunionInterDiffStoreGetKeys" => counted_keys(args, 1, 2, 3),
+        "evalGetKeys" | "functionGetKeys" | "blmpopGetKeys" => counted_keys(args, 0, 2, 3),
+        "zunionInterDiffGetKeys" | "sintercardGetKeys" | "lmpopGetKeys" | "zmpopGetKeys" => {
+            counted_keys(args, 0, 1, 2)
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// What COMMAND LIST keeps.
+enum ListFilter {
+    All,
+    Module,
+    Category(String),
+    Pattern(Vec<u8>),
+}
+
+/// COMMAND LIST [FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern]
+pub fn command_list(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let filter = match &args[2..] {
+        [] => ListFilter::All,
+        [filterby, kind, value] if crate::arguments::is(filterby, "FILTERBY") => {
+            if crate::arguments::is(kind, "MODULE") {
+                ListFilter::Module
+            } else if crate::arguments::is(kind, "ACLCAT") {
+                ListFilter::Category(String::from_utf8_lossy(value).to_ascii_lowercase())
+            } else if crate::arguments::is(kind, "PATTERN") {
+                ListFilter::Pattern(value.to_vec())
+            } else {
+                return Err(errors::SYNTAX.into());
+            }
+        }
+        _ => return Err(errors::SYNTAX.into()),
+    };
+    let names: Vec<&str> = all_commands(context.server)
+        .into_iter()
+        .filter(|command| match &filter {
+            ListFilter::All => true,
+            ListFilter::Module => false,
+            ListFilter::Category(category) => {
+                command.acl_categories.iter().any(|own| own == category)
+            }
+            ListFilter::Pattern(pattern) => glob_match(pattern, command.full_name.as_bytes(), true),
+        })
+        .map(|command| command.full_name.as_str())
+        .collect();
+    context.reply.array(names.len());
+    for name in names {
+        context.reply.bulk(name.as_bytes());
+    }
+    Ok(())
+}
+
+/// COMMAND HELP
+pub fn command_help(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    super::reply_help(
+        context,
+        "COMMAND",
+        &[
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
+        ],
+    );
+    Ok(())
+}

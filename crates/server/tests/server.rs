@@ -1,0 +1,845 @@
+//! Server administration commands: INFO, CONFIG, COMMAND, DEBUG, SHUTDOWN, FLUSHALL, FLUSHDB,
+//! TIME, DBSIZE, with Redis 7.2's replies and errors.
+
+mod common;
+
+use std::io::{Read, Write};
+
+use common::*;
+
+/// The value of `field` in an INFO text.
+fn info_field(info: &str, field: &str) -> Option<String> {
+    info.split("\r\n")
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .map(str::to_string)
+}
+
+fn info(client: &mut RawClient, sections: &str) -> String {
+    client.cmd(&format!("INFO {sections}")).text()
+}
+
+#[test]
+fn info_sections_and_layout() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let default = client.cmd("INFO").text();
+    assert!(
+        default.starts_with("# Server\r\nredis_version:7.2.4\r\n"),
+        "{default}"
+    );
+    assert!(default.ends_with("\r\n"));
+    for header in [
+        "# Clients",
+        "# Memory",
+        "# Persistence",
+        "# Stats",
+        "# Replication",
+        "# CPU",
+        "# Modules",
+        "# Errorstats",
+        "# Cluster",
+        "# Keyspace",
+    ] {
+        assert!(
+            default.contains(&format!("\r\n\r\n{header}\r\n")),
+            "{header}"
+        );
+    }
+    assert!(!default.contains("# Commandstats") && !default.contains("# Latencystats"));
+    for field in [
+        "redis_mode",
+        "os",
+        "arch_bits",
+        "process_id",
+        "run_id",
+        "tcp_port",
+        "uptime_in_seconds",
+        "uptime_in_days",
+        "hz",
+        "executable",
+        "config_file",
+        "connected_clients",
+        "blocked_clients",
+        "used_memory",
+        "used_memory_human",
+        "used_memory_rss",
+        "maxmemory",
+        "maxmemory_policy",
+        "mem_fragmentation_ratio",
+        "total_connections_received",
+        "total_commands_processed",
+        "instantaneous_ops_per_sec",
+        "total_net_input_bytes",
+        "total_net_output_bytes",
+        "rejected_connections",
+        "expired_keys",
+        "evicted_keys",
+        "keyspace_hits",
+        "keyspace_misses",
+        "total_error_replies",
+        "role",
+        "connected_slaves",
+        "master_repl_offset",
+        "used_cpu_sys",
+        "used_cpu_user",
+        "cluster_enabled",
+    ] {
+        assert!(info_field(&default, field).is_some(), "missing {field}");
+    }
+    assert_eq!(info_field(&default, "redis_mode").unwrap(), "standalone");
+    assert_eq!(info_field(&default, "role").unwrap(), "master");
+    assert_eq!(info_field(&default, "connected_slaves").unwrap(), "0");
+    assert_eq!(info_field(&default, "cluster_enabled").unwrap(), "0");
+    assert_eq!(
+        info_field(&default, "tcp_port").unwrap(),
+        server.port.to_string()
+    );
+    assert_eq!(
+        info_field(&default, "maxmemory_policy").unwrap(),
+        "noeviction"
+    );
+    let used: u64 = info_field(&default, "used_memory")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(used > 0);
+    let cpu = info_field(&default, "used_cpu_user").unwrap();
+    assert!(
+        cpu.split_once('.')
+            .is_some_and(|(_, micros)| micros.len() == 6),
+        "{cpu}"
+    );
+
+    let cpu_only = info(&mut client, "cpu");
+    assert!(cpu_only.starts_with("# CPU\r\nused_cpu_sys:"));
+    assert!(!cpu_only.contains("used_memory"));
+    // Section names are case-insensitive, unknown ones add nothing, duplicates count once.
+    assert_eq!(info(&mut client, "nosuchsection"), "");
+    let stats = info(&mut client, "COMMANDSTATS");
+    assert!(
+        stats.starts_with("# Commandstats\r\ncmdstat_info:calls="),
+        "{stats}"
+    );
+    let twice = info(&mut client, "cpu cpu default");
+    assert_eq!(twice.matches("# CPU").count(), 1);
+    assert!(twice.contains("# Server") && !twice.contains("rejected_calls"));
+    for everything in ["all", "everything"] {
+        let text = info(&mut client, everything);
+        assert!(text.contains("# Commandstats") && text.contains("# Latencystats"));
+        assert!(text.contains("rejected_calls"));
+    }
+    assert_eq!(
+        client
+            .cmd("INFO server clients")
+            .text()
+            .matches("# ")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn info_keyspace_and_counters() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    assert_eq!(info(&mut client, "keyspace"), "# Keyspace\r\n");
+    client.cmd("SET a 1");
+    client.cmd("SET b 2");
+    client.cmd("SELECT 3");
+    client.cmd("SET c 3");
+    assert_eq!(
+        info(&mut client, "keyspace"),
+        "# Keyspace\r\ndb0:keys=2,expires=0,avg_ttl=0\r\ndb3:keys=1,expires=0,avg_ttl=0\r\n"
+    );
+    let before: u64 = info_field(&info(&mut client, "stats"), "total_commands_processed")
+        .unwrap()
+        .parse()
+        .unwrap();
+    client.cmd("PING");
+    let after: u64 = info_field(&info(&mut client, "stats"), "total_commands_processed")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(after, before + 2);
+}
+
+#[test]
+fn error_and_command_stats() {
+    let server = TestServer::start(&["--enable-debug-command", "yes"]);
+    let mut client = server.client();
+    assert_eq!(client.cmd("CONFIG RESETSTAT"), ok());
+    assert_eq!(info(&mut client, "errorstats"), "# Errorstats\r\n");
+    client.cmd("NOSUCH");
+    client.cmd("GET");
+    client.cmd("SET a b");
+    client.cmd("AUTH x");
+    assert_eq!(
+        info(&mut client, "errorstats"),
+        "# Errorstats\r\nerrorstat_ERR:count=3\r\n"
+    );
+    assert_eq!(
+        client.call(&[b"DEBUG", b"ERROR", b"WEIRDO something"]),
+        error("WEIRDO something")
+    );
+    let stats = info(&mut client, "stats errorstats commandstats");
+    assert_eq!(info_field(&stats, "total_error_replies").unwrap(), "4");
+    assert_eq!(info_field(&stats, "errorstat_WEIRDO").unwrap(), "count=1");
+    assert!(info_field(&stats, "cmdstat_get")
+        .unwrap()
+        .ends_with(",rejected_calls=1,failed_calls=0"));
+    let set = info_field(&stats, "cmdstat_set").unwrap();
+    assert!(set.starts_with("calls=1,usec=") && set.ends_with(",rejected_calls=0,failed_calls=0"));
+    assert!(info_field(&stats, "cmdstat_auth")
+        .unwrap()
+        .ends_with(",rejected_calls=0,failed_calls=1"));
+    assert!(info_field(&stats, "cmdstat_config|resetstat").is_some());
+    assert_eq!(client.cmd("CONFIG RESETSTAT"), ok());
+    let reset = info(&mut client, "stats errorstats commandstats");
+    assert_eq!(info_field(&reset, "total_error_replies").unwrap(), "0");
+    assert!(info_field(&reset, "errorstat_ERR").is_none());
+    assert!(info_field(&reset, "cmdstat_get").is_none());
+    // RESETSTAT itself is counted once it finishes, as in Redis.
+    assert_eq!(info_field(&reset, "total_commands_processed").unwrap(), "1");
+    assert!(info_field(&reset, "cmdstat_config|resetstat")
+        .unwrap()
+        .starts_with("calls=1,"));
+}
+
+#[test]
+fn config_get_and_set() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    assert_eq!(
+        client.cmd("CONFIG GET maxmemory"),
+        bulks(&["maxmemory", "0"])
+    );
+    assert_eq!(
+        client.cmd("CONFIG GET MAXMEMORY"),
+        bulks(&["MAXMEMORY", "0"])
+    );
+    assert_eq!(client.cmd("CONFIG GET nosuch"), array(vec![]));
+    assert_eq!(
+        client.cmd("CONFIG GET hash-max-ziplist-entries"),
+        bulks(&["hash-max-ziplist-entries", "512"])
+    );
+    let pattern = client.cmd("CONFIG GET *of").items();
+    assert_eq!(
+        pattern,
+        vec![bulk("replicaof"), bulk(""), bulk("slaveof"), bulk("")]
+    );
+    assert_eq!(client.cmd("CONFIG SET maxmemory 10mb"), ok());
+    assert_eq!(
+        client.cmd("CONFIG GET maxmemory"),
+        bulks(&["maxmemory", "10485760"])
+    );
+    assert_eq!(client.cmd("CONFIG SET hz 1000 timeout 30"), ok());
+    assert_eq!(
+        client.cmd("CONFIG GET hz timeout"),
+        bulks(&["hz", "500", "timeout", "30"])
+    );
+    let cases = [
+        ("CONFIG SET nosuch 1", "ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'"),
+        ("CONFIG SET maxmemory 1 maxmemory 2", "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - duplicate parameter"),
+        ("CONFIG SET daemonize yes", "ERR CONFIG SET failed (possibly related to argument 'daemonize') - can't set immutable config"),
+        ("CONFIG SET dir /tmp", "ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config"),
+        ("CONFIG SET port abc", "ERR CONFIG SET failed (possibly related to argument 'port') - argument couldn't be parsed into an integer"),
+        ("CONFIG SET maxmemory-clients 200%", "ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - percentage argument must be less or equal to 100"),
+        ("CONFIG SET maxmemory", "ERR wrong number of arguments for 'config|set' command"),
+        ("CONFIG SET maxmemory 1 timeout", "ERR wrong number of arguments for 'config|set' command"),
+        ("CONFIG GET", "ERR wrong number of arguments for 'config|get' command"),
+    ];
+    for (command, expected) in cases {
+        assert_eq!(client.cmd(command), error(expected), "{command}");
+    }
+    // A failing pair leaves every other pair unapplied.
+    assert_eq!(
+        client.cmd("CONFIG SET maxmemory 1 maxmemory-clients 200% timeout 5"),
+        error("ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - percentage argument must be less or equal to 100")
+    );
+    assert_eq!(
+        client.cmd("CONFIG GET maxmemory timeout"),
+        bulks(&["maxmemory", "10485760", "timeout", "30"])
+    );
+    // Every option CONFIG GET lists can be set back to the value it shows.
+    let all = client.cmd("CONFIG GET *").items();
+    let immutable = [
+        "daemonize",
+        "databases",
+        "io-threads",
+        "io-threads-do-reads",
+        "logfile",
+        "pidfile",
+        "supervised",
+        "syslog-enabled",
+        "syslog-facility",
+        "syslog-ident",
+        "unixsocket",
+        "unixsocketperm",
+        "cluster-enabled",
+        "cluster-config-file",
+        "cluster-port",
+        "tcp-backlog",
+        "always-show-logo",
+        "set-proc-title",
+        "appendfilename",
+        "appenddirname",
+        "aclfile",
+        "rdbchecksum",
+        "enable-protected-configs",
+        "enable-debug-command",
+        "enable-module-command",
+        "replicaof",
+        "slaveof",
+        "dir",
+        "dbfilename",
+        "disable-thp",
+        "socket-mark-id",
+        "worker-threads",
+        "server_cpulist",
+        "bio_cpulist",
+        "aof_rewrite_cpulist",
+        "bgsave_cpulist",
+        "server-cpulist",
+        "bio-cpulist",
+        "aof-rewrite-cpulist",
+        "bgsave-cpulist",
+    ];
+    for pair in all.chunks(2) {
+        let name = pair[0].text();
+        if immutable.contains(&name.as_str()) {
+            continue;
+        }
+        let value = pair[1].text();
+        assert_eq!(
+            client.call(&[b"CONFIG", b"SET", name.as_bytes(), value.as_bytes()]),
+            ok(),
+            "CONFIG SET {name} {value}"
+        );
+    }
+}
+
+#[test]
+fn config_protected_and_help() {
+    let server = TestServer::start(&["--enable-protected-configs", "yes"]);
+    let mut client = server.client();
+    let directory = server.dir.join("elsewhere");
+    std::fs::create_dir_all(&directory).unwrap();
+    let directory = directory.canonicalize().unwrap().display().to_string();
+    assert_eq!(
+        client.call(&[b"CONFIG", b"SET", b"dir", directory.as_bytes()]),
+        ok()
+    );
+    assert_eq!(client.cmd("CONFIG GET dir"), bulks(&["dir", &directory]));
+    assert_eq!(
+        client.cmd("CONFIG SET dir /nonexistent/path"),
+        error("ERR CONFIG SET failed (possibly related to argument 'dir') - No such file or directory")
+    );
+    assert_eq!(client.cmd("CONFIG GET dir"), bulks(&["dir", &directory]));
+    let help = client.cmd("CONFIG HELP").items();
+    assert_eq!(
+        help[0],
+        status("CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
+    );
+    assert_eq!(help.last().unwrap(), &status("    Prints this help."));
+    assert_eq!(help.len(), 11);
+    assert_eq!(
+        client.cmd("CONFIG REWRITE"),
+        error("ERR The server is running without a config file")
+    );
+}
+
+/// A server started from a configuration file (which must come first on the command line).
+struct ServerWithFile {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl ServerWithFile {
+    fn start(path: &std::path::Path) -> ServerWithFile {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_cinnabar-server"))
+            .arg(path)
+            .args(["--port", &port.to_string(), "--loglevel", "warning"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "server did not start");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        ServerWithFile { child, port }
+    }
+}
+
+impl Drop for ServerWithFile {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn config_rewrite_preserves_the_file() {
+    let directory = std::env::temp_dir().join(format!("cinnabar-rewrite-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let path = directory.join("redis.conf");
+    std::fs::write(
+        &path,
+        "# Top comment\nmaxmemory 1mb\n\n# keep me\nhash-max-ziplist-entries 20\nsave 100 10\nsave 200 20\nrename-command KEYS \"\"\n",
+    )
+    .unwrap();
+    let server = ServerWithFile::start(&path);
+    let mut client = RawClient::connect(server.port);
+    let info_text = info(&mut client, "server");
+    assert_eq!(
+        info_field(&info_text, "config_file").unwrap(),
+        path.canonicalize().unwrap().display().to_string()
+    );
+    assert_eq!(
+        client.cmd("CONFIG GET hash-max-listpack-entries"),
+        bulks(&["hash-max-listpack-entries", "20"])
+    );
+    assert_eq!(client.cmd("CONFIG SET maxmemory 2gb maxclients 50"), ok());
+    assert_eq!(
+        client.cmd("CONFIG SET hash-max-listpack-entries 100 save"),
+        error("ERR wrong number of arguments for 'config|set' command")
+    );
+    assert_eq!(client.cmd("CONFIG SET hash-max-listpack-entries 100"), ok());
+    assert_eq!(client.call(&[b"CONFIG", b"SET", b"save", b"300 30"]), ok());
+    assert_eq!(client.cmd("CONFIG REWRITE"), ok());
+    let rewritten = std::fs::read_to_string(&path).unwrap();
+    let generated = "# Generated by CONFIG REWRITE\n";
+    let (kept, appended) = rewritten.split_once(generated).expect("signature");
+    assert_eq!(
+        kept,
+        "# Top comment\nmaxmemory 2gb\n\n# keep me\nhash-max-listpack-entries 100\nsave 300 30\n\nrename-command KEYS \"\"\n"
+    );
+    let appended: Vec<&str> = appended.lines().collect();
+    assert!(appended.contains(&"maxclients 50"), "{appended:?}");
+    assert!(
+        appended.iter().any(|line| line.starts_with("dir \"")),
+        "{appended:?}"
+    );
+    assert!(!appended
+        .iter()
+        .any(|line| line.starts_with("maxmemory-policy")));
+    // A second rewrite with nothing changed leaves the file as it is.
+    assert_eq!(client.cmd("CONFIG REWRITE"), ok());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), rewritten);
+    drop(client);
+    drop(server);
+    // The rewritten file starts a server with the same settings.
+    let server = ServerWithFile::start(&path);
+    let mut client = RawClient::connect(server.port);
+    assert_eq!(
+        client.cmd("CONFIG GET maxmemory maxclients save"),
+        bulks(&[
+            "maxmemory",
+            "2147483648",
+            "maxclients",
+            "50",
+            "save",
+            "300 30"
+        ])
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
+#[test]
+fn command_introspection() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let count = client.cmd("COMMAND COUNT").integer();
+    assert!(count > 10);
+    assert_eq!(client.cmd("COMMAND").items().len() as i64, count);
+    assert_eq!(client.cmd("COMMAND INFO").items().len() as i64, count);
+    let get = client.cmd("COMMAND INFO get").items();
+    let get = get[0].items();
+    assert_eq!(get[0], bulk("get"));
+    assert_eq!(get[1], int(2));
+    assert_eq!(get[2], array(vec![status("readonly"), status("fast")]));
+    assert_eq!(&get[3..6], &[int(1), int(1), int(1)]);
+    assert_eq!(
+        get[6],
+        array(vec![status("@read"), status("@string"), status("@fast")])
+    );
+    assert_eq!(get[7], array(vec![]));
+    assert_eq!(
+        get[8],
+        array(vec![array(vec![
+            bulk("flags"),
+            array(vec![status("RO"), status("access")]),
+            bulk("begin_search"),
+            array(vec![
+                bulk("type"),
+                bulk("index"),
+                bulk("spec"),
+                array(vec![bulk("index"), int(1)])
+            ]),
+            bulk("find_keys"),
+            array(vec![
+                bulk("type"),
+                bulk("range"),
+                bulk("spec"),
+                array(vec![
+                    bulk("lastkey"),
+                    int(0),
+                    bulk("keystep"),
+                    int(1),
+                    bulk("limit"),
+                    int(0)
+                ]),
+            ]),
+        ])])
+    );
+    assert_eq!(get[9], array(vec![]));
+    assert_eq!(
+        client.cmd("COMMAND INFO get|key config|get|key nosuch"),
+        array(vec![Reply::Nil, Reply::Nil, Reply::Nil])
+    );
+    let config_get = client.cmd("COMMAND INFO CONFIG|GET").items()[0].items();
+    assert_eq!(config_get[0], bulk("config|get"));
+    assert_eq!(config_get[1], int(-3));
+    let config = client.cmd("COMMAND INFO config").items()[0].items();
+    assert!(config[9].items().len() >= 5);
+    // GETKEYS and GETKEYSANDFLAGS.
+    assert_eq!(client.cmd("COMMAND GETKEYS get key"), bulks(&["key"]));
+    assert_eq!(
+        client.cmd("COMMAND GETKEYSANDFLAGS set k1 v1"),
+        array(vec![array(vec![
+            bulk("k1"),
+            array(vec![status("OW"), status("update")])
+        ])])
+    );
+    assert_eq!(
+        client.cmd("COMMAND GETKEYSANDFLAGS set k1 v1 get"),
+        array(vec![array(vec![
+            bulk("k1"),
+            array(vec![status("RW"), status("access"), status("update")])
+        ])])
+    );
+    assert_eq!(
+        client.cmd("COMMAND GETKEYS del a b c"),
+        bulks(&["a", "b", "c"])
+    );
+    let cases = [
+        ("COMMAND GETKEYS nosuch a", "ERR Invalid command specified"),
+        (
+            "COMMAND GETKEYS config nosuch",
+            "ERR Invalid command specified",
+        ),
+        (
+            "COMMAND GETKEYS get",
+            "ERR Invalid number of arguments specified for command",
+        ),
+        (
+            "COMMAND GETKEYS ping",
+            "ERR The command has no key arguments",
+        ),
+        (
+            "COMMAND GETKEYS",
+            "ERR wrong number of arguments for 'command|getkeys' command",
+        ),
+    ];
+    for (command, expected) in cases {
+        assert_eq!(client.cmd(command), error(expected), "{command}");
+    }
+    // LIST and its filters.
+    let all = client.cmd("COMMAND LIST").items();
+    assert!(all.contains(&bulk("get")) && all.contains(&bulk("client|list")));
+    assert_eq!(
+        client.cmd("COMMAND LIST FILTERBY PATTERN get"),
+        bulks(&["get"])
+    );
+    let config = client
+        .cmd("COMMAND LIST FILTERBY PATTERN config|*re*")
+        .items();
+    assert!(config.contains(&bulk("config|resetstat")) && config.contains(&bulk("config|rewrite")));
+    let admin = client.cmd("COMMAND LIST FILTERBY ACLCAT admin").items();
+    assert!(admin.contains(&bulk("config|set")) && !admin.contains(&bulk("get")));
+    assert_eq!(
+        client.cmd("COMMAND LIST FILTERBY ACLCAT nosuch"),
+        array(vec![])
+    );
+    assert_eq!(
+        client.cmd("COMMAND LIST FILTERBY MODULE nosuch"),
+        array(vec![])
+    );
+    for bad in [
+        "COMMAND LIST bad",
+        "COMMAND LIST FILTERBY bad x",
+        "COMMAND LIST FILTERBY PATTERN",
+    ] {
+        assert_eq!(client.cmd(bad), error("ERR syntax error"), "{bad}");
+    }
+    // DOCS.
+    let docs = client.cmd("COMMAND DOCS get nosuch").items();
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[0], bulk("get"));
+    let fields = docs[1].items();
+    assert_eq!(fields[0], bulk("summary"));
+    assert!(fields.contains(&bulk("group")) && fields.contains(&bulk("string")));
+    assert!(fields.contains(&bulk("arguments")));
+    let help = client.cmd("COMMAND HELP").items();
+    assert_eq!(
+        help[0],
+        status("COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
+    );
+}
+
+#[test]
+fn debug_requires_the_option() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    assert_eq!(
+        client.cmd("DEBUG HELP"),
+        error("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.")
+    );
+    let local = TestServer::start(&["--enable-debug-command", "local"]);
+    let mut client = local.client();
+    assert_eq!(
+        client.cmd("DEBUG HELP").items()[0],
+        status("DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
+    );
+}
+
+#[test]
+fn debug_subcommands() {
+    let server = TestServer::start(&["--enable-debug-command", "yes"]);
+    let mut client = server.client();
+    assert_eq!(client.cmd("DEBUG DIGEST"), status(&"0".repeat(40)));
+    client.cmd("SET foo bar");
+    // Values computed by redis-server for the same dataset.
+    assert_eq!(
+        client.cmd("DEBUG DIGEST"),
+        status("d2ab4820c1be0580ea28efbfe8bfa1dc05bb802a")
+    );
+    assert_eq!(
+        client.cmd("DEBUG DIGEST-VALUE foo nokey"),
+        array(vec![
+            status("68467c70ae30376e7ce005bcc8827f5ba7fd67dc"),
+            status(&"0".repeat(40))
+        ])
+    );
+    let object = client.cmd("DEBUG OBJECT foo").text();
+    assert!(object.starts_with("Value at:0x"), "{object}");
+    assert!(object.contains(" refcount:1 encoding:embstr serializedlength:4 lru:"));
+    assert!(object.ends_with(" lru_seconds_idle:0"));
+    assert_eq!(client.cmd("DEBUG OBJECT nokey"), error("ERR no such key"));
+    assert_eq!(client.cmd("DEBUG SLEEP 0"), ok());
+    assert_eq!(client.cmd("DEBUG SLEEP 0.01"), ok());
+    assert_eq!(client.cmd("DEBUG LOG hello"), ok());
+    assert_eq!(client.cmd("DEBUG JMAP"), ok());
+    assert_eq!(client.cmd("DEBUG CHANGE-REPL-ID"), ok());
+    assert_eq!(client.cmd("DEBUG QUICKLIST-PACKED-THRESHOLD 1k"), ok());
+    assert_eq!(
+        client.cmd("DEBUG QUICKLIST-PACKED-THRESHOLD abc"),
+        error("ERR argument must be a memory value bigger than 1 and smaller than 4gb")
+    );
+    assert_eq!(
+        client.cmd("DEBUG STRINGMATCH-TEST"),
+        status("Apparently Redis did not crash: test passed")
+    );
+    assert_eq!(
+        client.cmd("DEBUG SLEEP"),
+        error("ERR unknown subcommand or wrong number of arguments for 'SLEEP'. Try DEBUG HELP.")
+    );
+    assert_eq!(
+        client.cmd("DEBUG NOSUCH"),
+        error("ERR unknown subcommand or wrong number of arguments for 'NOSUCH'. Try DEBUG HELP.")
+    );
+    assert_eq!(
+        client.cmd("DEBUG"),
+        error("ERR wrong number of arguments for 'debug' command")
+    );
+    // PROTOCOL in RESP2 and RESP3.
+    assert_eq!(client.cmd("DEBUG PROTOCOL string"), bulk("Hello World"));
+    assert_eq!(client.cmd("DEBUG PROTOCOL integer"), int(12345));
+    assert_eq!(client.cmd("DEBUG PROTOCOL double"), bulk("3.141"));
+    assert_eq!(
+        client.cmd("DEBUG PROTOCOL bignum"),
+        bulk("1234567999999999999999999999999999999")
+    );
+    assert_eq!(client.cmd("DEBUG PROTOCOL null"), Reply::Nil);
+    assert_eq!(client.cmd("DEBUG PROTOCOL true"), int(1));
+    assert_eq!(client.cmd("DEBUG PROTOCOL false"), int(0));
+    assert_eq!(
+        client.cmd("DEBUG PROTOCOL array"),
+        array(vec![int(0), int(1), int(2)])
+    );
+    assert_eq!(
+        client.cmd("DEBUG PROTOCOL map"),
+        array(vec![int(0), int(0), int(1), int(1), int(2), int(0)])
+    );
+    assert_eq!(
+        client.cmd("DEBUG PROTOCOL attrib"),
+        bulk("Some real reply following the attribute")
+    );
+    assert_eq!(
+        client.cmd("DEBUG PROTOCOL verbatim"),
+        bulk("This is a verbatim\nstring")
+    );
+    assert_eq!(
+        client.cmd("DEBUG PROTOCOL push"),
+        error("ERR RESP2 is not supported by this command")
+    );
+    assert_eq!(
+        client.cmd("DEBUG PROTOCOL nosuch"),
+        error("ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false")
+    );
+    client.cmd("HELLO 3");
+    assert_eq!(
+        client.cmd("DEBUG PROTOCOL bignum"),
+        Reply::BigNumber("1234567999999999999999999999999999999".into())
+    );
+    assert_eq!(client.cmd("DEBUG PROTOCOL true"), Reply::Boolean(true));
+    assert_eq!(
+        client.cmd("DEBUG PROTOCOL double"),
+        Reply::Double("3.141".into())
+    );
+    assert_eq!(client.cmd("DEBUG PROTOCOL null"), Reply::Null);
+    assert_eq!(
+        client.cmd("DEBUG PROTOCOL set"),
+        Reply::Set(vec![int(0), int(1), int(2)])
+    );
+    assert_eq!(
+        client.cmd("DEBUG PROTOCOL verbatim"),
+        Reply::Verbatim("txt".into(), b"This is a verbatim\nstring".to_vec())
+    );
+    drop(client);
+    // The attribute as raw bytes (clients without RESP3 attribute support skip it).
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut request = RawClient::encode(&[b"HELLO", b"3"]);
+    request.extend(RawClient::encode(&[b"DEBUG", b"PROTOCOL", b"attrib"]));
+    stream.write_all(&request).unwrap();
+    let expected: &[u8] = b"|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n$39\r\nSome real reply following the attribute\r\n";
+    let mut raw = Vec::new();
+    while !raw.ends_with(expected) {
+        let mut buffer = [0u8; 4096];
+        let read = stream.read(&mut buffer).unwrap();
+        assert!(
+            read > 0,
+            "connection closed: {:?}",
+            String::from_utf8_lossy(&raw)
+        );
+        raw.extend_from_slice(&buffer[..read]);
+    }
+}
+
+#[test]
+fn flush_time_dbsize() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    client.cmd("SET a 1");
+    client.cmd("SET b 2");
+    assert_eq!(client.cmd("DBSIZE"), int(2));
+    assert_eq!(
+        client.cmd("DBSIZE x"),
+        error("ERR wrong number of arguments for 'dbsize' command")
+    );
+    for bad in [
+        "FLUSHDB x",
+        "FLUSHDB ASYNC SYNC",
+        "FLUSHALL x",
+        "FLUSHALL SYNC ASYNC",
+    ] {
+        assert_eq!(client.cmd(bad), error("ERR syntax error"), "{bad}");
+    }
+    assert_eq!(client.cmd("DBSIZE"), int(2));
+    assert_eq!(client.cmd("FLUSHDB async"), ok());
+    assert_eq!(client.cmd("DBSIZE"), int(0));
+    client.cmd("SET a 1");
+    client.cmd("SELECT 1");
+    client.cmd("SET a 1");
+    assert_eq!(client.cmd("FLUSHALL SYNC"), ok());
+    assert_eq!(client.cmd("DBSIZE"), int(0));
+    client.cmd("SELECT 0");
+    assert_eq!(client.cmd("DBSIZE"), int(0));
+    let time = client.cmd("TIME").items();
+    assert_eq!(time.len(), 2);
+    let seconds: u64 = time[0].text().parse().unwrap();
+    let micros: u64 = time[1].text().parse().unwrap();
+    assert!(seconds > 1_700_000_000 && micros < 1_000_000);
+    assert_eq!(
+        client.cmd("TIME x"),
+        error("ERR wrong number of arguments for 'time' command")
+    );
+}
+
+#[test]
+fn shutdown_options_and_errors() {
+    let mut server = TestServer::start(&[]);
+    let mut client = server.client();
+    for bad in [
+        "SHUTDOWN bad",
+        "SHUTDOWN SAVE NOSAVE",
+        "SHUTDOWN ABORT NOW",
+        "SHUTDOWN ABORT SAVE",
+    ] {
+        assert_eq!(client.cmd(bad), error("ERR syntax error"), "{bad}");
+    }
+    assert_eq!(
+        client.cmd("SHUTDOWN ABORT"),
+        error("ERR No shutdown in progress.")
+    );
+    assert_eq!(
+        client.cmd("SHUTDOWN SAVE"),
+        error("ERR Errors trying to SHUTDOWN. Check logs.")
+    );
+    assert_eq!(client.cmd("PING"), status("PONG"));
+    client.send(&[b"SHUTDOWN", b"NOSAVE", b"NOW"]);
+    assert!(client.is_closed());
+    assert_eq!(server.wait_exit(), Some(0));
+}
+
+#[test]
+fn shutdown_save_force_exits() {
+    let mut server = TestServer::start(&[]);
+    let mut client = server.client();
+    client.send(&[b"SHUTDOWN", b"SAVE", b"FORCE"]);
+    assert!(client.is_closed());
+    assert_eq!(server.wait_exit(), Some(0));
+}
+
+#[test]
+fn config_set_port_moves_the_listener() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port().to_string();
+    assert_eq!(
+        client.call(&[b"CONFIG", b"SET", b"maxmemory", b"10000001", b"port", taken_port.as_bytes()]),
+        error("ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port. Check server logs.")
+    );
+    // Rolled back: every value, and the listener.
+    assert_eq!(
+        client.cmd("CONFIG GET maxmemory port"),
+        bulks(&["maxmemory", "0", "port", &server.port.to_string()])
+    );
+    assert_eq!(server.client().cmd("PING"), status("PONG"));
+    drop(taken);
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let new_port = free.local_addr().unwrap().port();
+    drop(free);
+    assert_eq!(
+        client.call(&[b"CONFIG", b"SET", b"port", new_port.to_string().as_bytes()]),
+        ok()
+    );
+    // The connection that asked stays open; new ones go to the new port.
+    assert_eq!(client.cmd("PING"), status("PONG"));
+    let mut moved = RawClient::connect(new_port);
+    let info_text = info(&mut moved, "server");
+    assert_eq!(
+        info_field(&info_text, "tcp_port").unwrap(),
+        new_port.to_string()
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err());
+}
