@@ -1,6 +1,7 @@
 //! Cinnabar's storage: the keyspace, the value types and their encodings. No protocol, no I/O.
 //!
 //! Modules: [`keyspace`] (databases, shards, entries, expiry), [`value`] (what a key holds),
+//! [`list`] (the list type: listpack / quicklist encodings),
 //! [`small_bytes`] (the compact byte string used for keys and short values), [`slot`] (cluster
 //! hash slots), [`glob`] (pattern matching), [`number`] (Redis's number syntax).
 //! A new data type gets its own module here holding its structure and operations, returning
@@ -8,11 +9,13 @@
 
 pub mod glob;
 pub mod keyspace;
+pub mod list;
 pub mod number;
 pub mod slot;
 pub mod small_bytes;
 pub mod value;
 
 pub use keyspace::{Database, Entry, EntryMut, Keyspace, LockedShards, Shard, SHARD_COUNT};
+pub use list::List;
 pub use small_bytes::SmallBytes;
 pub use value::{StringValue, Value};
