@@ -38,8 +38,9 @@
 //! which are not stored here: the count lives beside the buffer), so conversions happen at
 //! exactly the same points as in Redis.
 //!
-//! Buffers are exact-size boxed slices grown with `reserve_exact`, so a full node of a size
-//! limited list fills its allocator size class (an 8 KB node is one 8 KB block).
+//! Buffers grow and shrink by whole allocator size classes (jemalloc's), so they are
+//! reallocated only when they cross a class and waste nothing beyond what the allocator would
+//! round up anyway: a full node of a size limited list is one 8 KB block.
 //!
 //! # Chain nodes
 //!
@@ -517,52 +518,101 @@ fn offset_of(buffer: &[u8], count: usize, index: usize) -> usize {
     }
 }
 
-/// Replaces `range` of `buffer` with `replacement`, keeping the allocation exact.
-fn splice(buffer: &mut Box<[u8]>, range: std::ops::Range<usize>, replacement: &[u8]) {
-    let mut bytes = std::mem::take(buffer).into_vec();
+/// The allocation size the allocator would use for `needed` bytes (jemalloc's size classes:
+/// multiples of 16 up to 128, then four classes per doubling), so a buffer grown to it wastes
+/// nothing and is reallocated only when it crosses a class.
+fn allocation_size(needed: usize) -> usize {
+    if needed <= 8 {
+        return needed.max(1).next_power_of_two();
+    }
+    if needed <= 128 {
+        return (needed + 15) & !15;
+    }
+    let floor_log = usize::BITS - 1 - (needed - 1).leading_zeros();
+    let step = 1usize << (floor_log - 2);
+    (needed + step - 1) & !(step - 1)
+}
+
+/// Makes room for `additional` more bytes, growing to a whole size class.
+fn reserve(buffer: &mut Vec<u8>, additional: usize) {
+    let needed = buffer.len() + additional;
+    if needed > buffer.capacity() {
+        buffer.reserve_exact(allocation_size(needed) - buffer.len());
+    }
+}
+
+/// Gives back memory once a buffer is at most half full.
+fn trim_capacity(buffer: &mut Vec<u8>) {
+    if buffer.len() <= buffer.capacity() / 2 {
+        buffer.shrink_to(allocation_size(buffer.len()));
+    }
+}
+
+/// Replaces `range` of `buffer` with `replacement`.
+fn splice(buffer: &mut Vec<u8>, range: std::ops::Range<usize>, replacement: &[u8]) {
     let removed = range.end - range.start;
     if replacement.len() > removed {
         let grow = replacement.len() - removed;
-        bytes.reserve_exact(grow);
-        let old_len = bytes.len();
-        bytes.resize(old_len + grow, 0);
-        bytes.copy_within(range.end..old_len, range.end + grow);
+        reserve(buffer, grow);
+        let old_len = buffer.len();
+        buffer.resize(old_len + grow, 0);
+        buffer.copy_within(range.end..old_len, range.end + grow);
     } else if replacement.len() < removed {
         let shrink = removed - replacement.len();
-        bytes.copy_within(range.end.., range.end - shrink);
-        bytes.truncate(bytes.len() - shrink);
+        buffer.copy_within(range.end.., range.end - shrink);
+        buffer.truncate(buffer.len() - shrink);
+        trim_capacity(buffer);
     }
-    bytes[range.start..range.start + replacement.len()].copy_from_slice(replacement);
-    *buffer = bytes.into_boxed_slice();
+    buffer[range.start..range.start + replacement.len()].copy_from_slice(replacement);
 }
 
 /// Inserts the encoding of `item` at `offset` of `buffer`.
-fn insert_item(buffer: &mut Box<[u8]>, offset: usize, item: Item) {
+fn insert_item(buffer: &mut Vec<u8>, offset: usize, item: Item) {
     let size = entry::encoded_len(item);
-    let mut bytes = std::mem::take(buffer).into_vec();
-    bytes.reserve_exact(size);
-    let old_len = bytes.len();
-    bytes.resize(old_len + size, 0);
-    bytes.copy_within(offset..old_len, offset + size);
-    entry::write(item, &mut bytes[offset..offset + size]);
-    *buffer = bytes.into_boxed_slice();
+    reserve(buffer, size);
+    let old_len = buffer.len();
+    buffer.resize(old_len + size, 0);
+    buffer.copy_within(offset..old_len, offset + size);
+    entry::write(item, &mut buffer[offset..offset + size]);
 }
 
 /// Replaces the entry at `offset` with `item`.
-fn replace_item(buffer: &mut Box<[u8]>, offset: usize, item: Item) {
+fn replace_item(buffer: &mut Vec<u8>, offset: usize, item: Item) {
     let old = entry::size_at(buffer, offset);
     let mut encoded = Vec::with_capacity(entry::encoded_len(item));
     entry::push(item, &mut encoded);
     splice(buffer, offset..offset + old, &encoded);
 }
 
+/// Removes the entry at `end` of a non-empty packed buffer, passing it to `f` first.
+fn pop_packed<R>(data: &mut Vec<u8>, end: End, f: impl FnOnce(Item) -> R) -> R {
+    let (start, size) = match end {
+        End::Left => (0, entry::size_at(data, 0)),
+        End::Right => {
+            let start = entry::start_before(data, data.len());
+            (start, data.len() - start)
+        }
+    };
+    let result = f(entry::decode(data, start).0);
+    splice(data, start..start + size, &[]);
+    result
+}
+
+/// `bytes` with a capacity of one size class.
+fn fitted(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.capacity() > allocation_size(bytes.len()) {
+        bytes.shrink_to(allocation_size(bytes.len()));
+    }
+    bytes
+}
+
 /// A packed buffer holding `items`.
-fn pack<'a>(items: impl IntoIterator<Item = Item<'a>>) -> Box<[u8]> {
+fn pack<'a>(items: impl IntoIterator<Item = Item<'a>>) -> Vec<u8> {
     let mut bytes = Vec::new();
     for item in items {
         entry::push(item, &mut bytes);
     }
-    bytes.into_boxed_slice()
+    fitted(bytes)
 }
 
 /// Walks the entries of a packed buffer from entry `start`, calling `f` with each entry's
@@ -608,7 +658,7 @@ fn filter_packed(
     buffer: &[u8],
     count: usize,
     remove: &mut dyn FnMut(usize, Item) -> bool,
-) -> Option<(Box<[u8]>, usize)> {
+) -> Option<(Vec<u8>, usize)> {
     let mut kept: Option<Vec<u8>> = None;
     let mut removed = 0;
     let mut offset = 0;
@@ -626,7 +676,7 @@ fn filter_packed(
         }
         offset += size;
     }
-    kept.map(|bytes| (bytes.into_boxed_slice(), removed))
+    kept.map(|bytes| (fitted(bytes), removed))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -651,14 +701,14 @@ enum NodeState {
 
 #[derive(Clone, Debug)]
 struct Node {
-    data: Box<[u8]>,
+    data: Vec<u8>,
     count: u32,
     kind: NodeKind,
     state: NodeState,
 }
 
 impl Node {
-    fn packed(data: Box<[u8]>, count: usize) -> Self {
+    fn packed(data: Vec<u8>, count: usize) -> Self {
         Node {
             data,
             count: count as u32,
@@ -667,7 +717,7 @@ impl Node {
         }
     }
 
-    fn plain(bytes: Box<[u8]>) -> Self {
+    fn plain(bytes: Vec<u8>) -> Self {
         Node {
             data: bytes,
             count: 1,
@@ -716,15 +766,15 @@ impl Node {
 
     fn decompress(&mut self) {
         if self.is_compressed() {
-            let mut scratch = Vec::new();
+            let mut scratch = Vec::with_capacity(allocation_size(self.raw_len()));
             self.raw(&mut scratch);
-            self.data = scratch.into_boxed_slice();
+            self.data = scratch;
         }
         self.state = NodeState::Raw;
     }
 
     /// Raw bytes for a change: decompressed in place, marked changed.
-    fn raw_mut(&mut self) -> &mut Box<[u8]> {
+    fn raw_mut(&mut self) -> &mut Vec<u8> {
         self.decompress();
         &mut self.data
     }
@@ -744,7 +794,8 @@ impl Node {
         match lz4_flex::block::compress_into(&self.data, &mut compressed[4..]) {
             Ok(size) if 4 + size + COMPRESS_MIN_SAVING <= raw_len => {
                 compressed.truncate(4 + size);
-                self.data = compressed.into_boxed_slice();
+                compressed.shrink_to_fit();
+                self.data = compressed;
                 self.state = NodeState::Compressed;
             }
             _ => self.state = NodeState::Incompressible,
@@ -784,7 +835,7 @@ impl Node {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.data.len()
+        self.data.capacity()
     }
 }
 
@@ -904,7 +955,7 @@ impl Chain {
             return;
         }
         let node = if is_large(length, self.fill) {
-            Node::plain(item.to_vec().into_boxed_slice())
+            Node::plain(item.to_vec())
         } else {
             Node::packed(pack([item]), 1)
         };
@@ -917,42 +968,32 @@ impl Chain {
         self.settle(1);
     }
 
-    fn pop(&mut self, end: End) -> Option<Element> {
+    /// Removes the element at `end`, passing it to `f` first.
+    fn pop_with<R>(&mut self, end: End, f: impl FnOnce(Item) -> R) -> Option<R> {
         let node_index = match end {
             End::Left => 0,
             End::Right => self.nodes.len().checked_sub(1)?,
         };
         let node = self.nodes.get_mut(node_index)?;
-        let element = if node.is_plain() || node.count == 1 {
+        let result = if node.is_plain() || node.count == 1 {
             let mut node = match end {
                 End::Left => self.nodes.pop_front(),
                 End::Right => self.nodes.pop_back(),
             }
             .expect("node just seen");
-            if node.is_plain() {
-                node.decompress();
-                Element::Bytes(std::mem::take(&mut node.data).into_vec())
-            } else {
-                node.get(0)
+            node.decompress();
+            match node.kind {
+                NodeKind::Plain => f(Item::Bytes(&node.data)),
+                NodeKind::Packed => f(entry::decode(&node.data, 0).0),
             }
         } else {
-            let count = node.count as usize;
-            let data = node.raw_mut();
-            let (start, size) = match end {
-                End::Left => (0, entry::size_at(data, 0)),
-                End::Right => {
-                    let start = entry::start_before(data, data.len());
-                    (start, data.len() - start)
-                }
-            };
-            let element = entry::decode(data, start).0.to_element();
-            splice(data, start..start + size, &[]);
-            node.count = count as u32 - 1;
-            element
+            let result = pop_packed(node.raw_mut(), end, f);
+            node.count -= 1;
+            result
         };
         self.len -= 1;
         self.settle(0);
-        Some(element)
+        Some(result)
     }
 
     /// (node, entry within node) of element `index`, walking from the nearer end.
@@ -1110,7 +1151,7 @@ impl Chain {
             }
         }
         let new_node = if large {
-            Node::plain(item.to_vec().into_boxed_slice())
+            Node::plain(item.to_vec())
         } else {
             Node::packed(pack([item]), 1)
         };
@@ -1131,10 +1172,9 @@ impl Chain {
         let node = &mut self.nodes[node_index];
         let data = node.raw_mut();
         let offset = offset_of(data, node_count, entry_index);
-        let right = Node::packed(data[offset..].into(), node_count - entry_index);
-        let mut left = std::mem::take(data).into_vec();
-        left.truncate(offset);
-        node.data = left.into_boxed_slice();
+        let right = Node::packed(fitted(data[offset..].to_vec()), node_count - entry_index);
+        data.truncate(offset);
+        trim_capacity(data);
         node.count = entry_index as u32;
         let mut added = 2;
         if !large && self.allows_insert(&self.nodes[node_index], length) {
@@ -1169,7 +1209,7 @@ impl Chain {
         let node = &mut self.nodes[node_index];
         if node.is_plain() {
             if large {
-                *node = Node::plain(item.to_vec().into_boxed_slice());
+                *node = Node::plain(item.to_vec());
                 self.settle_node(node_index);
                 return;
             }
@@ -1194,7 +1234,7 @@ impl Chain {
         if large {
             // Remove the old entry, then insert the element as a plain node in its place.
             if node.count == 1 {
-                *node = Node::plain(item.to_vec().into_boxed_slice());
+                *node = Node::plain(item.to_vec());
                 self.settle_node(node_index);
                 return;
             }
@@ -1238,7 +1278,7 @@ impl Chain {
                 )
             {
                 parts.push(Node::packed(
-                    std::mem::take(&mut current).into_boxed_slice(),
+                    fitted(std::mem::take(&mut current)),
                     current_count,
                 ));
                 current_count = 0;
@@ -1247,7 +1287,7 @@ impl Chain {
             current_count += 1;
             offset += size;
         }
-        parts.push(Node::packed(current.into_boxed_slice(), current_count));
+        parts.push(Node::packed(fitted(current), current_count));
         let added = parts.len() - 1;
         for (position, part) in parts.into_iter().enumerate() {
             self.insert_node(node_index + position, part);
@@ -1369,7 +1409,7 @@ impl Chain {
 #[derive(Clone, Debug)]
 enum Repr {
     /// One packed buffer ("listpack").
-    Packed { data: Box<[u8]>, count: u32 },
+    Packed { data: Vec<u8>, count: u32 },
     /// A chain of nodes ("quicklist").
     Chain(Box<Chain>),
 }
@@ -1417,7 +1457,7 @@ impl List {
     pub fn new() -> Self {
         List {
             repr: Repr::Packed {
-                data: Box::default(),
+                data: Vec::new(),
                 count: 0,
             },
         }
@@ -1446,7 +1486,7 @@ impl List {
     pub fn heap_bytes(&self) -> usize {
         std::mem::size_of::<List>()
             + match &self.repr {
-                Repr::Packed { data, .. } => data.len(),
+                Repr::Packed { data, .. } => data.capacity(),
                 Repr::Chain(chain) => chain.heap_bytes(),
             }
     }
@@ -1522,35 +1562,36 @@ impl List {
     }
 
     /// Pops one element without any encoding conversion.
-    fn pop_item(&mut self, end: End) -> Option<Element> {
+    fn pop_item_with<R>(&mut self, end: End, f: impl FnOnce(Item) -> R) -> Option<R> {
         match &mut self.repr {
             Repr::Packed { data, count } => {
                 if *count == 0 {
                     return None;
                 }
-                let (start, size) = match end {
-                    End::Left => (0, entry::size_at(data, 0)),
-                    End::Right => {
-                        let start = entry::start_before(data, data.len());
-                        (start, data.len() - start)
-                    }
-                };
-                let element = entry::decode(data, start).0.to_element();
-                splice(data, start..start + size, &[]);
                 *count -= 1;
-                Some(element)
+                Some(pop_packed(data, end, f))
             }
-            Repr::Chain(chain) => chain.pop(end),
+            Repr::Chain(chain) => chain.pop_with(end, f),
         }
+    }
+
+    /// Pops one element from `end`, passing it to `f` (no copy is made).
+    pub fn pop_with<R>(
+        &mut self,
+        end: End,
+        limits: &Limits,
+        f: impl FnOnce(Item) -> R,
+    ) -> Option<R> {
+        let result = self.pop_item_with(end, f)?;
+        if !self.is_empty() {
+            self.shrink_check(limits);
+        }
+        Some(result)
     }
 
     /// Pops one element from `end`.
     pub fn pop(&mut self, end: End, limits: &Limits) -> Option<Element> {
-        let element = self.pop_item(end)?;
-        if !self.is_empty() {
-            self.shrink_check(limits);
-        }
-        Some(element)
+        self.pop_with(end, limits, |item| item.to_element())
     }
 
     /// Pops up to `count` elements from `end`, calling `f` with each in popping order.
@@ -1594,7 +1635,7 @@ impl List {
 
     /// Moves one element from `from` to `to` of this same list (LMOVE with one key).
     pub fn rotate(&mut self, from: End, to: End, limits: &Limits) -> Option<Element> {
-        let element = self.pop_item(from)?;
+        let element = self.pop_item_with(from, |item| item.to_element())?;
         self.push_element(to, &element, limits);
         self.shrink_check(limits);
         Some(element)

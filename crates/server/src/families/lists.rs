@@ -106,7 +106,11 @@ pub fn pop_elements(
     let Some(list) = list_at(shard, key, now_ms)? else {
         return Ok(None);
     };
-    let popped = list.pop_many(end, count, limits, f);
+    let popped = if count == 1 {
+        list.pop_with(end, limits, f).map_or(0, |()| 1)
+    } else {
+        list.pop_many(end, count, limits, f)
+    };
     if list.is_empty() {
         shard.remove(key, now_ms);
     }
@@ -283,13 +287,15 @@ fn pop(context: &mut Context, args: &[&[u8]], end: End, name: &str) -> CommandRe
     let mut shard = context.lock(key);
     let reply = &mut context.reply;
     match count {
-        None => match pop_one(&mut shard, key, end, &limits, now_ms)? {
-            None => reply.null(),
-            Some(element) => {
-                shard.propagate(args);
-                reply_item(reply, element.as_item());
+        None => {
+            let popped = pop_elements(&mut shard, key, end, 1, &limits, now_ms, |item| {
+                reply_item(reply, item)
+            })?;
+            match popped {
+                None => reply.null(),
+                Some(_) => shard.propagate(args),
             }
-        },
+        }
         Some(count) => {
             let Some(list) = list_at(&mut shard, key, now_ms)? else {
                 reply.null_array();
