@@ -718,6 +718,8 @@ pub struct HotConfig {
     pub timeout_s: AtomicU64,
     pub hz: AtomicI64,
     pub active_expire_effort: AtomicI64,
+    pub list_max_listpack_size: AtomicI64,
+    pub list_compress_depth: AtomicI64,
 }
 
 /// The values before a change, to roll it back.
@@ -787,6 +789,10 @@ impl HotConfig {
         self.hz.store(int("hz"), Ordering::Relaxed);
         self.active_expire_effort
             .store(int("active-expire-effort"), Ordering::Relaxed);
+        self.list_max_listpack_size
+            .store(int("list-max-listpack-size"), Ordering::Relaxed);
+        self.list_compress_depth
+            .store(int("list-compress-depth"), Ordering::Relaxed);
     }
 }
 

@@ -93,6 +93,7 @@ pub fn mix_digest(digest: &mut Digest, data: &[u8]) {
 pub fn type_code(value: &Value) -> u32 {
     match value {
         Value::String(_) => 0,
+        Value::List(_) => 1,
     }
 }
 
@@ -102,6 +103,15 @@ fn mix_value(digest: &mut Digest, value: &Value) {
         Value::String(string) => {
             let mut scratch = itoa::Buffer::new();
             mix_digest(digest, string.as_bytes(&mut scratch));
+        }
+        Value::List(list) => {
+            list.for_each_in(0, list.len(), |item| match item {
+                crate::list::Item::Integer(integer) => {
+                    let mut scratch = itoa::Buffer::new();
+                    mix_digest(digest, scratch.format(integer).as_bytes());
+                }
+                crate::list::Item::Bytes(bytes) => mix_digest(digest, bytes),
+            });
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Cinnabar's storage: the keyspace, the value types and their encodings. No protocol, no I/O.
 //!
-//! Modules: [`blocked`] (clients blocked on keys, per shard), [`keyspace`] (databases, shards, entries, expiry), [`value`] (what a key holds),
-//! [`small_bytes`] (the compact byte string used for keys and short values), [`slot`] (cluster
-//! hash slots), [`glob`] (pattern matching), [`number`] (Redis's number syntax), [`watch`]
-//! (keys watched by WATCH), [`digest`] (DEBUG DIGEST's dataset signatures).
+//! Modules: [`keyspace`] (databases, shards, entries, expiry), [`value`] (what a key holds),
+//! [`list`] (the list type: listpack / quicklist encodings), [`blocked`] (clients blocked on
+//! keys, per shard), [`watch`] (keys watched by WATCH), [`small_bytes`] (the compact byte string
+//! used for keys and short values), [`slot`] (cluster hash slots), [`glob`] (pattern matching),
+//! [`number`] (Redis's number syntax), [`digest`] (DEBUG DIGEST's dataset signatures).
 //! A new data type gets its own module here holding its structure and operations, returning
 //! plain Rust values; the server's command families turn those into replies.
 
@@ -11,6 +12,7 @@ pub mod blocked;
 pub mod digest;
 pub mod glob;
 pub mod keyspace;
+pub mod list;
 pub mod number;
 pub mod slot;
 pub mod small_bytes;
@@ -21,5 +23,6 @@ pub use keyspace::{
     random_key, set_frequency_parameters, Database, Entry, EntryMut, Keyspace, LockedShards, Shard,
     FREQUENCY_INITIAL, SHARD_COUNT,
 };
+pub use list::List;
 pub use small_bytes::SmallBytes;
 pub use value::{StringValue, Value};

@@ -3,6 +3,7 @@
 //! To add a type: add a variant holding its own module's structure (boxed, so `Value` stays
 //! small), then give it a `type_name` and an `encoding_name`.
 
+use crate::list::List;
 use crate::number::parse_i64;
 use crate::small_bytes::SmallBytes;
 
@@ -15,6 +16,7 @@ const INTEGER_TEXT_BYTES_MAX: usize = 20;
 #[derive(Clone, Debug)]
 pub enum Value {
     String(StringValue),
+    List(Box<List>),
 }
 
 /// A string value, in the encoding Redis would report for it.
@@ -110,6 +112,7 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::String(_) => "string",
+            Value::List(_) => "list",
         }
     }
 
@@ -117,18 +120,35 @@ impl Value {
     pub fn encoding_name(&self) -> &'static str {
         match self {
             Value::String(string) => string.encoding_name(),
+            Value::List(list) => list.encoding_name(),
         }
     }
 
     pub fn as_string(&self) -> Option<&StringValue> {
         match self {
             Value::String(string) => Some(string),
+            _ => None,
         }
     }
 
     pub fn as_string_mut(&mut self) -> Option<&mut StringValue> {
         match self {
             Value::String(string) => Some(string),
+            _ => None,
+        }
+    }
+
+    pub fn as_list(&self) -> Option<&List> {
+        match self {
+            Value::List(list) => Some(list),
+            _ => None,
+        }
+    }
+
+    pub fn as_list_mut(&mut self) -> Option<&mut List> {
+        match self {
+            Value::List(list) => Some(list),
+            _ => None,
         }
     }
 
@@ -136,6 +156,7 @@ impl Value {
     pub fn heap_bytes(&self) -> usize {
         match self {
             Value::String(string) => string.heap_bytes(),
+            Value::List(list) => list.heap_bytes(),
         }
     }
 }

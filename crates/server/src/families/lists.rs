@@ -1,6 +1,645 @@
-//! List commands: LPUSH, RPUSH, LPOP, LRANGE and the rest of Redis's list family, and the
-//! blocking pops.
+//! List commands: LPUSH, RPUSH, LPOP, LRANGE and the rest of Redis's list family.
+//!
+//! The pops and the move are shared functions ([`pop_elements`], [`pop_one`],
+//! [`move_element`]) that work on locked shards and leave replying and propagating to their
+//! caller, so the blocking commands can call them once a key becomes non-empty. They delete a
+//! list that becomes empty, as every list write does.
 
+use std::sync::atomic::Ordering;
+
+use resp::ReplyWriter;
+use store::list::{Element, End, Item, Limits, List, Position};
+use store::{Shard, Value};
+
+use crate::arguments::{self, is};
 use crate::command::CommandTable;
+use crate::context::{errors, wrong_arity, CommandError, CommandResult, Context, LockedMany};
+use crate::server::Server;
 
-pub fn register(_table: &mut CommandTable) {}
+pub fn register(table: &mut CommandTable) {
+    table.handle("lpush", lpush);
+    table.handle("rpush", rpush);
+    table.handle("lpushx", lpushx);
+    table.handle("rpushx", rpushx);
+    table.handle("linsert", linsert);
+    table.handle("lpop", lpop);
+    table.handle("rpop", rpop);
+    table.handle("lrange", lrange);
+    table.handle("lindex", lindex);
+    table.handle("llen", llen);
+    table.handle("lset", lset);
+    table.handle("lrem", lrem);
+    table.handle("ltrim", ltrim);
+    table.handle("lpos", lpos);
+    table.handle("lmove", lmove);
+    table.handle("rpoplpush", rpoplpush);
+    table.handle("lmpop", lmpop);
+}
+
+/// "value is out of range, value must between ..." for a range of -LONG_MAX..=LONG_MAX.
+const NOT_IN_LONG_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+
+/// The encoding thresholds in force.
+pub fn limits(server: &Server) -> Limits {
+    Limits {
+        max_listpack_size: server
+            .config
+            .hot
+            .list_max_listpack_size
+            .load(Ordering::Relaxed),
+        compress_depth: server
+            .config
+            .hot
+            .list_compress_depth
+            .load(Ordering::Relaxed),
+    }
+}
+
+/// Replies with one element as a bulk string.
+pub fn reply_item(reply: &mut ReplyWriter, item: Item) {
+    match item {
+        Item::Integer(integer) => reply.bulk_integer(integer),
+        Item::Bytes(bytes) => reply.bulk(bytes),
+    }
+}
+
+/// The list stored at `key` for reading or changing: `None` when there is no key, WRONGTYPE
+/// when the key holds another type.
+pub fn list_at<'s>(
+    shard: &'s mut Shard,
+    key: &[u8],
+    now_ms: u64,
+) -> Result<Option<&'s mut List>, CommandError> {
+    match shard.lookup(key, now_ms) {
+        None => Ok(None),
+        Some(entry) => match entry.into_value_mut() {
+            Value::List(list) => Ok(Some(list)),
+            _ => Err(errors::WRONG_TYPE.into()),
+        },
+    }
+}
+
+/// Removes `key` if its list is now empty.
+fn delete_if_empty(shard: &mut Shard, key: &[u8], now_ms: u64) {
+    let empty = matches!(
+        shard.lookup(key, now_ms).map(|entry| entry.into_value_mut()),
+        Some(Value::List(list)) if list.is_empty()
+    );
+    if empty {
+        shard.remove(key, now_ms);
+    }
+}
+
+/// Pops up to `count` elements from `end` of the list at `key`, calling `f` with each in
+/// popping order; deletes the key if the list becomes empty. `Ok(None)` when there is no such
+/// key, otherwise how many were popped (0 only when `count` is 0).
+pub fn pop_elements(
+    shard: &mut Shard,
+    key: &[u8],
+    end: End,
+    count: usize,
+    limits: &Limits,
+    now_ms: u64,
+    f: impl FnMut(Item),
+) -> Result<Option<usize>, CommandError> {
+    let Some(list) = list_at(shard, key, now_ms)? else {
+        return Ok(None);
+    };
+    let popped = if count == 1 {
+        list.pop_with(end, limits, f).map_or(0, |()| 1)
+    } else {
+        list.pop_many(end, count, limits, f)
+    };
+    if list.is_empty() {
+        shard.remove(key, now_ms);
+    }
+    Ok(Some(popped))
+}
+
+/// Pops one element from `end` of the list at `key`, deleting the key if the list becomes
+/// empty. `Ok(None)` when there is no such key.
+pub fn pop_one(
+    shard: &mut Shard,
+    key: &[u8],
+    end: End,
+    limits: &Limits,
+    now_ms: u64,
+) -> Result<Option<Element>, CommandError> {
+    let Some(list) = list_at(shard, key, now_ms)? else {
+        return Ok(None);
+    };
+    let element = list.pop(end, limits);
+    if list.is_empty() {
+        shard.remove(key, now_ms);
+    }
+    Ok(element)
+}
+
+/// Moves one element from `from` of the list at `source` to `to` of the list at
+/// `destination` (created if absent), as LMOVE does. Both keys' shards must be locked in
+/// `locked`. `Ok(None)` when `source` does not exist (nothing changes); WRONGTYPE when either
+/// key holds another type (nothing changes).
+#[allow(clippy::too_many_arguments)]
+pub fn move_element(
+    locked: &mut LockedMany,
+    database: usize,
+    source: &[u8],
+    destination: &[u8],
+    from: End,
+    to: End,
+    limits: &Limits,
+    now_ms: u64,
+) -> Result<Option<Element>, CommandError> {
+    match list_at(locked.shard(database, source), source, now_ms)? {
+        None => return Ok(None),
+        Some(list) if list.is_empty() => return Ok(None),
+        Some(_) => {}
+    }
+    if source == destination {
+        let shard = locked.shard(database, source);
+        let list = list_at(shard, source, now_ms)?.expect("source list seen above");
+        return Ok(list.rotate(from, to, limits));
+    }
+    list_at(locked.shard(database, destination), destination, now_ms)?;
+    let source_shard = locked.shard(database, source);
+    let list = list_at(source_shard, source, now_ms)?.expect("source list seen above");
+    let element = list.pop(from, limits).expect("source list is not empty");
+    let emptied = list.is_empty();
+    if emptied {
+        source_shard.remove(source, now_ms);
+    }
+    let destination_shard = locked.shard(database, destination);
+    match list_at(destination_shard, destination, now_ms)? {
+        Some(list) => list.push_element(to, &element, limits),
+        None => {
+            let mut list = List::new();
+            list.push_element(to, &element, limits);
+            destination_shard.insert(destination, Value::List(Box::new(list)), None, now_ms);
+        }
+    }
+    Ok(Some(element))
+}
+
+/// Whether pushes create the key or need it to exist (LPUSHX, RPUSHX).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Existence {
+    Any,
+    MustExist,
+}
+
+fn push(context: &mut Context, args: &[&[u8]], end: End, existence: Existence) -> CommandResult {
+    let key = args[1];
+    let limits = limits(context.server);
+    let now_ms = context.now_ms;
+    let mut shard = context.lock(key);
+    let length = match list_at(&mut shard, key, now_ms)? {
+        Some(list) => {
+            list.push_values(end, &args[2..], &limits);
+            list.len()
+        }
+        None if existence == Existence::MustExist => {
+            drop(shard);
+            context.reply.integer(0);
+            return Ok(());
+        }
+        None => {
+            let mut list = List::new();
+            list.push_values(end, &args[2..], &limits);
+            let length = list.len();
+            shard.insert(key, Value::List(Box::new(list)), None, now_ms);
+            length
+        }
+    };
+    shard.propagate(args);
+    drop(shard);
+    context.reply.integer(length as i64);
+    Ok(())
+}
+
+/// LPUSH key element [element ...]
+fn lpush(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    push(context, args, End::Left, Existence::Any)
+}
+
+/// RPUSH key element [element ...]
+fn rpush(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    push(context, args, End::Right, Existence::Any)
+}
+
+/// LPUSHX key element [element ...]
+fn lpushx(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    push(context, args, End::Left, Existence::MustExist)
+}
+
+/// RPUSHX key element [element ...]
+fn rpushx(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    push(context, args, End::Right, Existence::MustExist)
+}
+
+/// LINSERT key <BEFORE | AFTER> pivot element
+fn linsert(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let position = if is(args[2], "AFTER") {
+        Position::After
+    } else if is(args[2], "BEFORE") {
+        Position::Before
+    } else {
+        return Err(errors::SYNTAX.into());
+    };
+    let key = args[1];
+    let limits = limits(context.server);
+    let now_ms = context.now_ms;
+    let mut shard = context.lock(key);
+    let reply = match list_at(&mut shard, key, now_ms)? {
+        None => 0,
+        Some(list) => {
+            if list.insert(position, args[3], args[4], &limits) {
+                let length = list.len() as i64;
+                shard.propagate(args);
+                length
+            } else {
+                -1
+            }
+        }
+    };
+    drop(shard);
+    context.reply.integer(reply);
+    Ok(())
+}
+
+/// The optional count of LPOP / RPOP.
+fn pop_count(args: &[&[u8]], name: &str) -> Result<Option<usize>, CommandError> {
+    match args.len() {
+        2 => Ok(None),
+        3 => match store::number::parse_i64(args[2]) {
+            Some(count) if count >= 0 => Ok(Some(count as usize)),
+            _ => Err(errors::NOT_POSITIVE.into()),
+        },
+        _ => Err(wrong_arity(name)),
+    }
+}
+
+fn pop(context: &mut Context, args: &[&[u8]], end: End, name: &str) -> CommandResult {
+    let count = pop_count(args, name)?;
+    let key = args[1];
+    let limits = limits(context.server);
+    let now_ms = context.now_ms;
+    let mut shard = context.lock(key);
+    let reply = &mut context.reply;
+    match count {
+        None => {
+            let popped = pop_elements(&mut shard, key, end, 1, &limits, now_ms, |item| {
+                reply_item(reply, item)
+            })?;
+            match popped {
+                None => reply.null(),
+                Some(_) => shard.propagate(args),
+            }
+        }
+        Some(count) => {
+            let Some(list) = list_at(&mut shard, key, now_ms)? else {
+                reply.null_array();
+                return Ok(());
+            };
+            let popping = count.min(list.len());
+            reply.array(popping);
+            if popping == 0 {
+                return Ok(());
+            }
+            pop_elements(&mut shard, key, end, count, &limits, now_ms, |item| {
+                reply_item(reply, item)
+            })?;
+            shard.propagate(args);
+        }
+    }
+    Ok(())
+}
+
+/// LPOP key [count]
+fn lpop(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    pop(context, args, End::Left, "lpop")
+}
+
+/// RPOP key [count]
+fn rpop(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    pop(context, args, End::Right, "rpop")
+}
+
+/// LRANGE key start stop
+fn lrange(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let start = arguments::integer(args[2])?;
+    let stop = arguments::integer(args[3])?;
+    let now_ms = context.now_ms;
+    let mut shard = context.lock(args[1]);
+    let reply = &mut context.reply;
+    match list_at(&mut shard, args[1], now_ms)? {
+        None => reply.array(0),
+        Some(list) => match store::list::normalize_range(start, stop, list.len()) {
+            None => reply.array(0),
+            Some((first, count)) => {
+                reply.array(count);
+                list.for_each_in(first, count, |item| reply_item(reply, item));
+            }
+        },
+    }
+    Ok(())
+}
+
+/// LINDEX key index
+fn lindex(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let now_ms = context.now_ms;
+    let mut shard = context.lock(args[1]);
+    let Some(list) = list_at(&mut shard, args[1], now_ms)? else {
+        drop(shard);
+        context.reply.null();
+        return Ok(());
+    };
+    let index = arguments::integer(args[2])?;
+    match list.get(index) {
+        None => context.reply.null(),
+        Some(element) => reply_item(&mut context.reply, element.as_item()),
+    }
+    Ok(())
+}
+
+/// LLEN key
+fn llen(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let now_ms = context.now_ms;
+    let mut shard = context.lock(args[1]);
+    let length = list_at(&mut shard, args[1], now_ms)?.map_or(0, |list| list.len());
+    drop(shard);
+    context.reply.integer(length as i64);
+    Ok(())
+}
+
+/// LSET key index element
+fn lset(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let limits = limits(context.server);
+    let now_ms = context.now_ms;
+    let mut shard = context.lock(args[1]);
+    let Some(list) = list_at(&mut shard, args[1], now_ms)? else {
+        return Err(errors::NO_SUCH_KEY.into());
+    };
+    let index = arguments::integer(args[2])?;
+    if !list.set(index, args[3], &limits) {
+        return Err("ERR index out of range".into());
+    }
+    shard.propagate(args);
+    drop(shard);
+    context.reply.ok();
+    Ok(())
+}
+
+/// LREM key count element
+fn lrem(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let count = arguments::integer(args[2])?;
+    if count == i64::MIN {
+        return Err(NOT_IN_LONG_RANGE.into());
+    }
+    let limits = limits(context.server);
+    let now_ms = context.now_ms;
+    let mut shard = context.lock(args[1]);
+    let removed = match list_at(&mut shard, args[1], now_ms)? {
+        None => 0,
+        Some(list) => list.remove(args[3], count, &limits),
+    };
+    if removed > 0 {
+        delete_if_empty(&mut shard, args[1], now_ms);
+        shard.propagate(args);
+    }
+    drop(shard);
+    context.reply.integer(removed as i64);
+    Ok(())
+}
+
+/// LTRIM key start stop
+fn ltrim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let start = arguments::integer(args[2])?;
+    let stop = arguments::integer(args[3])?;
+    let limits = limits(context.server);
+    let now_ms = context.now_ms;
+    let mut shard = context.lock(args[1]);
+    let removed = match list_at(&mut shard, args[1], now_ms)? {
+        None => 0,
+        Some(list) => list.trim(start, stop, &limits),
+    };
+    if removed > 0 {
+        delete_if_empty(&mut shard, args[1], now_ms);
+        shard.propagate(args);
+    }
+    drop(shard);
+    context.reply.ok();
+    Ok(())
+}
+
+/// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]
+fn lpos(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let mut rank: i64 = 1;
+    let mut count: Option<usize> = None;
+    let mut maxlen: usize = 0;
+    let mut index = 3;
+    while index < args.len() {
+        let option = args[index];
+        let value = args.get(index + 1);
+        match value {
+            Some(value) if is(option, "RANK") => {
+                rank = arguments::integer(value)?;
+                if rank == i64::MIN {
+                    return Err(NOT_IN_LONG_RANGE.into());
+                }
+                if rank == 0 {
+                    return Err("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list".into());
+                }
+            }
+            Some(value) if is(option, "COUNT") => {
+                count = Some(non_negative(value, "ERR COUNT can't be negative")?);
+            }
+            Some(value) if is(option, "MAXLEN") => {
+                maxlen = non_negative(value, "ERR MAXLEN can't be negative")?;
+            }
+            _ => return Err(errors::SYNTAX.into()),
+        }
+        index += 2;
+    }
+    let now_ms = context.now_ms;
+    let mut shard = context.lock(args[1]);
+    let positions = match list_at(&mut shard, args[1], now_ms)? {
+        None => Vec::new(),
+        Some(list) => list.positions(args[2], rank, count.unwrap_or(1), maxlen),
+    };
+    drop(shard);
+    let reply = &mut context.reply;
+    match count {
+        Some(_) => {
+            reply.array(positions.len());
+            for position in positions {
+                reply.integer(position as i64);
+            }
+        }
+        None => match positions.first() {
+            Some(position) => reply.integer(*position as i64),
+            None => reply.null(),
+        },
+    }
+    Ok(())
+}
+
+/// A non-negative integer argument, or `message` (also for a non-integer).
+fn non_negative(arg: &[u8], message: &'static str) -> Result<usize, CommandError> {
+    match store::number::parse_i64(arg) {
+        Some(value) if value >= 0 => Ok(value as usize),
+        _ => Err(message.into()),
+    }
+}
+
+/// LEFT or RIGHT, or a syntax error.
+fn end_argument(arg: &[u8]) -> Result<End, CommandError> {
+    if is(arg, "LEFT") {
+        Ok(End::Left)
+    } else if is(arg, "RIGHT") {
+        Ok(End::Right)
+    } else {
+        Err(errors::SYNTAX.into())
+    }
+}
+
+fn move_command(context: &mut Context, args: &[&[u8]], from: End, to: End) -> CommandResult {
+    let (source, destination) = (args[1], args[2]);
+    let limits = limits(context.server);
+    let database = context.database();
+    let now_ms = context.now_ms;
+    let mut locked = context.lock_keys([source, destination]);
+    let moved = move_element(
+        &mut locked,
+        database,
+        source,
+        destination,
+        from,
+        to,
+        &limits,
+        now_ms,
+    )?;
+    match moved {
+        None => {
+            drop(locked);
+            context.reply.null();
+        }
+        Some(element) => {
+            locked.propagate(database, args);
+            drop(locked);
+            reply_item(&mut context.reply, element.as_item());
+        }
+    }
+    Ok(())
+}
+
+/// LMOVE source destination <LEFT | RIGHT> <LEFT | RIGHT>
+fn lmove(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let from = end_argument(args[3])?;
+    let to = end_argument(args[4])?;
+    move_command(context, args, from, to)
+}
+
+/// RPOPLPUSH source destination
+fn rpoplpush(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    move_command(context, args, End::Right, End::Left)
+}
+
+/// The parsed arguments of LMPOP and BLMPOP (from the `numkeys` argument on).
+pub struct MultiPop<'a> {
+    pub keys: &'a [&'a [u8]],
+    pub end: End,
+    pub count: usize,
+}
+
+/// Parses `numkeys key [key ...] <LEFT | RIGHT> [COUNT count]`.
+pub fn parse_multi_pop<'a>(args: &'a [&'a [u8]]) -> Result<MultiPop<'a>, CommandError> {
+    let numkeys = match store::number::parse_i64(args[0]) {
+        Some(numkeys) if numkeys >= 1 => numkeys as usize,
+        _ => return Err("ERR numkeys should be greater than 0".into()),
+    };
+    let end_index = match numkeys.checked_add(1) {
+        Some(index) if index < args.len() => index,
+        _ => return Err(errors::SYNTAX.into()),
+    };
+    let end = end_argument(args[end_index])?;
+    let mut count = None;
+    let mut index = end_index + 1;
+    while index < args.len() {
+        match args.get(index + 1) {
+            Some(value) if count.is_none() && is(args[index], "COUNT") => {
+                count = Some(match store::number::parse_i64(value) {
+                    Some(count) if count >= 1 => count as usize,
+                    _ => return Err("ERR count should be greater than 0".into()),
+                });
+            }
+            _ => return Err(errors::SYNTAX.into()),
+        }
+        index += 2;
+    }
+    Ok(MultiPop {
+        keys: &args[1..end_index],
+        end,
+        count: count.unwrap_or(1),
+    })
+}
+
+/// Pops from the first non-empty list of `request.keys`, replying `[key, [elements]]` and
+/// propagating `LPOP|RPOP key count`. Returns whether it popped; replies nothing when not.
+pub fn multi_pop(
+    locked: &mut LockedMany,
+    database: usize,
+    request: &MultiPop,
+    limits: &Limits,
+    now_ms: u64,
+    reply: &mut ReplyWriter,
+) -> Result<bool, CommandError> {
+    for key in request.keys {
+        let shard = locked.shard(database, key);
+        let length = match list_at(shard, key, now_ms)? {
+            None => continue,
+            Some(list) => list.len(),
+        };
+        if length == 0 {
+            continue;
+        }
+        let popping = request.count.min(length);
+        reply.array(2);
+        reply.bulk(key);
+        reply.array(popping);
+        pop_elements(shard, key, request.end, popping, limits, now_ms, |item| {
+            reply_item(reply, item)
+        })?;
+        let command: &[u8] = match request.end {
+            End::Left => b"LPOP",
+            End::Right => b"RPOP",
+        };
+        let mut count_text = itoa::Buffer::new();
+        let count_text = count_text.format(popping).as_bytes();
+        locked.propagate(database, &[command, key, count_text]);
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// LMPOP numkeys key [key ...] <LEFT | RIGHT> [COUNT count]
+fn lmpop(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let request = parse_multi_pop(&args[1..])?;
+    let limits = limits(context.server);
+    let database = context.database();
+    let now_ms = context.now_ms;
+    let mut locked = context.lock_keys(request.keys.iter().copied());
+    let popped = multi_pop(
+        &mut locked,
+        database,
+        &request,
+        &limits,
+        now_ms,
+        &mut context.reply,
+    );
+    drop(locked);
+    if !popped? {
+        context.reply.null_array();
+    }
+    Ok(())
+}

@@ -164,6 +164,8 @@ fn serialized_length(value: &Value) -> usize {
                 prefix + length
             }
         },
+        // Until RDB serialisation exists, the value's memory is the estimate.
+        other => other.heap_bytes(),
     }
 }
 
