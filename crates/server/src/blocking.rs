@@ -269,8 +269,16 @@ fn cleanup(server: &Server, waiter: &Arc<Waiter>) {
     server.blocked.by_client.lock().remove(&waiter.client_id);
 }
 
-/// Waits until the blocked client is served, times out, is unblocked or must close.
-pub async fn wait(server: &Server, waiter: Arc<Waiter>, kill: &Notify) -> WaitOutcome {
+/// Waits until the blocked client is served, times out, is unblocked or must close (`kill`,
+/// or `disconnected` resolving: the peer went away).
+pub async fn wait(
+    server: &Server,
+    waiter: Arc<Waiter>,
+    kill: &Notify,
+    disconnected: impl std::future::Future<Output = ()>,
+) -> WaitOutcome {
+    tokio::pin!(disconnected);
+    let mut peer_gone = false;
     let outcome = loop {
         {
             let mut state = waiter.state.lock();
@@ -302,6 +310,14 @@ pub async fn wait(server: &Server, waiter: Arc<Waiter>, kill: &Notify) -> WaitOu
                     break WaitOutcome::Closed;
                 }
                 // Being served right now: take the reply, then close.
+                kill.notify_one();
+            }
+            _ = &mut disconnected, if !peer_gone => {
+                peer_gone = true;
+                if waiter.try_claim() {
+                    break WaitOutcome::Closed;
+                }
+                // Being served right now: let that finish, then close.
                 kill.notify_one();
             }
         }

@@ -219,7 +219,9 @@ impl Client {
             .as_ref()
             .map_or(-1, |transaction| transaction.commands.len() as i64);
         shared.multi_commands.store(multi, Ordering::Relaxed);
-        shared.watched_keys.store(self.watched.len(), Ordering::Relaxed);
+        shared
+            .watched_keys
+            .store(self.watched.len(), Ordering::Relaxed);
     }
 
     pub fn select(&mut self, database: usize) {

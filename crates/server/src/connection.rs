@@ -171,15 +171,29 @@ async fn run_connection(
             };
             match parse_request(&query[consumed..], &limits, &mut args) {
                 Ok(Request::Complete { consumed: length }) => {
-                    let buffer = &query[consumed..consumed + length];
-                    let argv: SmallVec<[&[u8]; 8]> = args.iter(buffer).collect();
-                    execute(server, client, &argv, &mut output);
-                    if client.blocked.is_some() {
-                        let owned: Vec<Vec<u8>> = argv.iter().map(|arg| arg.to_vec()).collect();
+                    let blocked_argv: Option<Vec<Vec<u8>>> = {
+                        let buffer = &query[consumed..consumed + length];
+                        let argv: SmallVec<[&[u8]; 8]> = args.iter(buffer).collect();
+                        execute(server, client, &argv, &mut output);
+                        client
+                            .blocked
+                            .is_some()
+                            .then(|| argv.iter().map(|arg| arg.to_vec()).collect())
+                    };
+                    if let Some(owned) = blocked_argv {
                         if !output.is_empty() {
                             write_output(server, &shared, stream, &mut output).await?;
                         }
-                        if !wait_while_blocked(server, client, owned, &mut output).await {
+                        let blocked = wait_while_blocked(
+                            server,
+                            client,
+                            owned,
+                            &mut output,
+                            stream,
+                            &mut query,
+                            query_limit,
+                        );
+                        if !blocked.await {
                             return Ok(());
                         }
                     }
@@ -241,11 +255,28 @@ async fn wait_while_blocked(
     client: &mut Client,
     argv: Vec<Vec<u8>>,
     output: &mut Vec<u8>,
+    stream: &mut TcpStream,
+    query: &mut BytesMut,
+    query_limit: i64,
 ) -> bool {
     let shared = client.shared.clone();
     while let Some(waiter) = client.blocked.take() {
         shared.blocked.store(true, Ordering::Relaxed);
-        let outcome = crate::blocking::wait(server, waiter, &shared.kill).await;
+        // While blocked the connection keeps reading (requests wait in the query buffer, as in
+        // Redis), so that a client that goes away is noticed.
+        let disconnected = async {
+            loop {
+                if query.capacity() - query.len() < READ_CHUNK_BYTES / 4 {
+                    query.reserve(READ_CHUNK_BYTES);
+                }
+                match stream.read_buf(query).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) if query.len() as i64 > query_limit => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        let outcome = crate::blocking::wait(server, waiter, &shared.kill, disconnected).await;
         shared.blocked.store(false, Ordering::Relaxed);
         match outcome {
             crate::blocking::WaitOutcome::Reply(reply) => output.extend_from_slice(&reply),

@@ -32,6 +32,7 @@ pub fn register(table: &mut CommandTable) {
     table.handle("client|no-evict", client_no_evict);
     table.handle("client|no-touch", client_no_touch);
     table.handle("client|help", client_help);
+    table.handle("client|unblock", client_unblock);
 }
 
 /// PING [message]
@@ -636,5 +637,21 @@ fn client_help(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
             "    Will not touch LRU/LFU stats when this mode is on.",
         ],
     );
+    Ok(())
+}
+
+/// CLIENT UNBLOCK client-id [TIMEOUT | ERROR]
+fn client_unblock(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let id = crate::arguments::integer(args[2])?;
+    let error = match args.get(3) {
+        None => None,
+        Some(mode) if is(mode, "TIMEOUT") => None,
+        Some(mode) if is(mode, "ERROR") => {
+            Some("UNBLOCKED client unblocked via CLIENT UNBLOCK".to_string())
+        }
+        Some(_) => return Err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into()),
+    };
+    let unblocked = id > 0 && context.server.blocked.unblock(id as u64, error);
+    context.reply.integer(unblocked as i64);
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! List commands: LPUSH, RPUSH, LPOP, LRANGE and the rest of Redis's list family.
+//! List commands: LPUSH, RPUSH, LPOP, LRANGE and the rest of Redis's list family, and the
+//! blocking pops and moves (BLPOP, BRPOP, BLMPOP, BLMOVE, BRPOPLPUSH).
 //!
 //! The pops and the move are shared functions ([`pop_elements`], [`pop_one`],
 //! [`move_element`]) that work on locked shards and leave replying and propagating to their
@@ -12,6 +13,7 @@ use store::list::{Element, End, Item, Limits, List, Position};
 use store::{Shard, Value};
 
 use crate::arguments::{self, is};
+use crate::blocking::{self, BlockedOperation, ServeOutcome};
 use crate::command::CommandTable;
 use crate::context::{errors, wrong_arity, CommandError, CommandResult, Context, LockedMany};
 use crate::server::Server;
@@ -34,6 +36,11 @@ pub fn register(table: &mut CommandTable) {
     table.handle("lmove", lmove);
     table.handle("rpoplpush", rpoplpush);
     table.handle("lmpop", lmpop);
+    table.handle("blpop", blpop);
+    table.handle("brpop", brpop);
+    table.handle("blmpop", blmpop);
+    table.handle("blmove", blmove);
+    table.handle("brpoplpush", brpoplpush);
 }
 
 /// "value is out of range, value must between ..." for a range of -LONG_MAX..=LONG_MAX.
@@ -642,4 +649,302 @@ fn lmpop(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         context.reply.null_array();
     }
     Ok(())
+}
+
+// Blocking commands. Each tries its non-blocking form first, with the locks of all its keys;
+// when every key is empty it blocks (see `crate::blocking`) and is served later by the write
+// that fills one of its keys, through its `BlockedOperation`.
+
+/// Propagates a pop served to a blocked client (under the writer's lock of `shard`).
+fn propagate_served(server: &Server, database: usize, shard: &mut Shard, args: &[&[u8]]) {
+    shard.watched.touch(args[1]);
+    server.propagation.append(database, args);
+}
+
+fn pop_command_name(end: End) -> &'static [u8] {
+    match end {
+        End::Left => b"LPOP",
+        End::Right => b"RPOP",
+    }
+}
+
+/// BLPOP / BRPOP (one element) and BLMPOP (up to `count` elements) waiting for a list.
+struct BlockedPop {
+    end: End,
+    /// `None` for BLPOP / BRPOP; the COUNT of BLMPOP.
+    count: Option<usize>,
+}
+
+impl BlockedOperation for BlockedPop {
+    fn serve(
+        &self,
+        server: &Server,
+        database: usize,
+        shard: &mut Shard,
+        key: &[u8],
+        now_ms: u64,
+        reply: &mut ReplyWriter,
+    ) -> ServeOutcome {
+        let length = match list_at(shard, key, now_ms) {
+            Ok(Some(list)) if !list.is_empty() => list.len(),
+            _ => return ServeOutcome::NotReady,
+        };
+        let limits = limits(server);
+        match self.count {
+            None => {
+                let Ok(Some(element)) = pop_one(shard, key, self.end, &limits, now_ms) else {
+                    unreachable!("the list was checked non-empty under the same lock");
+                };
+                reply.array(2);
+                reply.bulk(key);
+                reply_item(reply, element.as_item());
+                propagate_served(server, database, shard, &[pop_command_name(self.end), key]);
+            }
+            Some(count) => {
+                let popping = count.min(length);
+                reply.array(2);
+                reply.bulk(key);
+                reply.array(popping);
+                let _ = pop_elements(shard, key, self.end, popping, &limits, now_ms, |item| {
+                    reply_item(reply, item)
+                });
+                let mut count_text = itoa::Buffer::new();
+                let count_text = count_text.format(popping).as_bytes();
+                propagate_served(
+                    server,
+                    database,
+                    shard,
+                    &[pop_command_name(self.end), key, count_text],
+                );
+            }
+        }
+        ServeOutcome::Served
+    }
+
+    fn timeout_reply(&self, reply: &mut ReplyWriter) {
+        reply.null_array();
+    }
+}
+
+fn blocking_pop(context: &mut Context, args: &[&[u8]], end: End) -> CommandResult {
+    let deadline_ms = blocking::parse_timeout_seconds(args[args.len() - 1], context.now_ms)?;
+    let keys = &args[1..args.len() - 1];
+    let limits = limits(context.server);
+    let database = context.database();
+    let now_ms = context.now_ms;
+    let mut locked = context.lock_keys(keys.iter().copied());
+    for key in keys {
+        let shard = locked.shard(database, key);
+        if let Some(element) = pop_one(shard, key, end, &limits, now_ms)? {
+            locked.propagate(database, &[pop_command_name(end), key]);
+            drop(locked);
+            context.reply.array(2);
+            context.reply.bulk(key);
+            reply_item(&mut context.reply, element.as_item());
+            return Ok(());
+        }
+    }
+    if context.in_transaction() {
+        drop(locked);
+        context.reply.null_array();
+        return Ok(());
+    }
+    let operation = Box::new(BlockedPop { end, count: None });
+    blocking::block(context, &mut locked, keys, deadline_ms, operation);
+    Ok(())
+}
+
+/// BLPOP key [key ...] timeout
+fn blpop(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    blocking_pop(context, args, End::Left)
+}
+
+/// BRPOP key [key ...] timeout
+fn brpop(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    blocking_pop(context, args, End::Right)
+}
+
+/// BLMPOP timeout numkeys key [key ...] <LEFT | RIGHT> [COUNT count]
+fn blmpop(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let deadline_ms = blocking::parse_timeout_seconds(args[1], context.now_ms)?;
+    let request = parse_multi_pop(&args[2..])?;
+    let limits = limits(context.server);
+    let database = context.database();
+    let now_ms = context.now_ms;
+    let mut locked = context.lock_keys(request.keys.iter().copied());
+    let popped = multi_pop(
+        &mut locked,
+        database,
+        &request,
+        &limits,
+        now_ms,
+        &mut context.reply,
+    )?;
+    if popped {
+        return Ok(());
+    }
+    if context.in_transaction() {
+        drop(locked);
+        context.reply.null_array();
+        return Ok(());
+    }
+    let operation = Box::new(BlockedPop {
+        end: request.end,
+        count: Some(request.count),
+    });
+    blocking::block(context, &mut locked, request.keys, deadline_ms, operation);
+    Ok(())
+}
+
+/// BLMOVE / BRPOPLPUSH waiting for the source list.
+struct BlockedMove {
+    destination: Vec<u8>,
+    from: End,
+    to: End,
+    /// BRPOPLPUSH propagates as RPOPLPUSH, BLMOVE as LMOVE.
+    legacy: bool,
+}
+
+impl BlockedMove {
+    fn propagated<'a>(&self, source: &'a [u8], destination: &'a [u8]) -> Vec<&'a [u8]> {
+        if self.legacy {
+            vec![b"RPOPLPUSH", source, destination]
+        } else {
+            vec![
+                b"LMOVE",
+                source,
+                destination,
+                self.from.keyword(),
+                self.to.keyword(),
+            ]
+        }
+    }
+}
+
+impl BlockedOperation for BlockedMove {
+    fn serve(
+        &self,
+        server: &Server,
+        database: usize,
+        shard: &mut Shard,
+        key: &[u8],
+        now_ms: u64,
+        reply: &mut ReplyWriter,
+    ) -> ServeOutcome {
+        match list_at(shard, key, now_ms) {
+            Ok(Some(list)) if !list.is_empty() => {}
+            _ => return ServeOutcome::NotReady,
+        }
+        let destination = self.destination.as_slice();
+        if store::keyspace::shard_index(destination) != store::keyspace::shard_index(key) {
+            return ServeOutcome::Retry;
+        }
+        // A destination of another type fails the blocked command, leaving the source as is.
+        if let Err(error) = list_at(shard, destination, now_ms) {
+            reply.error(error.0.as_bytes());
+            return ServeOutcome::Served;
+        }
+        let limits = limits(server);
+        let element = if key == destination {
+            let Ok(Some(list)) = list_at(shard, key, now_ms) else {
+                unreachable!("the source was checked above");
+            };
+            list.rotate(self.from, self.to, &limits)
+        } else {
+            let Ok(Some(element)) = pop_one(shard, key, self.from, &limits, now_ms) else {
+                unreachable!("the source was checked non-empty under the same lock");
+            };
+            match list_at(shard, destination, now_ms) {
+                Ok(Some(list)) => list.push_element(self.to, &element, &limits),
+                _ => {
+                    let mut list = List::new();
+                    list.push_element(self.to, &element, &limits);
+                    shard.insert(destination, Value::List(Box::new(list)), None, now_ms);
+                }
+            }
+            Some(element)
+        };
+        let Some(element) = element else {
+            return ServeOutcome::NotReady;
+        };
+        reply_item(reply, element.as_item());
+        shard.watched.touch(destination);
+        propagate_served(server, database, shard, &self.propagated(key, destination));
+        ServeOutcome::Served
+    }
+
+    fn timeout_reply(&self, reply: &mut ReplyWriter) {
+        reply.null();
+    }
+}
+
+fn blocking_move(
+    context: &mut Context,
+    source: &[u8],
+    destination: &[u8],
+    from: End,
+    to: End,
+    timeout: &[u8],
+    legacy: bool,
+) -> CommandResult {
+    let deadline_ms = blocking::parse_timeout_seconds(timeout, context.now_ms)?;
+    let limits = limits(context.server);
+    let database = context.database();
+    let now_ms = context.now_ms;
+    let operation = BlockedMove {
+        destination: destination.to_vec(),
+        from,
+        to,
+        legacy,
+    };
+    let mut locked = context.lock_keys([source, destination]);
+    let moved = move_element(
+        &mut locked,
+        database,
+        source,
+        destination,
+        from,
+        to,
+        &limits,
+        now_ms,
+    )?;
+    if let Some(element) = moved {
+        locked.propagate(database, &operation.propagated(source, destination));
+        drop(locked);
+        reply_item(&mut context.reply, element.as_item());
+        return Ok(());
+    }
+    if context.in_transaction() {
+        drop(locked);
+        context.reply.null();
+        return Ok(());
+    }
+    blocking::block(
+        context,
+        &mut locked,
+        &[source],
+        deadline_ms,
+        Box::new(operation),
+    );
+    Ok(())
+}
+
+/// BLMOVE source destination <LEFT | RIGHT> <LEFT | RIGHT> timeout
+fn blmove(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let from = end_argument(args[3])?;
+    let to = end_argument(args[4])?;
+    blocking_move(context, args[1], args[2], from, to, args[5], false)
+}
+
+/// BRPOPLPUSH source destination timeout
+fn brpoplpush(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    blocking_move(
+        context,
+        args[1],
+        args[2],
+        End::Right,
+        End::Left,
+        args[3],
+        true,
+    )
 }

@@ -80,8 +80,11 @@ pub fn debug(context: &mut Context, args: &[&[u8]]) -> CommandResult {
             context.reply.ok();
         }
         ("quicklist-packed-threshold", 3) => {
-            let valid = crate::config::parse_memory(&String::from_utf8_lossy(args[2]))
-                .is_some_and(|bytes| (0..=4 * (1i64 << 30)).contains(&bytes));
+            let bytes = crate::config::parse_memory(&String::from_utf8_lossy(args[2]));
+            let valid = bytes.is_some_and(|bytes| {
+                let bytes = if bytes == 0 { 1 << 30 } else { bytes };
+                bytes > 0 && store::list::set_packed_threshold(bytes as u64)
+            });
             if !valid {
                 return Err(
                     "ERR argument must be a memory value bigger than 1 and smaller than 4gb".into(),
