@@ -2,7 +2,7 @@
 //!
 //! Modules: [`blocked`] (clients blocked on keys, per shard), [`keyspace`] (databases, shards, entries, expiry), [`value`] (what a key holds),
 //! [`small_bytes`] (the compact byte string used for keys and short values), [`slot`] (cluster
-//! hash slots), [`glob`] (pattern matching), [`number`] (Redis's number syntax).
+//! hash slots), [`glob`] (pattern matching), [`number`] (Redis's number syntax), [`zset`] (sorted sets).
 //! A new data type gets its own module here holding its structure and operations, returning
 //! plain Rust values; the server's command families turn those into replies.
 
@@ -13,7 +13,9 @@ pub mod number;
 pub mod slot;
 pub mod small_bytes;
 pub mod value;
+pub mod zset;
 
 pub use keyspace::{Database, Entry, EntryMut, Keyspace, LockedShards, Shard, SHARD_COUNT};
 pub use small_bytes::SmallBytes;
 pub use value::{StringValue, Value};
+pub use zset::SortedSet;
