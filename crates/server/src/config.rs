@@ -436,6 +436,8 @@ pub struct HotConfig {
     pub timeout_s: AtomicU64,
     pub hz: AtomicI64,
     pub active_expire_effort: AtomicI64,
+    pub zset_max_listpack_entries: AtomicU64,
+    pub zset_max_listpack_value: AtomicU64,
 }
 
 pub struct Config {
@@ -499,6 +501,10 @@ impl HotConfig {
         self.hz.store(int("hz"), Ordering::Relaxed);
         self.active_expire_effort
             .store(int("active-expire-effort"), Ordering::Relaxed);
+        self.zset_max_listpack_entries
+            .store(int("zset-max-listpack-entries") as u64, Ordering::Relaxed);
+        self.zset_max_listpack_value
+            .store(int("zset-max-listpack-value") as u64, Ordering::Relaxed);
     }
 }
 

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod lists;
 pub mod server;
 pub mod strings;
+pub mod zsets;
 
 use crate::command::CommandTable;
 
@@ -21,4 +22,5 @@ pub fn register_all(table: &mut CommandTable) {
     lists::register(table);
     server::register(table);
     strings::register(table);
+    zsets::register(table);
 }
