@@ -1646,3 +1646,186 @@ fn zscan(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! What sorted-set writes propagate (the stream AOF and replicas consume).
+
+    use std::sync::Arc;
+
+    use parking_lot::Mutex;
+
+    use crate::client::{Client, ClientShared};
+    use crate::command::CommandTable;
+    use crate::config::Config;
+    use crate::connection::execute;
+    use crate::propagation::RecordingSink;
+    use crate::server::Server;
+
+    struct Harness {
+        server: Server,
+        recorded: Arc<Mutex<Vec<Vec<Vec<u8>>>>>,
+        next_client_id: u64,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            let mut commands = CommandTable::from_specs();
+            crate::families::register_all(&mut commands);
+            commands.retain_implemented();
+            let server = Server::new(Config::default(), commands, 1);
+            let recorded = Arc::new(Mutex::new(Vec::new()));
+            server.propagation.attach(Box::new(RecordingSink {
+                buffer: recorded.clone(),
+                last_database: None,
+                bytes_max: usize::MAX,
+                bytes: 0,
+            }));
+            Harness {
+                server,
+                recorded,
+                next_client_id: 1,
+            }
+        }
+
+        fn client(&mut self) -> Client {
+            let address = "127.0.0.1:1".parse().expect("an address");
+            self.next_client_id += 1;
+            let shared = Arc::new(ClientShared {
+                id: self.next_client_id,
+                address,
+                local_address: address,
+                file_descriptor: -1,
+                created_ms: 0,
+                last_interaction_ms: 0.into(),
+                database: 0.into(),
+                last_command: 0.into(),
+                name: Default::default(),
+                library_name: Default::default(),
+                library_version: Default::default(),
+                protocol_version: 2.into(),
+                query_buffer_bytes: 0.into(),
+                output_bytes: 0.into(),
+                killed: false.into(),
+                kill: Default::default(),
+            });
+            Client::new(shared, true)
+        }
+
+        /// Runs `line` (space-separated words) and returns the raw reply.
+        fn run(&self, client: &mut Client, line: &str) -> String {
+            let words: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+            let mut output = Vec::new();
+            execute(&self.server, client, &words, &mut output);
+            String::from_utf8_lossy(&output).into_owned()
+        }
+
+        /// What was propagated since the last call, one command per line (SELECTs left out).
+        fn propagated(&self) -> Vec<String> {
+            let mut recorded = self.recorded.lock();
+            let lines = recorded
+                .iter()
+                .filter(|args| args[0] != b"SELECT")
+                .map(|args| {
+                    args.iter()
+                        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect();
+            recorded.clear();
+            lines
+        }
+    }
+
+    #[test]
+    fn writes_propagate_verbatim_and_no_ops_not_at_all() {
+        let mut harness = Harness::new();
+        let mut client = harness.client();
+        let cases: &[(&str, &[&str])] = &[
+            ("ZADD z 1 a 2 b", &["ZADD z 1 a 2 b"]),
+            ("ZADD z 1 a", &[]),
+            ("ZADD z NX 5 a", &[]),
+            ("ZADD z XX 5 nope", &[]),
+            ("ZADD z GT 0 a", &[]),
+            ("ZADD z GT CH 3 a", &["ZADD z GT CH 3 a"]),
+            ("ZADD z INCR 1 a", &["ZADD z INCR 1 a"]),
+            ("ZINCRBY z 0 a", &[]),
+            ("ZINCRBY z 1.5 b", &["ZINCRBY z 1.5 b"]),
+            ("ZADD z INCR -inf a", &["ZADD z INCR -inf a"]),
+            ("ZADD z INCR +inf a", &[]),
+            ("ZREM z nope", &[]),
+            ("ZREM z a nope", &["ZREM z a nope"]),
+            ("ZREMRANGEBYSCORE z 100 200", &[]),
+            ("ZREMRANGEBYRANK z 5 10", &[]),
+            ("ZREMRANGEBYLEX z [x [y", &[]),
+            ("ZADD z 1 c 2 d 3 e", &["ZADD z 1 c 2 d 3 e"]),
+            ("ZREMRANGEBYRANK z 0 0", &["ZREMRANGEBYRANK z 0 0"]),
+            ("ZREMRANGEBYSCORE z (2 3", &["ZREMRANGEBYSCORE z (2 3"]),
+            ("ZRANGE z 0 -1", &[]),
+            ("ZUNIONSTORE dst 1 z", &["ZUNIONSTORE dst 1 z"]),
+            (
+                "ZINTERSTORE dst 2 z missing",
+                &["ZINTERSTORE dst 2 z missing"],
+            ),
+            ("ZINTERSTORE dst 2 z missing", &[]),
+            ("ZRANGESTORE dst z 0 0", &["ZRANGESTORE dst z 0 0"]),
+            ("ZRANGESTORE dst z 10 20", &["ZRANGESTORE dst z 10 20"]),
+            ("ZRANGESTORE dst z 10 20", &[]),
+            ("ZDIFFSTORE dst 1 missing", &[]),
+        ];
+        for (command, expected) in cases {
+            harness.run(&mut client, command);
+            assert_eq!(harness.propagated(), *expected, "{command}");
+        }
+    }
+
+    #[test]
+    fn pops_propagate_as_zpopmin_or_zpopmax() {
+        let mut harness = Harness::new();
+        let mut client = harness.client();
+        harness.run(&mut client, "ZADD z 1 a 2 b 3 c 4 d 5 e 6 f");
+        harness.propagated();
+        let cases: &[(&str, &[&str])] = &[
+            ("ZPOPMIN z", &["ZPOPMIN z"]),
+            ("ZPOPMAX z 2", &["ZPOPMAX z 2"]),
+            ("ZPOPMIN z 0", &[]),
+            ("ZPOPMIN missing", &[]),
+            ("ZMPOP 2 missing z MIN", &["ZPOPMIN z 1"]),
+            ("ZMPOP 1 missing MIN", &[]),
+            ("BZPOPMAX missing z 0", &["ZPOPMAX z"]),
+            ("BZMPOP 0 1 z MIN COUNT 10", &["ZPOPMIN z 1"]),
+            ("ZPOPMIN z 10", &[]),
+        ];
+        for (command, expected) in cases {
+            harness.run(&mut client, command);
+            assert_eq!(harness.propagated(), *expected, "{command}");
+        }
+        harness.run(&mut client, "ZADD y 1 a 2 b 3 c");
+        harness.propagated();
+        harness.run(&mut client, "ZMPOP 1 y MAX COUNT 10");
+        assert_eq!(harness.propagated(), ["ZPOPMAX y 3"]);
+    }
+
+    #[test]
+    fn a_served_waiter_propagates_its_pop_after_the_write() {
+        let mut harness = Harness::new();
+        let mut waiter = harness.client();
+        let mut writer = harness.client();
+        let mut multi_waiter = harness.client();
+        assert_eq!(harness.run(&mut waiter, "BZPOPMIN q 0"), "");
+        assert!(waiter.blocked.is_some());
+        assert_eq!(
+            harness.run(&mut multi_waiter, "BZMPOP 0 1 q MAX COUNT 5"),
+            ""
+        );
+        assert!(multi_waiter.blocked.is_some());
+        assert!(harness.propagated().is_empty());
+        harness.run(&mut writer, "ZADD q 1 a 2 b 3 c");
+        assert_eq!(
+            harness.propagated(),
+            ["ZADD q 1 a 2 b 3 c", "ZPOPMIN q", "ZPOPMAX q 2"]
+        );
+        assert_eq!(harness.run(&mut writer, "EXISTS q"), ":0\r\n");
+    }
+}
