@@ -184,6 +184,11 @@ pub fn block(
     deadline_ms: u64,
     operation: Box<dyn BlockedOperation>,
 ) {
+    // Inside a transaction a blocking command behaves as its non-blocking form.
+    if context.in_transaction() {
+        operation.timeout_reply(&mut context.reply);
+        return;
+    }
     let database = context.database();
     let waiter = Arc::new(Waiter {
         client_id: context.client.id,

@@ -720,6 +720,8 @@ pub struct HotConfig {
     pub active_expire_effort: AtomicI64,
     pub list_max_listpack_size: AtomicI64,
     pub list_compress_depth: AtomicI64,
+    pub zset_max_listpack_entries: AtomicU64,
+    pub zset_max_listpack_value: AtomicU64,
 }
 
 /// The values before a change, to roll it back.
@@ -793,6 +795,10 @@ impl HotConfig {
             .store(int("list-max-listpack-size"), Ordering::Relaxed);
         self.list_compress_depth
             .store(int("list-compress-depth"), Ordering::Relaxed);
+        self.zset_max_listpack_entries
+            .store(int("zset-max-listpack-entries") as u64, Ordering::Relaxed);
+        self.zset_max_listpack_value
+            .store(int("zset-max-listpack-value") as u64, Ordering::Relaxed);
     }
 }
 

@@ -94,6 +94,7 @@ pub fn type_code(value: &Value) -> u32 {
     match value {
         Value::String(_) => 0,
         Value::List(_) => 1,
+        Value::SortedSet(_) => 3,
     }
 }
 
@@ -112,6 +113,14 @@ fn mix_value(digest: &mut Digest, value: &Value) {
                 }
                 crate::list::Item::Bytes(bytes) => mix_digest(digest, bytes),
             });
+        }
+        Value::SortedSet(set) => {
+            for (member, score) in set.iter() {
+                let mut element = [0u8; 20];
+                mix_digest(&mut element, member);
+                mix_digest(&mut element, crate::zset::format_score(score).as_bytes());
+                xor_digest(digest, &element);
+            }
         }
     }
 }

@@ -4,7 +4,8 @@
 //! [`list`] (the list type: listpack / quicklist encodings), [`blocked`] (clients blocked on
 //! keys, per shard), [`watch`] (keys watched by WATCH), [`small_bytes`] (the compact byte string
 //! used for keys and short values), [`slot`] (cluster hash slots), [`glob`] (pattern matching),
-//! [`number`] (Redis's number syntax), [`digest`] (DEBUG DIGEST's dataset signatures).
+//! [`number`] (Redis's number syntax), [`digest`] (DEBUG DIGEST's dataset signatures),
+//! [`zset`] (sorted sets).
 //! A new data type gets its own module here holding its structure and operations, returning
 //! plain Rust values; the server's command families turn those into replies.
 
@@ -18,6 +19,7 @@ pub mod slot;
 pub mod small_bytes;
 pub mod value;
 pub mod watch;
+pub mod zset;
 
 pub use keyspace::{
     random_key, set_frequency_parameters, Database, Entry, EntryMut, Keyspace, LockedShards, Shard,
@@ -26,3 +28,4 @@ pub use keyspace::{
 pub use list::List;
 pub use small_bytes::SmallBytes;
 pub use value::{StringValue, Value};
+pub use zset::SortedSet;

@@ -17,6 +17,7 @@ const INTEGER_TEXT_BYTES_MAX: usize = 20;
 pub enum Value {
     String(StringValue),
     List(Box<List>),
+    SortedSet(Box<crate::zset::SortedSet>),
 }
 
 /// A string value, in the encoding Redis would report for it.
@@ -113,6 +114,7 @@ impl Value {
         match self {
             Value::String(_) => "string",
             Value::List(_) => "list",
+            Value::SortedSet(_) => "zset",
         }
     }
 
@@ -121,6 +123,7 @@ impl Value {
         match self {
             Value::String(string) => string.encoding_name(),
             Value::List(list) => list.encoding_name(),
+            Value::SortedSet(set) => set.encoding_name(),
         }
     }
 
@@ -157,6 +160,9 @@ impl Value {
         match self {
             Value::String(string) => string.heap_bytes(),
             Value::List(list) => list.heap_bytes(),
+            Value::SortedSet(set) => {
+                std::mem::size_of::<crate::zset::SortedSet>() + set.heap_bytes()
+            }
         }
     }
 }

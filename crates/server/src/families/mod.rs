@@ -13,6 +13,7 @@ pub mod pubsub;
 pub mod server;
 pub mod strings;
 pub mod transactions;
+pub mod zsets;
 
 use crate::command::CommandTable;
 
@@ -25,4 +26,5 @@ pub fn register_all(table: &mut CommandTable) {
     server::register(table);
     strings::register(table);
     transactions::register(table);
+    zsets::register(table);
 }
