@@ -12,6 +12,7 @@ pub mod keyspace;
 pub mod number;
 pub mod slot;
 pub mod small_bytes;
+pub mod stream;
 pub mod value;
 pub mod watch;
 

@@ -15,6 +15,7 @@ const INTEGER_TEXT_BYTES_MAX: usize = 20;
 #[derive(Clone, Debug)]
 pub enum Value {
     String(StringValue),
+    Stream(Box<crate::stream::Stream>),
 }
 
 /// A string value, in the encoding Redis would report for it.
@@ -110,6 +111,7 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::String(_) => "string",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -117,18 +119,21 @@ impl Value {
     pub fn encoding_name(&self) -> &'static str {
         match self {
             Value::String(string) => string.encoding_name(),
+            Value::Stream(_) => "stream",
         }
     }
 
     pub fn as_string(&self) -> Option<&StringValue> {
         match self {
             Value::String(string) => Some(string),
+            Value::Stream(_) => None,
         }
     }
 
     pub fn as_string_mut(&mut self) -> Option<&mut StringValue> {
         match self {
             Value::String(string) => Some(string),
+            Value::Stream(_) => None,
         }
     }
 
@@ -136,6 +141,9 @@ impl Value {
     pub fn heap_bytes(&self) -> usize {
         match self {
             Value::String(string) => string.heap_bytes(),
+            Value::Stream(stream) => {
+                std::mem::size_of::<crate::stream::Stream>() + stream.heap_bytes()
+            }
         }
     }
 }
