@@ -436,6 +436,8 @@ pub struct HotConfig {
     pub timeout_s: AtomicU64,
     pub hz: AtomicI64,
     pub active_expire_effort: AtomicI64,
+    pub stream_node_max_bytes: AtomicI64,
+    pub stream_node_max_entries: AtomicI64,
 }
 
 pub struct Config {
@@ -499,6 +501,10 @@ impl HotConfig {
         self.hz.store(int("hz"), Ordering::Relaxed);
         self.active_expire_effort
             .store(int("active-expire-effort"), Ordering::Relaxed);
+        self.stream_node_max_bytes
+            .store(int("stream-node-max-bytes"), Ordering::Relaxed);
+        self.stream_node_max_entries
+            .store(int("stream-node-max-entries"), Ordering::Relaxed);
     }
 }
 

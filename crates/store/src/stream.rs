@@ -350,15 +350,10 @@ impl ConsumerGroup {
         true
     }
 
-    /// Records a delivery of `id` to `consumer` (which must exist): new pending entries start
-    /// with a count of 1; an entry owned by another consumer changes hands.
-    pub fn deliver(
-        &mut self,
-        id: StreamId,
-        consumer: &[u8],
-        now_ms: u64,
-        increment_count: bool,
-    ) -> &PendingEntry {
+    /// Records a delivery of `id` to `consumer` (which must exist) at `now_ms`: a new pending
+    /// entry starts with a count of 0 (the caller sets it); an entry owned by another consumer
+    /// changes hands.
+    pub fn deliver(&mut self, id: StreamId, consumer: &[u8], now_ms: u64) -> &mut PendingEntry {
         let previous_owner = self
             .pending
             .get(&id)
@@ -383,9 +378,6 @@ impl ConsumerGroup {
             entry.consumer = SmallBytes::new(consumer);
         }
         entry.delivery_time_ms = now_ms;
-        if increment_count {
-            entry.delivery_count += 1;
-        }
         entry
     }
 }
@@ -725,18 +717,18 @@ impl Stream {
     }
 
     /// A group's lag (Redis 7.2's `streamGetLag`), `None` when it cannot be known.
-    pub fn lag(&self, group: &ConsumerGroup) -> Option<u64> {
+    pub fn lag(&self, group: &ConsumerGroup) -> Option<i64> {
         if self.entries_added == 0 {
             return Some(0);
         }
         if group.entries_read != ENTRIES_READ_UNKNOWN && !self.has_tombstones_after(group.last_id) {
-            return Some(self.entries_added.saturating_sub(group.entries_read as u64));
+            return Some(self.entries_added as i64 - group.entries_read);
         }
         let estimate = self.estimate_entries_read(group.last_id);
         if estimate == ENTRIES_READ_UNKNOWN {
             None
         } else {
-            Some(self.entries_added.saturating_sub(estimate as u64))
+            Some(self.entries_added as i64 - estimate)
         }
     }
 
@@ -1003,9 +995,9 @@ mod tests {
         let group = stream.group_mut(b"g").unwrap();
         group.consumer_mut(b"alice", 10);
         group.consumer_mut(b"bob", 10);
-        group.deliver(id(1, 0), b"alice", 10, true);
-        group.deliver(id(2, 0), b"alice", 10, true);
-        group.deliver(id(2, 0), b"bob", 20, true);
+        group.deliver(id(1, 0), b"alice", 10).delivery_count += 1;
+        group.deliver(id(2, 0), b"alice", 10).delivery_count += 1;
+        group.deliver(id(2, 0), b"bob", 20).delivery_count += 1;
         assert_eq!(group.pending[&id(2, 0)].delivery_count, 2);
         assert_eq!(group.consumers[&b"alice"[..]].pending.len(), 1);
         assert!(group.acknowledge(id(1, 0)));
@@ -1014,6 +1006,6 @@ mod tests {
         assert!(group.pending.is_empty());
         stream.advance_group(b"g", id(1, 0));
         assert_eq!(stream.group(b"g").unwrap().entries_read, 1);
-        assert_eq!(stream.lag(stream.group(b"g").unwrap()), Some(1));
+        assert_eq!(stream.lag(stream.group(b"g").unwrap()), Some(1i64));
     }
 }
