@@ -1617,15 +1617,22 @@ fn reply_lag(reply: &mut ReplyWriter, lag: Option<i64>) {
 fn xinfo_stream(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let mut full = false;
     let mut count: usize = 10;
+    let syntax = || -> CommandError {
+        format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try XINFO HELP.",
+            text(args[1])
+        )
+        .into()
+    };
     if args.len() > 3 {
         if !is(args[3], "full") {
-            return Err(errors::SYNTAX.into());
+            return Err(syntax());
         }
         full = true;
         if args.len() == 6 && is(args[4], "count") {
             count = arguments::integer(args[5])?.max(0) as usize;
         } else if args.len() != 4 {
-            return Err(errors::SYNTAX.into());
+            return Err(syntax());
         }
     }
     let key = args[2];
