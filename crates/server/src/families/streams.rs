@@ -1814,3 +1814,144 @@ fn xinfo_help(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
+    use std::sync::Arc;
+
+    use parking_lot::Mutex;
+
+    use crate::client::{Client, ClientShared};
+    use crate::command::CommandTable;
+    use crate::config::Config;
+    use crate::propagation::RecordingSink;
+    use crate::server::Server;
+
+    type Recorded = Arc<Mutex<Vec<Vec<Vec<u8>>>>>;
+
+    fn harness() -> (Server, Client, Recorded) {
+        let mut commands = CommandTable::from_specs();
+        crate::families::register_all(&mut commands);
+        commands.retain_implemented();
+        let server = Server::new(Config::default(), commands, 1);
+        let address = "127.0.0.1:1".parse().unwrap();
+        let shared = Arc::new(ClientShared {
+            id: 1,
+            address,
+            local_address: address,
+            file_descriptor: -1,
+            created_ms: 0,
+            last_interaction_ms: AtomicU64::new(0),
+            database: AtomicUsize::new(0),
+            last_command: AtomicU32::new(0),
+            name: Mutex::new(Vec::new()),
+            library_name: Mutex::new(Vec::new()),
+            library_version: Mutex::new(Vec::new()),
+            protocol_version: AtomicU32::new(2),
+            query_buffer_bytes: AtomicUsize::new(0),
+            output_bytes: AtomicUsize::new(0),
+            killed: AtomicBool::new(false),
+            kill: tokio::sync::Notify::new(),
+        });
+        let client = Client::new(shared, true);
+        let recorded: Recorded = Arc::new(Mutex::new(Vec::new()));
+        server.propagation.attach(Box::new(RecordingSink {
+            buffer: recorded.clone(),
+            last_database: None,
+            bytes_max: usize::MAX,
+            bytes: 0,
+        }));
+        (server, client, recorded)
+    }
+
+    fn run(server: &Server, client: &mut Client, line: &str) -> String {
+        let argv: Vec<&[u8]> = line.split_whitespace().map(str::as_bytes).collect();
+        let mut output = Vec::new();
+        crate::connection::execute(server, client, &argv, &mut output);
+        String::from_utf8_lossy(&output).into_owned()
+    }
+
+    /// The commands propagated since the last call, as text lines (SELECT left out).
+    fn take(recorded: &Recorded) -> Vec<String> {
+        std::mem::take(&mut *recorded.lock())
+            .into_iter()
+            .filter(|command| command[0] != b"SELECT")
+            .map(|command| {
+                command
+                    .iter()
+                    .map(|arg| String::from_utf8_lossy(arg).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn writes_propagate_deterministically() {
+        let (server, mut client, recorded) = harness();
+        let reply = run(&server, &mut client, "XADD s * a 1");
+        let id = reply.lines().nth(1).unwrap().to_string();
+        assert_eq!(take(&recorded), vec![format!("XADD s {id} a 1")]);
+        run(&server, &mut client, "XADD s 99999999999999-* a 1");
+        let last = run(&server, &mut client, "XADD s MAXLEN ~ 0 LIMIT 2 * a 2");
+        let last = last.lines().nth(1).unwrap().to_string();
+        let lines = take(&recorded);
+        assert!(lines[0].starts_with("XADD s ") && !lines[0].contains('*'));
+        // Approximate trimming is propagated as the exact trim it did.
+        assert_eq!(lines[1], format!("XADD s MAXLEN = 3 LIMIT 2 {last} a 2"));
+        run(&server, &mut client, "XTRIM s MAXLEN ~ 0 LIMIT 1");
+        assert_eq!(take(&recorded), Vec::<String>::new(), "nothing trimmed");
+        run(&server, &mut client, "XTRIM s MINID 0");
+        assert_eq!(take(&recorded), Vec::<String>::new());
+        run(&server, &mut client, "XGROUP CREATE s g 0");
+        assert_eq!(take(&recorded), vec!["XGROUP CREATE s g 0"]);
+        run(
+            &server,
+            &mut client,
+            "XREADGROUP GROUP g alice COUNT 1 STREAMS s >",
+        );
+        let lines = take(&recorded);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0], "XGROUP CREATECONSUMER s g alice");
+        let fields: Vec<&str> = lines[1].split(' ').collect();
+        assert_eq!(&fields[..6], &["XCLAIM", "s", "g", "alice", "0", &id]);
+        assert_eq!(fields[6], "TIME");
+        assert_eq!(
+            &fields[8..],
+            &["RETRYCOUNT", "1", "FORCE", "JUSTID", "LASTID", &id]
+        );
+        run(
+            &server,
+            &mut client,
+            "XREADGROUP GROUP g alice NOACK COUNT 1 STREAMS s >",
+        );
+        let lines = take(&recorded);
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].starts_with("XGROUP SETID s g 99999999999999-0 "));
+        assert!(lines[0].ends_with(" ENTRIESREAD 2"));
+        run(&server, &mut client, "XREADGROUP GROUP g alice STREAMS s >");
+        take(&recorded);
+        // Nothing new: nothing propagated.
+        run(&server, &mut client, "XREADGROUP GROUP g alice STREAMS s >");
+        assert_eq!(take(&recorded), Vec::<String>::new());
+        run(
+            &server,
+            &mut client,
+            &format!("XCLAIM s g bob 0 {id} JUSTID"),
+        );
+        let lines = take(&recorded);
+        assert_eq!(lines[0], "XGROUP CREATECONSUMER s g bob");
+        assert!(lines[1].starts_with(&format!("XCLAIM s g bob 0 {id} TIME ")));
+        run(&server, &mut client, "XAUTOCLAIM s g carol 0 0 COUNT 1");
+        let lines = take(&recorded);
+        assert_eq!(lines.len(), 2);
+        assert!(lines[1].contains(" RETRYCOUNT 2 "));
+        run(&server, &mut client, &format!("XACK s g {id} {id}"));
+        assert_eq!(take(&recorded), vec![format!("XACK s g {id} {id}")]);
+        run(&server, &mut client, "XACK s g 1-1");
+        assert_eq!(take(&recorded), Vec::<String>::new());
+        run(&server, &mut client, "XDEL s 1-1");
+        assert_eq!(take(&recorded), Vec::<String>::new());
+    }
+}
