@@ -718,7 +718,9 @@ fn read_one(
                 if let Some(state) = group.consumers.get_mut(&consumer[..]) {
                     state.active_time_ms = Some(now_ms);
                 }
-                if request.no_ack {
+                // Redis 7.2 propagates the group's position unconditionally (the XCLAIMs do
+                // not carry entries-read).
+                {
                     propagation.push(setid_form(
                         key,
                         group_name,
@@ -746,7 +748,7 @@ fn parse_read(
     let mut block_ms: Option<u64> = None;
     let mut streams_index = 0;
     let mut index = 1;
-    let command_name = if group_read { "XREADGROUP" } else { "XREAD" };
+    let command_name = if group_read { "xreadgroup" } else { "xread" };
     while index < args.len() {
         let more = args.len() - index - 1;
         let option = args[index];
@@ -773,7 +775,7 @@ fn parse_read(
             if remaining % 2 != 0 {
                 let symbol = if group_read { '>' } else { '$' };
                 return Err(format!(
-                    "ERR Unbalanced {command_name} list of streams: for each stream key an ID or '{symbol}' must be specified."
+                    "ERR Unbalanced '{command_name}' list of streams: for each stream key an ID or '{symbol}' must be specified."
                 )
                 .into());
             }
@@ -944,28 +946,21 @@ impl BlockedOperation for BlockedRead {
         let Some(position) = self.request.keys.iter().position(|k| k == key) else {
             return ServeOutcome::NotReady;
         };
+        // As Redis 7.2 re-executes the command when the key is gone, changed type or lost the
+        // group, a retry gives the same errors (NOGROUP, WRONGTYPE).
         let stream = match shard.lookup(key, now_ms) {
             Some(entry) => match entry.into_value_mut() {
-                Value::Stream(stream) => Some(stream),
+                Value::Stream(stream) => stream,
                 #[allow(unreachable_patterns)]
-                _ => None,
+                _ => return ServeOutcome::Retry,
             },
-            None => None,
-        };
-        let Some(stream) = stream else {
-            if self.request.group.is_some() {
-                reply.error(b"UNBLOCKED the stream key no longer exists");
-                return ServeOutcome::Served;
-            }
-            return ServeOutcome::NotReady;
+            None if self.request.group.is_some() => return ServeOutcome::Retry,
+            None => return ServeOutcome::NotReady,
         };
         let mut propagation = Vec::new();
         if let Some((group_name, consumer)) = &self.request.group {
             if stream.group(group_name).is_none() {
-                reply.error(
-                    b"NOGROUP the consumer group this client was blocked on no longer exists",
-                );
-                return ServeOutcome::Served;
+                return ServeOutcome::Retry;
             }
             let last_delivered = stream.group(group_name).expect("checked").last_id;
             if stream.is_empty() || stream.last_entry_id() <= last_delivered {
@@ -1912,7 +1907,8 @@ mod tests {
             "XREADGROUP GROUP g alice COUNT 1 STREAMS s >",
         );
         let lines = take(&recorded);
-        assert_eq!(lines.len(), 2);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[2], format!("XGROUP SETID s g {id} ENTRIESREAD 1"));
         assert_eq!(lines[0], "XGROUP CREATECONSUMER s g alice");
         let fields: Vec<&str> = lines[1].split(' ').collect();
         assert_eq!(&fields[..6], &["XCLAIM", "s", "g", "alice", "0", &id]);
