@@ -1084,10 +1084,11 @@ fn xgroup_setid(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     if stream.group(group).is_none() {
         return Err(nogroup_for_key(group, key));
     }
-    let id = if args[4] == b"$" {
-        stream.last_id()
-    } else {
-        strict_id(args[4], 0)?
+    let id = match args[4] {
+        b"$" => stream.last_id(),
+        b"-" => StreamId::MIN,
+        b"+" => StreamId::MAX,
+        id => strict_id(id, 0)?,
     };
     let entries_read = entries_read.unwrap_or(ENTRIES_READ_UNKNOWN);
     let state = stream.group_mut(group).expect("checked");
