@@ -843,6 +843,11 @@ fn xack_xpending_xclaim_xautoclaim() {
         client.cmd("XAUTOCLAIM s g dave 0 0 COUNT 0"),
         error("ERR COUNT must be > 0")
     );
+    // Arguments are checked before the key and group.
+    assert_eq!(
+        client.cmd("XAUTOCLAIM nokey g dave 0 0 COUNT 0"),
+        error("ERR COUNT must be > 0")
+    );
     assert_eq!(
         client.cmd("XAUTOCLAIM s g dave 0 0 FOO"),
         error("ERR syntax error")

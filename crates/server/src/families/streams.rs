@@ -1478,13 +1478,6 @@ fn xclaim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 
 /// XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
 fn xautoclaim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
-    let (key, group_name, consumer) = (args[1], args[2], args[3]);
-    let now_ms = context.now_ms;
-    let mut shard = context.lock(key);
-    let stream = stream_at(&mut shard, key, now_ms)?;
-    let Some(stream) = stream.filter(|stream| stream.group(group_name).is_some()) else {
-        return Err(nogroup(key, group_name));
-    };
     let min_idle_ms = store::number::parse_i64(args[4])
         .ok_or_else(|| CommandError::from("ERR Invalid min-idle-time argument for XAUTOCLAIM"))?
         .max(0);
@@ -1506,6 +1499,13 @@ fn xautoclaim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         }
         index += 1;
     }
+    let (key, group_name, consumer) = (args[1], args[2], args[3]);
+    let now_ms = context.now_ms;
+    let mut shard = context.lock(key);
+    let stream = stream_at(&mut shard, key, now_ms)?;
+    let Some(stream) = stream.filter(|stream| stream.group(group_name).is_some()) else {
+        return Err(nogroup(key, group_name));
+    };
     let mut attempts = count.saturating_mul(10);
     let mut propagation: Vec<Vec<Vec<u8>>> = Vec::new();
     touch_consumer(stream, key, group_name, consumer, now_ms, &mut propagation);
