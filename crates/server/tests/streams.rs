@@ -904,7 +904,7 @@ fn work_queue_with_failing_consumers() {
         let acknowledged = acknowledged.clone();
         let acknowledged_count = acknowledged_count.clone();
         threads.push(std::thread::spawn(move || {
-            let mut random = 0x2545_F491_4F6C_DD1Du64 ^ (worker as u64 + 1) * 0x9E37_79B9;
+            let mut random = 0x2545_F491_4F6C_DD1Du64 ^ ((worker as u64 + 1) * 0x9E37_79B9);
             let mut next = move || {
                 random ^= random << 13;
                 random ^= random >> 7;

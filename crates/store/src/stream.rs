@@ -471,7 +471,7 @@ impl Stream {
     /// Appends an entry; `id` must be greater than the last ID (the caller checks).
     pub fn append(&mut self, id: StreamId, fields: &[&[u8]], limits: NodeLimits) {
         assert!(id > self.last_id, "stream IDs grow");
-        assert!(fields.len() % 2 == 0 && !fields.is_empty());
+        assert!(fields.len().is_multiple_of(2) && !fields.is_empty());
         let mut encoded = Vec::new();
         let mut appended = false;
         if let Some((master, block)) = self.blocks.iter_mut().next_back() {

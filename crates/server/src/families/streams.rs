@@ -772,7 +772,7 @@ fn parse_read(
         } else if is(option, "streams") && more > 0 {
             streams_index = index + 1;
             let remaining = args.len() - streams_index;
-            if remaining % 2 != 0 {
+            if !remaining.is_multiple_of(2) {
                 let symbol = if group_read { '>' } else { '$' };
                 return Err(format!(
                     "ERR Unbalanced '{command_name}' list of streams: for each stream key an ID or '{symbol}' must be specified."
@@ -1430,10 +1430,8 @@ fn xclaim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
             .map(|pending| pending.delivery_time_ms);
         match existing {
             None if !force => continue,
-            Some(time) if min_idle_ms > 0 => {
-                if (now_ms as i64 - time as i64) < min_idle_ms {
-                    continue;
-                }
+            Some(time) if min_idle_ms > 0 && (now_ms as i64 - time as i64) < min_idle_ms => {
+                continue
             }
             _ => {}
         }
@@ -1513,10 +1511,7 @@ fn xautoclaim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let mut deleted: Vec<StreamId> = Vec::new();
     let mut cursor = Some(start);
     let mut next_id = StreamId::MIN;
-    loop {
-        let Some(from) = cursor else {
-            break;
-        };
+    while let Some(from) = cursor {
         let candidate = stream
             .group(group_name)
             .expect("checked")
