@@ -997,3 +997,37 @@ fn work_queue_with_failing_consumers() {
     assert_eq!(group[9], int(MESSAGES as i64));
     assert_eq!(group[11], int(0));
 }
+
+#[test]
+fn keyspace_notifications() {
+    let server = TestServer::start(&["--notify-keyspace-events", "Et"]);
+    let mut subscriber = server.client();
+    let mut client = server.client();
+    assert_eq!(
+        subscriber.cmd("PSUBSCRIBE __keyevent@0__:*"),
+        array(vec![bulk("psubscribe"), bulk("__keyevent@0__:*"), int(1)])
+    );
+    client.cmd("XADD s MAXLEN 1 1-0 f v");
+    client.cmd("XADD s MAXLEN 1 2-0 f v");
+    client.cmd("XGROUP CREATE s g 0");
+    client.cmd("XREADGROUP GROUP g alice STREAMS s >");
+    client.cmd("XDEL s 2-0");
+    let mut events = Vec::new();
+    for _ in 0..6 {
+        let message = subscriber.read_reply().items();
+        assert_eq!(message[0], bulk("pmessage"));
+        assert_eq!(message[3], bulk("s"));
+        events.push(message[2].text());
+    }
+    assert_eq!(
+        events,
+        vec![
+            "__keyevent@0__:xadd",
+            "__keyevent@0__:xadd",
+            "__keyevent@0__:xtrim",
+            "__keyevent@0__:xgroup-create",
+            "__keyevent@0__:xgroup-createconsumer",
+            "__keyevent@0__:xdel",
+        ]
+    );
+}

@@ -637,6 +637,15 @@ fn touch_consumer(
     }
 }
 
+/// Keyspace notifications for consumers that reads and claims created implicitly.
+fn notify_created_consumers(context: &Context, propagation: &[Vec<Vec<u8>>]) {
+    for command in propagation {
+        if command.len() == 5 && command[1] == b"CREATECONSUMER" {
+            context.notify(EventClass::Stream, "xgroup-createconsumer", &command[2]);
+        }
+    }
+}
+
 /// Reads one stream for a request: `None` when there is nothing to serve (so the reader may
 /// block). The group and consumer must exist.
 fn read_one(
@@ -885,6 +894,7 @@ fn read(context: &mut Context, args: &[&[u8]], group_read: bool) -> CommandResul
     }
     if !served.is_empty() {
         drop(locked);
+        notify_created_consumers(context, &propagation);
         write_read_reply(&mut context.reply, &keys, &served);
         return Ok(());
     }
@@ -902,12 +912,14 @@ fn read(context: &mut Context, args: &[&[u8]], group_read: bool) -> CommandResul
                 deadline_ms,
                 Box::new(BlockedRead { request }),
             );
+            drop(locked);
         }
         _ => {
             drop(locked);
             context.reply.null_array();
         }
     }
+    notify_created_consumers(context, &propagation);
     Ok(())
 }
 
@@ -1341,7 +1353,6 @@ fn xpending(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 fn xclaim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let (key, group_name, consumer) = (args[1], args[2], args[3]);
     let now_ms = context.now_ms;
-    let database = context.database();
     let mut shard = context.lock(key);
     let stream = stream_at(&mut shard, key, now_ms)?;
     let Some(stream) = stream.filter(|stream| stream.group(group_name).is_some()) else {
@@ -1462,7 +1473,7 @@ fn xclaim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         shard.propagate(&command);
     }
     drop(shard);
-    let _ = database;
+    notify_created_consumers(context, &propagation);
     let reply = &mut context.reply;
     reply.array(claimed.len());
     for (id, entry) in &claimed {
@@ -1562,6 +1573,7 @@ fn xautoclaim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         shard.propagate(&command);
     }
     drop(shard);
+    notify_created_consumers(context, &propagation);
     let reply = &mut context.reply;
     reply.array(3);
     reply_id(reply, next_id);
