@@ -722,6 +722,8 @@ pub struct HotConfig {
     pub list_compress_depth: AtomicI64,
     pub zset_max_listpack_entries: AtomicU64,
     pub zset_max_listpack_value: AtomicU64,
+    pub stream_node_max_bytes: AtomicI64,
+    pub stream_node_max_entries: AtomicI64,
 }
 
 /// The values before a change, to roll it back.
@@ -799,6 +801,10 @@ impl HotConfig {
             .store(int("zset-max-listpack-entries") as u64, Ordering::Relaxed);
         self.zset_max_listpack_value
             .store(int("zset-max-listpack-value") as u64, Ordering::Relaxed);
+        self.stream_node_max_bytes
+            .store(int("stream-node-max-bytes"), Ordering::Relaxed);
+        self.stream_node_max_entries
+            .store(int("stream-node-max-entries"), Ordering::Relaxed);
     }
 }
 

@@ -95,6 +95,7 @@ pub fn type_code(value: &Value) -> u32 {
         Value::String(_) => 0,
         Value::List(_) => 1,
         Value::SortedSet(_) => 3,
+        Value::Stream(_) => 6,
     }
 }
 
@@ -121,6 +122,23 @@ fn mix_value(digest: &mut Digest, value: &Value) {
                 mix_digest(&mut element, crate::zset::format_score(score).as_bytes());
                 xor_digest(digest, &element);
             }
+        }
+        Value::Stream(stream) => {
+            // Entries in order (ID, then fields and values), then the ID metadata. Consumer
+            // groups are not part of the digest yet.
+            let all = stream.range(
+                crate::stream::StreamId::MIN,
+                crate::stream::StreamId::MAX,
+                None,
+                false,
+            );
+            for entry in all {
+                mix_digest(digest, &entry.id.to_bytes());
+                for field in &entry.fields {
+                    mix_digest(digest, field);
+                }
+            }
+            mix_digest(digest, &stream.last_id().to_bytes());
         }
     }
 }

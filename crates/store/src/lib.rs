@@ -17,6 +17,7 @@ pub mod list;
 pub mod number;
 pub mod slot;
 pub mod small_bytes;
+pub mod stream;
 pub mod value;
 pub mod watch;
 pub mod zset;

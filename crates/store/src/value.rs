@@ -18,6 +18,7 @@ pub enum Value {
     String(StringValue),
     List(Box<List>),
     SortedSet(Box<crate::zset::SortedSet>),
+    Stream(Box<crate::stream::Stream>),
 }
 
 /// A string value, in the encoding Redis would report for it.
@@ -115,6 +116,7 @@ impl Value {
             Value::String(_) => "string",
             Value::List(_) => "list",
             Value::SortedSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -124,6 +126,7 @@ impl Value {
             Value::String(string) => string.encoding_name(),
             Value::List(list) => list.encoding_name(),
             Value::SortedSet(set) => set.encoding_name(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -162,6 +165,9 @@ impl Value {
             Value::List(list) => list.heap_bytes(),
             Value::SortedSet(set) => {
                 std::mem::size_of::<crate::zset::SortedSet>() + set.heap_bytes()
+            }
+            Value::Stream(stream) => {
+                std::mem::size_of::<crate::stream::Stream>() + stream.heap_bytes()
             }
         }
     }

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod lists;
 pub mod pubsub;
 pub mod server;
+pub mod streams;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -24,6 +25,7 @@ pub fn register_all(table: &mut CommandTable) {
     lists::register(table);
     pubsub::register(table);
     server::register(table);
+    streams::register(table);
     strings::register(table);
     transactions::register(table);
     zsets::register(table);
