@@ -319,36 +319,34 @@ fn find_guard(
         .ok()
 }
 
+/// Propagates the deletion of keys that expired under a guard (before any write that follows,
+/// so replicas see the deletion first).
+fn flush_expired(server: &Server, scope: Option<&dyn HeldScope>, database: usize, shard: &mut Shard) {
+    if !shard.has_expired() {
+        return;
+    }
+    match scope {
+        None => server.propagate_expired(database, shard),
+        Some(scope) => {
+            for key in shard.take_expired() {
+                shard.watched.touch(&key);
+                server
+                    .stats
+                    .expired_keys
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                scope.capture(database, &[b"DEL", &key]);
+                server.notify(crate::notify::EventClass::Expired, "expired", database, &key);
+            }
+        }
+    }
+}
+
 /// Propagates the deletion of expired keys, and (outside transactions) serves blocked clients.
 fn settle(server: &Server, scope: Option<&dyn HeldScope>, database: usize, shard: &mut Shard) {
-    match scope {
-        None => {
-            if shard.blocked.has_ready() {
-                let now_ms = crate::server::unix_time_ms();
-                crate::blocking::serve_ready(server, database, shard, now_ms);
-            }
-            if shard.has_expired() {
-                server.propagate_expired(database, shard);
-            }
-        }
-        Some(scope) => {
-            if shard.has_expired() {
-                for key in shard.take_expired() {
-                    shard.watched.touch(&key);
-                    server
-                        .stats
-                        .expired_keys
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    scope.capture(database, &[b"DEL", &key]);
-                    server.notify(
-                        crate::notify::EventClass::Expired,
-                        "expired",
-                        database,
-                        &key,
-                    );
-                }
-            }
-        }
+    flush_expired(server, scope, database, shard);
+    if scope.is_none() && shard.blocked.has_ready() {
+        let now_ms = crate::server::unix_time_ms();
+        crate::blocking::serve_ready(server, database, shard, now_ms);
     }
 }
 
@@ -375,8 +373,9 @@ impl<'s> Locked<'s> {
     /// Propagates the deterministic form of a write made under this lock (and records the
     /// change of its keys for WATCH).
     pub fn propagate(&mut self, args: &[&[u8]]) {
-        let watched = !self.guard.watched.is_empty();
         let (server, scope, database) = (self.server, self.scope, self.database);
+        flush_expired(server, scope, database, &mut self.guard);
+        let watched = !self.guard.watched.is_empty();
         let guard = &mut self.guard;
         propagate_write(server, scope, database, args, watched, |key| {
             guard.watched.touch(key)
@@ -474,6 +473,10 @@ impl<'s> LockedMany<'s> {
 
     /// Propagates a write that concerns whole databases (FLUSHDB, FLUSHALL, SWAPDB).
     pub fn propagate_global(&mut self, database: usize, args: &[&[u8]]) {
+        let (server, scope) = (self.server, self.scope);
+        for ((guard_database, _), guard) in self.guards.iter_mut() {
+            flush_expired(server, scope, *guard_database, guard);
+        }
         match self.scope {
             Some(scope) => scope.capture(database, args),
             None => self.server.propagation.append(database, args),

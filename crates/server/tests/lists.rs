@@ -574,24 +574,7 @@ mod propagation {
             commands.retain_implemented();
             let server = Server::new(Config::default(), commands, 1);
             let address = "127.0.0.1:1".parse().unwrap();
-            let shared = Arc::new(ClientShared {
-                id: 1,
-                address,
-                local_address: address,
-                file_descriptor: -1,
-                created_ms: 0,
-                last_interaction_ms: Default::default(),
-                database: Default::default(),
-                last_command: Default::default(),
-                name: Default::default(),
-                library_name: Default::default(),
-                library_version: Default::default(),
-                protocol_version: Default::default(),
-                query_buffer_bytes: Default::default(),
-                output_bytes: Default::default(),
-                killed: Default::default(),
-                kill: Default::default(),
-            });
+            let shared = Arc::new(ClientShared::new(1, address, address, -1, 0));
             let client = Client::new(shared, true);
             let stream = Arc::new(Mutex::new(Vec::new()));
             server.propagation.attach(Box::new(RecordingSink {

@@ -70,6 +70,15 @@ impl BlockedKeys {
         }
     }
 
+    /// Marks every key someone waits on ready (FLUSHDB, SWAPDB).
+    pub fn signal_all(&mut self) {
+        for key in self.waiters.keys() {
+            if !self.ready.iter().any(|ready| ready == key) {
+                self.ready.push(key.clone());
+            }
+        }
+    }
+
     pub fn has_ready(&self) -> bool {
         !self.ready.is_empty()
     }

@@ -357,7 +357,12 @@ impl Shard {
         if self.volatile_count > 0 && self.expire_if_due(hash, key, now_ms) {
             return None;
         }
-        self.remove_hashed(hash, key)
+        let removed = self.remove_hashed(hash, key);
+        if removed.is_some() {
+            // Clients waiting on the key learn it is gone (a stream reader gets its error).
+            self.blocked.signal(key);
+        }
+        removed
     }
 
     /// Adds an entry whose key is absent.
@@ -378,7 +383,12 @@ impl Shard {
         if self.volatile_count > 0 && self.expire_if_due(hash, key, now_ms) {
             return None;
         }
-        self.remove_hashed(hash, key)
+        let removed = self.remove_hashed(hash, key);
+        if removed.is_some() {
+            // Clients waiting on the key learn it is gone (a stream reader gets its error).
+            self.blocked.signal(key);
+        }
+        removed
     }
 
     /// Keys that expired since the last call, in the order they expired.
@@ -450,11 +460,14 @@ impl Shard {
         let count = self.table.len();
         self.table = HashTable::new();
         self.volatile_count = 0;
+        self.blocked.signal_all();
         count
     }
 
     /// Exchanges the whole content of two shards (SWAPDB).
     pub fn swap_content(&mut self, other: &mut Shard) {
+        self.blocked.signal_all();
+        other.blocked.signal_all();
         std::mem::swap(&mut self.table, &mut other.table);
         std::mem::swap(&mut self.hasher, &mut other.hasher);
         std::mem::swap(&mut self.volatile_count, &mut other.volatile_count);

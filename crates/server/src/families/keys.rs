@@ -1002,24 +1002,7 @@ mod tests {
             commands.retain_implemented();
             let server = Server::new(Config::default(), commands, 1);
             let address = "127.0.0.1:1".parse().expect("address");
-            let shared = Arc::new(ClientShared {
-                id: 1,
-                address,
-                local_address: address,
-                file_descriptor: -1,
-                created_ms: 0,
-                last_interaction_ms: 0.into(),
-                database: 0.into(),
-                last_command: 0.into(),
-                name: Default::default(),
-                library_name: Default::default(),
-                library_version: Default::default(),
-                protocol_version: 2.into(),
-                query_buffer_bytes: 0.into(),
-                output_bytes: 0.into(),
-                killed: false.into(),
-                kill: Default::default(),
-            });
+            let shared = Arc::new(ClientShared::new(1, address, address, -1, 0));
             let stream = Arc::new(Mutex::new(Vec::new()));
             server.propagation.attach(Box::new(RecordingSink {
                 buffer: stream.clone(),
@@ -1119,7 +1102,7 @@ mod tests {
             .config
             .set_many(
                 &[("lazyfree-lazy-expire".into(), vec!["yes".into()])],
-                false,
+                crate::config::ConfigSource::Startup,
             )
             .expect("config");
         assert_eq!(harness.run("PEXPIREAT l 1 LT"), ":1\r\n");

@@ -70,11 +70,9 @@ fn function_flush(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 
 /// DBSIZE
 fn dbsize(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
-    let (keys, _) = context
-        .server
-        .keyspace
-        .database(context.database())
-        .counts();
+    let mut locked = context.lock_databases(&[context.database()]);
+    let keys: usize = locked.iter_mut().map(|(_, _, shard)| shard.len()).sum();
+    drop(locked);
     context.reply.integer(keys as i64);
     Ok(())
 }

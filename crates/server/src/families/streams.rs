@@ -1820,7 +1820,6 @@ fn xinfo_help(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
     use std::sync::Arc;
 
     use parking_lot::Mutex;
@@ -1839,24 +1838,7 @@ mod tests {
         commands.retain_implemented();
         let server = Server::new(Config::default(), commands, 1);
         let address = "127.0.0.1:1".parse().unwrap();
-        let shared = Arc::new(ClientShared {
-            id: 1,
-            address,
-            local_address: address,
-            file_descriptor: -1,
-            created_ms: 0,
-            last_interaction_ms: AtomicU64::new(0),
-            database: AtomicUsize::new(0),
-            last_command: AtomicU32::new(0),
-            name: Mutex::new(Vec::new()),
-            library_name: Mutex::new(Vec::new()),
-            library_version: Mutex::new(Vec::new()),
-            protocol_version: AtomicU32::new(2),
-            query_buffer_bytes: AtomicUsize::new(0),
-            output_bytes: AtomicUsize::new(0),
-            killed: AtomicBool::new(false),
-            kill: tokio::sync::Notify::new(),
-        });
+        let shared = Arc::new(ClientShared::new(1, address, address, -1, 0));
         let client = Client::new(shared, true);
         let recorded: Recorded = Arc::new(Mutex::new(Vec::new()));
         server.propagation.attach(Box::new(RecordingSink {

@@ -386,6 +386,8 @@ fn set_generic(
     };
     match outcome {
         SetOutcome::Stored => {
+            // A value replaced in place may be one a blocked client waits on (another type).
+            shard.blocked.signal(key);
             let mut scratch = itoa::Buffer::new();
             let expire_at_text = scratch.format(expire_at.unwrap_or(0)).as_bytes();
             shard.propagate(&set_propagation(
@@ -469,6 +471,7 @@ fn getset(context: &mut Context, args: &[&[u8]]) -> CommandResult {
             shard.insert(key, string, None, now_ms);
         }
     }
+    shard.blocked.signal(key);
     shard.propagate(&[b"SET", key, value]);
     Ok(())
 }
@@ -560,6 +563,7 @@ fn store_string(shard: &mut Shard, key: &[u8], value: &[u8], now_ms: u64) {
             );
         }
     }
+    shard.blocked.signal(key);
 }
 
 /// MSET and MSETNX.
@@ -1039,24 +1043,7 @@ mod tests {
         commands.retain_implemented();
         let server = Server::new(Config::default(), commands, 1);
         let address: SocketAddr = "127.0.0.1:1".parse().expect("address");
-        let shared = Arc::new(ClientShared {
-            id: 1,
-            address,
-            local_address: address,
-            file_descriptor: -1,
-            created_ms: 0,
-            last_interaction_ms: 0.into(),
-            database: 0.into(),
-            last_command: 0.into(),
-            name: Default::default(),
-            library_name: Default::default(),
-            library_version: Default::default(),
-            protocol_version: 2.into(),
-            query_buffer_bytes: 0.into(),
-            output_bytes: 0.into(),
-            killed: false.into(),
-            kill: Default::default(),
-        });
+        let shared = Arc::new(ClientShared::new(1, address, address, -1, 0));
         let stream = Arc::new(Mutex::new(Vec::new()));
         server.propagation.attach(Box::new(RecordingSink {
             buffer: stream.clone(),
@@ -1094,14 +1081,14 @@ mod tests {
         }
 
         fn encoding(&self, key: &str) -> Option<&'static str> {
-            let mut shard = self.server.lock(0, key.as_bytes());
+            let mut shard = self.server.lock_shard(0, store::keyspace::shard_index(key.as_bytes()));
             shard
                 .peek(key.as_bytes(), unix_time_ms())
                 .map(|entry| entry.value.encoding_name())
         }
 
         fn expire_at_ms(&self, key: &str) -> Option<u64> {
-            let mut shard = self.server.lock(0, key.as_bytes());
+            let mut shard = self.server.lock_shard(0, store::keyspace::shard_index(key.as_bytes()));
             shard
                 .peek(key.as_bytes(), unix_time_ms())
                 .and_then(|entry| entry.expire_at_ms())
@@ -1243,7 +1230,7 @@ mod tests {
             .config
             .set_many(
                 &[("lazyfree-lazy-expire".into(), vec!["yes".into()])],
-                false,
+                crate::config::ConfigSource::Startup,
             )
             .expect("config set");
         harness.propagated();

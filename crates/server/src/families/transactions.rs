@@ -108,12 +108,14 @@ pub fn unwatch_all(server: &Server, client: &mut Client) {
 /// Whether the keys a command touches cannot be known from its key specs.
 fn needs_every_shard(command: &Command) -> bool {
     let keyless = command.key_specs.is_empty();
-    let touches_keyspace = command
+    // Keyless commands may read or change the whole keyspace (FLUSHALL, DBSIZE, INFO, DEBUG),
+    // except connection and pub/sub commands.
+    let harmless = command
         .acl_categories
         .iter()
-        .any(|category| category == "keyspace")
-        || command.has(flags::WRITE);
-    (keyless && touches_keyspace)
+        .any(|category| category == "connection" || category == "pubsub")
+        && !command.has(flags::WRITE);
+    (keyless && !harmless)
         || command.has(flags::MOVABLE_KEYS) && command.key_specs.is_empty()
         || matches!(
             command.full_name.as_str(),

@@ -1691,24 +1691,7 @@ mod tests {
         fn client(&mut self) -> Client {
             let address = "127.0.0.1:1".parse().expect("an address");
             self.next_client_id += 1;
-            let shared = Arc::new(ClientShared {
-                id: self.next_client_id,
-                address,
-                local_address: address,
-                file_descriptor: -1,
-                created_ms: 0,
-                last_interaction_ms: 0.into(),
-                database: 0.into(),
-                last_command: 0.into(),
-                name: Default::default(),
-                library_name: Default::default(),
-                library_version: Default::default(),
-                protocol_version: 2.into(),
-                query_buffer_bytes: 0.into(),
-                output_bytes: 0.into(),
-                killed: false.into(),
-                kill: Default::default(),
-            });
+            let shared = Arc::new(ClientShared::new(self.next_client_id, address, address, -1, 0));
             Client::new(shared, true)
         }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use resp::Protocol;
 use store::digest::{to_hex, value_digest, DatasetDigest};
-use store::{Value, SHARD_COUNT};
+use store::Value;
 
 use crate::arguments::is;
 use crate::context::{errors, CommandResult, Context};
@@ -175,17 +175,18 @@ fn serialized_length(value: &Value) -> usize {
 /// DEBUG DIGEST: the digest of every database, taken with every shard locked.
 fn dataset_digest(context: &mut Context) -> String {
     let mut digest = DatasetDigest::default();
-    let everything = context.server.keyspace.lock_everything();
-    for (index, database) in everything.iter().enumerate() {
-        debug_assert_eq!(database.len(), SHARD_COUNT);
-        if database.iter().all(|shard| shard.is_empty()) {
+    let mut everything = context.lock_everything();
+    let mut current: Option<usize> = None;
+    for (database, _, shard) in everything.iter_mut() {
+        if shard.is_empty() {
             continue;
         }
-        digest.begin_database(index as u32);
-        for shard in database {
-            for entry in shard.iter() {
-                digest.add_entry(entry.key(), &entry.value, entry.expire_at_ms());
-            }
+        if current != Some(database) {
+            digest.begin_database(database as u32);
+            current = Some(database);
+        }
+        for entry in shard.iter() {
+            digest.add_entry(entry.key(), &entry.value, entry.expire_at_ms());
         }
     }
     drop(everything);

@@ -44,7 +44,19 @@ const DEFAULT_SECTIONS: &[&str] = &[
 
 /// INFO [section [section ...]]
 pub fn info(context: &mut Context, args: &[&[u8]]) -> CommandResult {
-    let text = info_text(context.server, &args[1..]);
+    let counts = if context.in_transaction() {
+        // Inside EXEC the transaction holds the shards: count through it.
+        let mut counts = vec![(0, 0); context.server.keyspace.database_count()];
+        let mut locked = context.lock_everything();
+        for (database, _, shard) in locked.iter_mut() {
+            counts[database].0 += shard.len();
+            counts[database].1 += shard.volatile_len();
+        }
+        Some(counts)
+    } else {
+        None
+    };
+    let text = info_text_with_counts(context.server, &args[1..], counts.as_deref());
     context.reply.verbatim(b"txt", text.as_bytes());
     Ok(())
 }
@@ -71,6 +83,15 @@ fn requested_sections(args: &[&[u8]]) -> (Vec<String>, bool) {
 
 /// The whole INFO text for the given arguments.
 pub fn info_text(server: &Server, args: &[&[u8]]) -> String {
+    info_text_with_counts(server, args, None)
+}
+
+/// The INFO text, with keyspace counts given by the caller (or read shard by shard).
+fn info_text_with_counts(
+    server: &Server,
+    args: &[&[u8]],
+    counts: Option<&[(usize, usize)]>,
+) -> String {
     let (wanted, all) = requested_sections(args);
     let mut text = String::new();
     for section in SECTIONS {
@@ -83,7 +104,7 @@ pub fn info_text(server: &Server, args: &[&[u8]]) -> String {
         if !text.is_empty() {
             text.push_str("\r\n");
         }
-        write_section(server, section, &mut text);
+        write_section(server, section, counts, &mut text);
     }
     text
 }
@@ -95,7 +116,12 @@ macro_rules! field {
     };
 }
 
-fn write_section(server: &Server, section: &str, text: &mut String) {
+fn write_section(
+    server: &Server,
+    section: &str,
+    counts: Option<&[(usize, usize)]>,
+    text: &mut String,
+) {
     match section {
         "server" => server_section(server, text),
         "clients" => clients_section(server, text),
@@ -113,7 +139,7 @@ fn write_section(server: &Server, section: &str, text: &mut String) {
             let enabled = i64::from(server.config.get_bool("cluster-enabled"));
             field!(text, "cluster_enabled", enabled);
         }
-        "keyspace" => keyspace_section(server, text),
+        "keyspace" => keyspace_section(server, counts, text),
         _ => unreachable!("unknown INFO section {section}"),
     }
 }
@@ -627,10 +653,13 @@ fn errorstats_section(server: &Server, text: &mut String) {
     }
 }
 
-fn keyspace_section(server: &Server, text: &mut String) {
+fn keyspace_section(server: &Server, counts: Option<&[(usize, usize)]>, text: &mut String) {
     text.push_str("# Keyspace\r\n");
     for index in 0..server.keyspace.database_count() {
-        let (keys, expires) = server.keyspace.database(index).counts();
+        let (keys, expires) = match counts {
+            Some(counts) => counts[index],
+            None => server.keyspace.database(index).counts(),
+        };
         if keys > 0 || expires > 0 {
             let _ = write!(
                 text,
