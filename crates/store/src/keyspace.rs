@@ -291,6 +291,20 @@ impl Shard {
         })
     }
 
+    /// Looks `key` up for a command that must not count as an access (CLIENT NO-TOUCH): expires
+    /// it if due, leaves its access clock and frequency alone.
+    pub fn lookup_untouched(&mut self, key: &[u8], now_ms: u64) -> Option<EntryMut<'_>> {
+        let hash = self.hash(key);
+        if self.volatile_count > 0 && self.expire_if_due(hash, key, now_ms) {
+            return None;
+        }
+        let entry = self.table.find_mut(hash, |entry| &*entry.key == key)?;
+        Some(EntryMut {
+            entry,
+            volatile_count: &mut self.volatile_count,
+        })
+    }
+
     /// Looks `key` up without touching its access clock (OBJECT, TTL, TYPE-like inspection).
     pub fn peek(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
         let hash = self.hash(key);
@@ -796,6 +810,16 @@ mod tests {
         let mut shard = Shard::default();
         shard.insert(b"k", string(b"v"), None, 1_000);
         assert_eq!(shard.peek(b"k", 5_000).unwrap().idle_seconds(5_000), 4);
+        let mut untouched = shard.lookup_untouched(b"k", 5_000).unwrap();
+        untouched.set_expire_at_ms(Some(60_000));
+        assert_eq!(shard.peek(b"k", 5_000).unwrap().idle_seconds(5_000), 4);
+        assert_eq!(
+            shard.peek(b"k", 5_000).unwrap().frequency(5_000),
+            FREQUENCY_INITIAL
+        );
+        assert!(shard.lookup_untouched(b"k", 60_000).is_none());
+        assert_eq!(shard.take_expired(), vec![SmallBytes::new(b"k")]);
+        shard.insert(b"k", string(b"v"), None, 1_000);
         shard.lookup(b"k", 5_000);
         assert_eq!(shard.peek(b"k", 7_000).unwrap().idle_seconds(7_000), 2);
     }
