@@ -34,7 +34,8 @@ use crate::watch::WatchedKeys;
 
 /// Shards per database: a power of two that divides the 16384 hash slots.
 pub const SHARD_COUNT: usize = 256;
-const _: () = assert!(SHARD_COUNT.is_power_of_two() && crate::slot::SLOT_COUNT % SHARD_COUNT == 0);
+const _: () =
+    assert!(SHARD_COUNT.is_power_of_two() && crate::slot::SLOT_COUNT.is_multiple_of(SHARD_COUNT));
 
 /// Most databases a server may be configured with.
 pub const DATABASES_MAX: usize = 1 << 20;
@@ -562,9 +563,12 @@ pub struct Keyspace {
     databases: Box<[Database]>,
 }
 
+/// A locked shard with its (database, shard index).
+type LockedShard<'a> = ((usize, usize), MutexGuard<'a, Shard>);
+
 /// Shards locked together, in the global lock order.
 pub struct LockedShards<'a> {
-    guards: SmallVec<[((usize, usize), MutexGuard<'a, Shard>); 4]>,
+    guards: SmallVec<[LockedShard<'a>; 4]>,
 }
 
 impl<'a> LockedShards<'a> {
