@@ -971,3 +971,33 @@ fn keyspace_notifications() {
         );
     }
 }
+
+#[test]
+fn no_touch_clients_leave_the_access_data_alone() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    assert_eq!(client.cmd("CONFIG SET maxmemory-policy allkeys-lfu"), ok());
+    assert_eq!(client.cmd("SET a v"), ok());
+    assert_eq!(client.cmd("SET b v"), ok());
+    assert_eq!(client.cmd("CLIENT NO-TOUCH on"), ok());
+    for command in [
+        "EXPIRE a 100",
+        "PEXPIRE a 100000 GT",
+        "PERSIST a",
+        "RENAME a c",
+        "COPY c d",
+        "COPY b c REPLACE",
+        "RENAMENX b c",
+        "MOVE d 1",
+    ] {
+        client.cmd(command);
+    }
+    assert_eq!(client.cmd("OBJECT FREQ b"), int(5));
+    assert_eq!(client.cmd("OBJECT FREQ c"), int(5));
+    // TOUCH always counts as an access.
+    assert_eq!(client.cmd("TOUCH b"), int(1));
+    assert_eq!(client.cmd("OBJECT FREQ b"), int(6));
+    assert_eq!(client.cmd("CLIENT NO-TOUCH off"), ok());
+    assert_eq!(client.cmd("EXPIRE c 100"), int(1));
+    assert_eq!(client.cmd("OBJECT FREQ c"), int(6));
+}

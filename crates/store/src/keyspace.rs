@@ -34,7 +34,8 @@ use crate::watch::WatchedKeys;
 
 /// Shards per database: a power of two that divides the 16384 hash slots.
 pub const SHARD_COUNT: usize = 256;
-const _: () = assert!(SHARD_COUNT.is_power_of_two() && crate::slot::SLOT_COUNT % SHARD_COUNT == 0);
+const _: () =
+    assert!(SHARD_COUNT.is_power_of_two() && crate::slot::SLOT_COUNT.is_multiple_of(SHARD_COUNT));
 
 /// Most databases a server may be configured with.
 pub const DATABASES_MAX: usize = 1 << 20;
@@ -285,6 +286,20 @@ impl Shard {
         }
         let entry = self.table.find_mut(hash, |entry| &*entry.key == key)?;
         entry.touch(now_ms, next_random(&mut self.random_state));
+        Some(EntryMut {
+            entry,
+            volatile_count: &mut self.volatile_count,
+        })
+    }
+
+    /// Looks `key` up for a command that must not count as an access (CLIENT NO-TOUCH): expires
+    /// it if due, leaves its access clock and frequency alone.
+    pub fn lookup_untouched(&mut self, key: &[u8], now_ms: u64) -> Option<EntryMut<'_>> {
+        let hash = self.hash(key);
+        if self.volatile_count > 0 && self.expire_if_due(hash, key, now_ms) {
+            return None;
+        }
+        let entry = self.table.find_mut(hash, |entry| &*entry.key == key)?;
         Some(EntryMut {
             entry,
             volatile_count: &mut self.volatile_count,
@@ -561,9 +576,12 @@ pub struct Keyspace {
     databases: Box<[Database]>,
 }
 
+/// A locked shard with its (database, shard index).
+type LockedShard<'a> = ((usize, usize), MutexGuard<'a, Shard>);
+
 /// Shards locked together, in the global lock order.
 pub struct LockedShards<'a> {
-    guards: SmallVec<[((usize, usize), MutexGuard<'a, Shard>); 4]>,
+    guards: SmallVec<[LockedShard<'a>; 4]>,
 }
 
 impl<'a> LockedShards<'a> {
@@ -809,6 +827,16 @@ mod tests {
         let mut shard = Shard::default();
         shard.insert(b"k", string(b"v"), None, 1_000);
         assert_eq!(shard.peek(b"k", 5_000).unwrap().idle_seconds(5_000), 4);
+        let mut untouched = shard.lookup_untouched(b"k", 5_000).unwrap();
+        untouched.set_expire_at_ms(Some(60_000));
+        assert_eq!(shard.peek(b"k", 5_000).unwrap().idle_seconds(5_000), 4);
+        assert_eq!(
+            shard.peek(b"k", 5_000).unwrap().frequency(5_000),
+            FREQUENCY_INITIAL
+        );
+        assert!(shard.lookup_untouched(b"k", 60_000).is_none());
+        assert_eq!(shard.take_expired(), vec![SmallBytes::new(b"k")]);
+        shard.insert(b"k", string(b"v"), None, 1_000);
         shard.lookup(b"k", 5_000);
         assert_eq!(shard.peek(b"k", 7_000).unwrap().idle_seconds(7_000), 2);
     }

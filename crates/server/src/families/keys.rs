@@ -30,7 +30,7 @@ use std::sync::OnceLock;
 use resp::ReplyWriter;
 use store::glob::Pattern;
 use store::keyspace::shard_index;
-use store::{Entry, Shard, SmallBytes, StringValue, Value, SHARD_COUNT};
+use store::{Entry, EntryMut, Shard, SmallBytes, StringValue, Value, SHARD_COUNT};
 
 use crate::arguments::{integer, is};
 use crate::command::CommandTable;
@@ -119,6 +119,16 @@ fn shard_probe_keys() -> &'static [Vec<u8>] {
         }
         keys.into_iter().flatten().collect()
     })
+}
+
+/// Looks `key` up as a command's access: counts as an access (idle time, frequency) unless the
+/// client is in CLIENT NO-TOUCH mode.
+fn access<'s>(context: &Context, shard: &'s mut Shard, key: &[u8]) -> Option<EntryMut<'s>> {
+    if context.client.shared.no_touch.load(Ordering::Relaxed) {
+        shard.lookup_untouched(key, context.now_ms)
+    } else {
+        shard.lookup(key, context.now_ms)
+    }
 }
 
 /// A database index argument, read as Redis's `getIntFromObjectOrReply` then `selectDb` do.
@@ -381,11 +391,7 @@ fn rename_key(context: &mut Context, args: &[&[u8]], mode: Rename) -> CommandRes
     let database = context.database();
     let now_ms = context.now_ms;
     let mut locked = context.lock_keys([source, target]);
-    if locked
-        .shard(database, source)
-        .lookup(source, now_ms)
-        .is_none()
-    {
+    if access(context, locked.shard(database, source), source).is_none() {
         return Err(errors::NO_SUCH_KEY.into());
     }
     let reply_done = |reply: &mut ReplyWriter, done: bool| match (mode, done) {
@@ -398,10 +404,7 @@ fn rename_key(context: &mut Context, args: &[&[u8]], mode: Rename) -> CommandRes
         return Ok(());
     }
     if mode == Rename::KeepExisting
-        && locked
-            .shard(database, target)
-            .lookup(target, now_ms)
-            .is_some()
+        && access(context, locked.shard(database, target), target).is_some()
     {
         drop(locked);
         reply_done(&mut context.reply, false);
@@ -453,21 +456,12 @@ fn copy(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     }
     let now_ms = context.now_ms;
     let mut locked = context.lock_pairs([(source_database, source), (target_database, target)]);
-    if locked
-        .shard(source_database, source)
-        .lookup(source, now_ms)
-        .is_none()
-    {
+    if access(context, locked.shard(source_database, source), source).is_none() {
         drop(locked);
         context.reply.integer(0);
         return Ok(());
     }
-    if !replace
-        && locked
-            .shard(target_database, target)
-            .lookup(target, now_ms)
-            .is_some()
-    {
+    if !replace && access(context, locked.shard(target_database, target), target).is_some() {
         drop(locked);
         context.reply.integer(0);
         return Ok(());
@@ -510,14 +504,8 @@ fn move_(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     }
     let now_ms = context.now_ms;
     let mut locked = context.lock_pairs([(source_database, key), (target_database, key)]);
-    let moved = locked
-        .shard(source_database, key)
-        .lookup(key, now_ms)
-        .is_some()
-        && locked
-            .shard(target_database, key)
-            .lookup(key, now_ms)
-            .is_none();
+    let moved = access(context, locked.shard(source_database, key), key).is_some()
+        && access(context, locked.shard(target_database, key), key).is_none();
     if moved {
         let entry = locked
             .shard(source_database, key)
@@ -768,7 +756,7 @@ fn expire_key(context: &mut Context, args: &[&[u8]], time: ExpireTime) -> Comman
     let key = args[1];
     let now_ms = context.now_ms;
     let mut shard = context.lock(key);
-    let Some(mut entry) = shard.lookup(key, now_ms) else {
+    let Some(mut entry) = access(context, &mut shard, key) else {
         drop(shard);
         context.reply.integer(0);
         return Ok(());
@@ -874,9 +862,8 @@ fn time_to_live(context: &mut Context, args: &[&[u8]], output: TimeToLive) -> Co
 
 /// PERSIST key
 fn persist(context: &mut Context, args: &[&[u8]]) -> CommandResult {
-    let now_ms = context.now_ms;
     let mut shard = context.lock(args[1]);
-    let removed = match shard.lookup(args[1], now_ms) {
+    let removed = match access(context, &mut shard, args[1]) {
         Some(mut entry) if entry.expire_at_ms().is_some() => {
             entry.set_expire_at_ms(None);
             true
@@ -984,7 +971,7 @@ mod tests {
     use super::shard_index;
     use crate::client::{Client, ClientShared};
     use crate::command::CommandTable;
-    use crate::config::Config;
+    use crate::config::{Config, ConfigSource};
     use crate::connection::execute;
     use crate::propagation::RecordingSink;
     use crate::server::{unix_time_ms, Server};
@@ -1102,7 +1089,7 @@ mod tests {
             .config
             .set_many(
                 &[("lazyfree-lazy-expire".into(), vec!["yes".into()])],
-                crate::config::ConfigSource::Startup,
+                ConfigSource::Startup,
             )
             .expect("config");
         assert_eq!(harness.run("PEXPIREAT l 1 LT"), ":1\r\n");
