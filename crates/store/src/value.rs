@@ -3,7 +3,9 @@
 //! To add a type: add a variant holding its own module's structure (boxed, so `Value` stays
 //! small), then give it a `type_name` and an `encoding_name`.
 
+use crate::hash::Hash;
 use crate::number::parse_i64;
+use crate::set::Set;
 use crate::small_bytes::SmallBytes;
 
 /// Strings of at most this many bytes are created "embstr" (Redis's
@@ -15,6 +17,8 @@ const INTEGER_TEXT_BYTES_MAX: usize = 20;
 #[derive(Clone, Debug)]
 pub enum Value {
     String(StringValue),
+    Hash(Box<Hash>),
+    Set(Box<Set>),
 }
 
 /// A string value, in the encoding Redis would report for it.
@@ -110,6 +114,8 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::String(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
         }
     }
 
@@ -117,18 +123,50 @@ impl Value {
     pub fn encoding_name(&self) -> &'static str {
         match self {
             Value::String(string) => string.encoding_name(),
+            Value::Hash(hash) => hash.encoding_name(),
+            Value::Set(set) => set.encoding_name(),
         }
     }
 
     pub fn as_string(&self) -> Option<&StringValue> {
         match self {
             Value::String(string) => Some(string),
+            _ => None,
         }
     }
 
     pub fn as_string_mut(&mut self) -> Option<&mut StringValue> {
         match self {
             Value::String(string) => Some(string),
+            _ => None,
+        }
+    }
+
+    pub fn as_hash(&self) -> Option<&Hash> {
+        match self {
+            Value::Hash(hash) => Some(hash),
+            _ => None,
+        }
+    }
+
+    pub fn as_hash_mut(&mut self) -> Option<&mut Hash> {
+        match self {
+            Value::Hash(hash) => Some(hash),
+            _ => None,
+        }
+    }
+
+    pub fn as_set(&self) -> Option<&Set> {
+        match self {
+            Value::Set(set) => Some(set),
+            _ => None,
+        }
+    }
+
+    pub fn as_set_mut(&mut self) -> Option<&mut Set> {
+        match self {
+            Value::Set(set) => Some(set),
+            _ => None,
         }
     }
 
@@ -136,6 +174,8 @@ impl Value {
     pub fn heap_bytes(&self) -> usize {
         match self {
             Value::String(string) => string.heap_bytes(),
+            Value::Hash(hash) => std::mem::size_of::<Hash>() + hash.heap_bytes(),
+            Value::Set(set) => std::mem::size_of::<Set>() + set.heap_bytes(),
         }
     }
 }
