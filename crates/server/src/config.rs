@@ -436,6 +436,11 @@ pub struct HotConfig {
     pub timeout_s: AtomicU64,
     pub hz: AtomicI64,
     pub active_expire_effort: AtomicI64,
+    pub hash_max_listpack_entries: AtomicU64,
+    pub hash_max_listpack_value: AtomicU64,
+    pub set_max_intset_entries: AtomicU64,
+    pub set_max_listpack_entries: AtomicU64,
+    pub set_max_listpack_value: AtomicU64,
 }
 
 pub struct Config {
@@ -499,6 +504,15 @@ impl HotConfig {
         self.hz.store(int("hz"), Ordering::Relaxed);
         self.active_expire_effort
             .store(int("active-expire-effort"), Ordering::Relaxed);
+        for (atomic, name) in [
+            (&self.hash_max_listpack_entries, "hash-max-listpack-entries"),
+            (&self.hash_max_listpack_value, "hash-max-listpack-value"),
+            (&self.set_max_intset_entries, "set-max-intset-entries"),
+            (&self.set_max_listpack_entries, "set-max-listpack-entries"),
+            (&self.set_max_listpack_value, "set-max-listpack-value"),
+        ] {
+            atomic.store(int(name).max(0) as u64, Ordering::Relaxed);
+        }
     }
 }
 

@@ -7,9 +7,11 @@
 //! in at the same place as propagation.
 
 pub mod connection;
+pub mod hashes;
 pub mod keys;
 pub mod lists;
 pub mod server;
+pub mod sets;
 pub mod strings;
 
 use crate::command::CommandTable;
@@ -17,8 +19,10 @@ use crate::command::CommandTable;
 /// Registers every family's handlers.
 pub fn register_all(table: &mut CommandTable) {
     connection::register(table);
+    hashes::register(table);
     keys::register(table);
     lists::register(table);
     server::register(table);
+    sets::register(table);
     strings::register(table);
 }

@@ -1,0 +1,880 @@
+//! Hash commands: HSET, HGET and the rest of Redis 7.2's hash family, plus Redis 7.4's field
+//! expiry (HEXPIRE, HTTL, HPERSIST and their variants).
+//!
+//! Field expiry is lazy and active. Every command that touches a hash first removes its due
+//! fields ([`expire_hash_fields`]), propagating `HDEL key field` for each and deleting the key
+//! when nothing is left, so replies never show an expired field. The server's active expiry
+//! calls the same function on hashes whose [`store::Hash::next_field_expiry_ms`] is due.
+//!
+//! Also home of what HSCAN and SSCAN share: cursor and option parsing.
+
+use std::sync::atomic::Ordering;
+
+use rand::Rng;
+use resp::ReplyWriter;
+use store::glob::Pattern;
+use store::hash::{ExpireCondition, FieldExpiry, FieldTtl};
+use store::number::{format_f64_human, parse_f64, parse_i64};
+use store::{Hash, HashLimits, Value};
+
+use crate::arguments::{self, is};
+use crate::command::CommandTable;
+use crate::context::{errors, wrong_arity, CommandError, CommandResult, Context, Locked};
+
+pub fn register(table: &mut CommandTable) {
+    table.handle("hset", hset);
+    table.handle("hmset", hset);
+    table.handle("hsetnx", hsetnx);
+    table.handle("hget", hget);
+    table.handle("hmget", hmget);
+    table.handle("hdel", hdel);
+    table.handle("hexists", hexists);
+    table.handle("hlen", hlen);
+    table.handle("hstrlen", hstrlen);
+    table.handle("hkeys", hkeys);
+    table.handle("hvals", hvals);
+    table.handle("hgetall", hgetall);
+    table.handle("hincrby", hincrby);
+    table.handle("hincrbyfloat", hincrbyfloat);
+    table.handle("hrandfield", hrandfield);
+    table.handle("hscan", hscan);
+    table.handle("hexpire", hexpire);
+    table.handle("hpexpire", hpexpire);
+    table.handle("hexpireat", hexpireat);
+    table.handle("hpexpireat", hpexpireat);
+    table.handle("httl", httl);
+    table.handle("hpttl", hpttl);
+    table.handle("hexpiretime", hexpiretime);
+    table.handle("hpexpiretime", hpexpiretime);
+    table.handle("hpersist", hpersist);
+}
+
+/// Latest field expiry the HEXPIRE family accepts, in Unix milliseconds (Redis 7.4's
+/// `HFE_MAX_ABS_TIME_MSEC`: 2^48 - 1 shifted right by 2).
+const FIELD_EXPIRY_MAX_MS: i64 = ((1i64 << 48) - 1) >> 2;
+
+/// The hash encoding limits, from the hot configuration.
+pub(crate) fn hash_limits(context: &Context) -> HashLimits {
+    let hot = &context.server.config.hot;
+    HashLimits {
+        listpack_entries: hot.hash_max_listpack_entries.load(Ordering::Relaxed) as usize,
+        listpack_value: hot.hash_max_listpack_value.load(Ordering::Relaxed) as usize,
+    }
+}
+
+/// Removes up to `limit` due fields of the hash at `key` (lazy and active field expiry):
+/// propagates `HDEL key field` for each and deletes the key when the hash empties. Returns how
+/// many fields were removed. Does nothing for a missing key or another type.
+pub fn expire_hash_fields(shard: &mut Locked<'_>, key: &[u8], now_ms: u64, limit: usize) -> usize {
+    let (removed, emptied) = {
+        let Some(mut entry) = shard.lookup(key, now_ms) else {
+            return 0;
+        };
+        let Value::Hash(hash) = entry.value_mut() else {
+            return 0;
+        };
+        if !hash
+            .next_field_expiry_ms()
+            .is_some_and(|expire_at_ms| expire_at_ms <= now_ms)
+        {
+            return 0;
+        }
+        let removed = hash.remove_expired_fields(now_ms, limit);
+        (removed, hash.is_empty())
+    };
+    for field in &removed {
+        shard.propagate(&[b"HDEL", key, field]);
+    }
+    if emptied {
+        shard.remove(key, now_ms);
+    }
+    removed.len()
+}
+
+/// What to do when the key of a write is missing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    /// Start from an empty hash (stored only if the change leaves it non-empty).
+    Create,
+    /// Do nothing.
+    Skip,
+}
+
+/// Runs `change` on the hash at `key` (after lazy field expiry); deletes the key when the hash
+/// ends up empty. `Ok(None)` when the key is missing and `missing` is `Skip`.
+fn update_hash<R>(
+    shard: &mut Locked<'_>,
+    key: &[u8],
+    now_ms: u64,
+    missing: Missing,
+    change: impl FnOnce(&mut Hash) -> R,
+) -> Result<Option<R>, CommandError> {
+    expire_hash_fields(shard, key, now_ms, usize::MAX);
+    let (result, emptied) = match shard.lookup(key, now_ms) {
+        Some(mut entry) => {
+            let Value::Hash(hash) = entry.value_mut() else {
+                return Err(errors::WRONG_TYPE.into());
+            };
+            let result = change(hash);
+            (result, hash.is_empty())
+        }
+        None => {
+            if missing == Missing::Skip {
+                return Ok(None);
+            }
+            let mut hash = Box::new(Hash::new());
+            let result = change(&mut hash);
+            if !hash.is_empty() {
+                shard.insert(key, Value::Hash(hash), None, now_ms);
+            }
+            return Ok(Some(result));
+        }
+    };
+    if emptied {
+        shard.remove(key, now_ms);
+    }
+    Ok(Some(result))
+}
+
+/// Runs `read` on the hash at `key` (after lazy field expiry). `Ok(None)` when missing.
+fn read_hash<R>(
+    shard: &mut Locked<'_>,
+    key: &[u8],
+    now_ms: u64,
+    read: impl FnOnce(&Hash) -> R,
+) -> Result<Option<R>, CommandError> {
+    expire_hash_fields(shard, key, now_ms, usize::MAX);
+    match shard.lookup(key, now_ms) {
+        None => Ok(None),
+        Some(entry) => match entry.value() {
+            Value::Hash(hash) => Ok(Some(read(hash))),
+            _ => Err(errors::WRONG_TYPE.into()),
+        },
+    }
+}
+
+/// Which of HSET's two replies.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SetReply {
+    /// HSET: how many fields were created.
+    Created,
+    /// HMSET: OK.
+    Ok,
+}
+
+/// HSET key field value [field value ...]
+fn hset(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let reply = if is(args[0], "hmset") {
+        SetReply::Ok
+    } else {
+        SetReply::Created
+    };
+    if args.len() % 2 == 1 {
+        return Err(wrong_arity(&context.command.full_name));
+    }
+    let limits = hash_limits(context);
+    let key = args[1];
+    let mut shard = context.lock(key);
+    let created = update_hash(&mut shard, key, context.now_ms, Missing::Create, |hash| {
+        hash.prepare_for_pairs(&args[2..], &limits);
+        args[2..]
+            .chunks_exact(2)
+            .filter(|pair| hash.set(pair[0], pair[1], FieldTtl::Clear, &limits))
+            .count()
+    })?
+    .unwrap_or(0);
+    shard.propagate(args);
+    drop(shard);
+    match reply {
+        SetReply::Created => context.reply.integer(created as i64),
+        SetReply::Ok => context.reply.ok(),
+    }
+    Ok(())
+}
+
+/// HSETNX key field value
+fn hsetnx(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let limits = hash_limits(context);
+    let (key, field, value) = (args[1], args[2], args[3]);
+    let mut shard = context.lock(key);
+    let set = update_hash(&mut shard, key, context.now_ms, Missing::Create, |hash| {
+        hash.prepare_for_pairs(&args[2..4], &limits);
+        if hash.contains(field) {
+            false
+        } else {
+            hash.set(field, value, FieldTtl::Clear, &limits);
+            true
+        }
+    })?
+    .unwrap_or(false);
+    if set {
+        shard.propagate(args);
+    }
+    drop(shard);
+    context.reply.integer(set as i64);
+    Ok(())
+}
+
+/// HGET key field
+fn hget(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let mut shard = context.lock(args[1]);
+    let reply = &mut context.reply;
+    let found = read_hash(&mut shard, args[1], context.now_ms, |hash| {
+        match hash.get(args[2]) {
+            Some(value) => reply.bulk(value),
+            None => reply.null(),
+        }
+    })?;
+    if found.is_none() {
+        reply.null();
+    }
+    Ok(())
+}
+
+/// HMGET key field [field ...]
+fn hmget(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let mut shard = context.lock(args[1]);
+    let reply = &mut context.reply;
+    let fields = &args[2..];
+    let found = read_hash(&mut shard, args[1], context.now_ms, |hash| {
+        reply.array(fields.len());
+        for field in fields {
+            match hash.get(field) {
+                Some(value) => reply.bulk(value),
+                None => reply.null(),
+            }
+        }
+    })?;
+    if found.is_none() {
+        reply.array(fields.len());
+        for _ in fields {
+            reply.null();
+        }
+    }
+    Ok(())
+}
+
+/// HDEL key field [field ...]
+fn hdel(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let mut shard = context.lock(args[1]);
+    let deleted = update_hash(&mut shard, args[1], context.now_ms, Missing::Skip, |hash| {
+        let mut deleted = 0;
+        for field in &args[2..] {
+            if hash.remove(field) {
+                deleted += 1;
+                if hash.is_empty() {
+                    break;
+                }
+            }
+        }
+        deleted
+    })?
+    .unwrap_or(0);
+    if deleted > 0 {
+        shard.propagate(args);
+    }
+    drop(shard);
+    context.reply.integer(deleted);
+    Ok(())
+}
+
+/// HEXISTS key field
+fn hexists(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let mut shard = context.lock(args[1]);
+    let exists = read_hash(&mut shard, args[1], context.now_ms, |hash| {
+        hash.contains(args[2])
+    })?
+    .unwrap_or(false);
+    drop(shard);
+    context.reply.integer(exists as i64);
+    Ok(())
+}
+
+/// HLEN key
+fn hlen(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let mut shard = context.lock(args[1]);
+    let length = read_hash(&mut shard, args[1], context.now_ms, Hash::len)?.unwrap_or(0);
+    drop(shard);
+    context.reply.integer(length as i64);
+    Ok(())
+}
+
+/// HSTRLEN key field
+fn hstrlen(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let mut shard = context.lock(args[1]);
+    let length = read_hash(&mut shard, args[1], context.now_ms, |hash| {
+        hash.get(args[2]).map_or(0, <[u8]>::len)
+    })?
+    .unwrap_or(0);
+    drop(shard);
+    context.reply.integer(length as i64);
+    Ok(())
+}
+
+/// What HKEYS, HVALS and HGETALL reply with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    Fields,
+    Values,
+    Both,
+}
+
+fn list_hash(context: &mut Context, args: &[&[u8]], listing: Listing) -> CommandResult {
+    let mut shard = context.lock(args[1]);
+    let reply = &mut context.reply;
+    let found = read_hash(&mut shard, args[1], context.now_ms, |hash| {
+        let length = hash.len();
+        match listing {
+            Listing::Both => reply.map(length),
+            Listing::Fields | Listing::Values => reply.array(length),
+        }
+        for (field, value) in hash.iter() {
+            if listing != Listing::Values {
+                reply.bulk(field);
+            }
+            if listing != Listing::Fields {
+                reply.bulk(value);
+            }
+        }
+    })?;
+    if found.is_none() {
+        match listing {
+            Listing::Both => reply.map(0),
+            Listing::Fields | Listing::Values => reply.array(0),
+        }
+    }
+    Ok(())
+}
+
+/// HKEYS key
+fn hkeys(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    list_hash(context, args, Listing::Fields)
+}
+
+/// HVALS key
+fn hvals(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    list_hash(context, args, Listing::Values)
+}
+
+/// HGETALL key
+fn hgetall(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    list_hash(context, args, Listing::Both)
+}
+
+/// HINCRBY key field increment
+fn hincrby(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let increment = arguments::integer(args[3])?;
+    let limits = hash_limits(context);
+    let (key, field) = (args[1], args[2]);
+    let mut shard = context.lock(key);
+    let result = update_hash(&mut shard, key, context.now_ms, Missing::Create, |hash| {
+        let current = match hash.get(field) {
+            None => 0,
+            Some(value) => parse_i64(value)
+                .ok_or_else(|| CommandError::from("ERR hash value is not an integer"))?,
+        };
+        let updated = current
+            .checked_add(increment)
+            .ok_or_else(|| CommandError::from(errors::OVERFLOW))?;
+        let text = itoa::Buffer::new().format(updated).as_bytes().to_vec();
+        hash.set(field, &text, FieldTtl::Keep, &limits);
+        Ok::<i64, CommandError>(updated)
+    })?
+    .expect("created when missing")?;
+    shard.propagate(args);
+    drop(shard);
+    context.reply.integer(result);
+    Ok(())
+}
+
+/// HINCRBYFLOAT key field increment
+fn hincrbyfloat(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let increment = arguments::float(args[3])?;
+    if !increment.is_finite() {
+        return Err("ERR value is NaN or Infinity".into());
+    }
+    let limits = hash_limits(context);
+    let (key, field) = (args[1], args[2]);
+    let mut shard = context.lock(key);
+    let text = update_hash(&mut shard, key, context.now_ms, Missing::Create, |hash| {
+        let current = match hash.get(field) {
+            None => 0.0,
+            Some(value) => parse_f64(value)
+                .ok_or_else(|| CommandError::from("ERR hash value is not a float"))?,
+        };
+        let updated = current + increment;
+        if !updated.is_finite() {
+            return Err("ERR increment would produce NaN or Infinity".into());
+        }
+        let text = format_f64_human(updated);
+        hash.set(field, text.as_bytes(), FieldTtl::Keep, &limits);
+        Ok::<String, CommandError>(text)
+    })?
+    .expect("created when missing")?;
+    // Propagated as HSET with the result, so replicas and the AOF never round differently.
+    shard.propagate(&[b"HSET", key, field, text.as_bytes()]);
+    drop(shard);
+    context.reply.bulk(text.as_bytes());
+    Ok(())
+}
+
+/// Writes one field (and its value) of HRANDFIELD's reply.
+fn reply_random_field(reply: &mut ReplyWriter, field: &[u8], value: &[u8], with_values: bool) {
+    if with_values && reply.is_resp3() {
+        reply.array(2);
+    }
+    reply.bulk(field);
+    if with_values {
+        reply.bulk(value);
+    }
+}
+
+/// HRANDFIELD key [count [WITHVALUES]]
+fn hrandfield(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    if args.len() == 2 {
+        let mut shard = context.lock(args[1]);
+        let reply = &mut context.reply;
+        let found = read_hash(&mut shard, args[1], context.now_ms, |hash| {
+            let sampler = hash.sampler();
+            let index = rand::rng().random_range(0..sampler.len());
+            reply.bulk(sampler.get(index).0);
+        })?;
+        if found.is_none() {
+            reply.null();
+        }
+        return Ok(());
+    }
+    let count = arguments::integer(args[2])?;
+    if count == i64::MIN {
+        return Err(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+                .into(),
+        );
+    }
+    let with_values = match args.get(3) {
+        None => false,
+        Some(word) if args.len() == 4 && is(word, "withvalues") => true,
+        Some(_) => return Err(errors::SYNTAX.into()),
+    };
+    if with_values && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+        return Err("ERR value is out of range".into());
+    }
+    let mut shard = context.lock(args[1]);
+    let reply = &mut context.reply;
+    let found = read_hash(&mut shard, args[1], context.now_ms, |hash| {
+        let sampler = hash.sampler();
+        let size = sampler.len();
+        let mut rng = rand::rng();
+        let wanted = count.unsigned_abs() as usize;
+        if wanted == 0 {
+            reply.array(0);
+            return;
+        }
+        let flat_pairs = with_values && !reply.is_resp3();
+        if count < 0 || wanted == 1 {
+            // With repetitions (or just one): independent picks.
+            reply.array(if flat_pairs { wanted * 2 } else { wanted });
+            for _ in 0..wanted {
+                let (field, value) = sampler.get(rng.random_range(0..size));
+                reply_random_field(reply, field, value, with_values);
+            }
+            return;
+        }
+        let returned = wanted.min(size);
+        reply.array(if flat_pairs { returned * 2 } else { returned });
+        if wanted >= size {
+            for (field, value) in hash.iter() {
+                reply_random_field(reply, field, value, with_values);
+            }
+            return;
+        }
+        let mut indices = rand::seq::index::sample(&mut rng, size, wanted).into_vec();
+        if sampler.is_ordered() {
+            indices.sort_unstable();
+        }
+        for index in indices {
+            let (field, value) = sampler.get(index);
+            reply_random_field(reply, field, value, with_values);
+        }
+    })?;
+    if found.is_none() {
+        reply.array(0);
+    }
+    Ok(())
+}
+
+/// A SCAN cursor: an unsigned decimal as C's `strtoul` reads it (a `-` wraps around), or
+/// "ERR invalid cursor".
+pub(crate) fn parse_scan_cursor(arg: &[u8]) -> Result<u64, CommandError> {
+    let invalid = || CommandError::from("ERR invalid cursor");
+    let (negative, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if arg.is_empty() {
+        return Ok(0);
+    }
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let mut value: u64 = 0;
+    for digit in digits {
+        value = value
+            .checked_mul(10)
+            .and_then(|value| value.checked_add((digit - b'0') as u64))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
+}
+
+/// The options of HSCAN and SSCAN.
+pub(crate) struct ScanOptions {
+    pub count: usize,
+    pub pattern: Option<Pattern>,
+    /// HSCAN's NOVALUES (Redis 7.4).
+    pub no_values: bool,
+}
+
+impl ScanOptions {
+    pub fn matches(&self, item: &[u8]) -> bool {
+        self.pattern
+            .as_ref()
+            .is_none_or(|pattern| pattern.matches(item))
+    }
+}
+
+/// Which scan parses its options (NOVALUES is HSCAN's only).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ScanKind {
+    Hash,
+    Set,
+}
+
+/// Parses `[MATCH pattern] [COUNT count] [NOVALUES]` as Redis's `scanGenericCommand`.
+pub(crate) fn parse_scan_options(
+    options: &[&[u8]],
+    kind: ScanKind,
+) -> Result<ScanOptions, CommandError> {
+    let mut parsed = ScanOptions {
+        count: 10,
+        pattern: None,
+        no_values: false,
+    };
+    let mut index = 0;
+    while index < options.len() {
+        let remaining = options.len() - index;
+        let option = options[index];
+        if is(option, "count") && remaining >= 2 {
+            let count = arguments::integer(options[index + 1])?;
+            if count < 1 {
+                return Err(errors::SYNTAX.into());
+            }
+            parsed.count = count as usize;
+            index += 2;
+        } else if is(option, "match") && remaining >= 2 {
+            let pattern = options[index + 1];
+            parsed.pattern = (pattern != b"*").then(|| Pattern::new(pattern, false));
+            index += 2;
+        } else if is(option, "novalues") && kind == ScanKind::Hash {
+            parsed.no_values = true;
+            index += 1;
+        } else {
+            return Err(errors::SYNTAX.into());
+        }
+    }
+    Ok(parsed)
+}
+
+/// Writes a scan reply: the next cursor, then the items.
+pub(crate) fn reply_scan<'a>(
+    reply: &mut ReplyWriter,
+    cursor: u64,
+    items: impl ExactSizeIterator<Item = &'a [u8]>,
+) {
+    reply.array(2);
+    let mut text = itoa::Buffer::new();
+    reply.bulk(text.format(cursor).as_bytes());
+    reply.bulk_array(items);
+}
+
+/// HSCAN key cursor [MATCH pattern] [COUNT count] [NOVALUES]
+fn hscan(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let cursor = parse_scan_cursor(args[2])?;
+    let mut shard = context.lock(args[1]);
+    let reply = &mut context.reply;
+    let found = read_hash(&mut shard, args[1], context.now_ms, |hash| {
+        let options = parse_scan_options(&args[3..], ScanKind::Hash)?;
+        let (next, entries) = hash.scan(cursor, options.count);
+        let mut items: Vec<&[u8]> = Vec::with_capacity(entries.len() * 2);
+        for (field, value) in entries {
+            if options.matches(field) {
+                items.push(field);
+                if !options.no_values {
+                    items.push(value);
+                }
+            }
+        }
+        reply_scan(reply, next, items.into_iter());
+        Ok::<(), CommandError>(())
+    })?;
+    match found {
+        None => reply_scan(reply, 0, std::iter::empty()),
+        Some(result) => result?,
+    }
+    Ok(())
+}
+
+// ---- Field expiry (Redis 7.4) ----
+
+/// `FIELDS numfields field ...` starting at `args[at]`: the fields, or Redis 7.4's errors.
+fn parse_fields<'a>(
+    args: &'a [&'a [u8]],
+    at: usize,
+    count_error: &'static str,
+) -> Result<&'a [&'a [u8]], CommandError> {
+    if !args.get(at).is_some_and(|word| is(word, "fields")) {
+        return Err("ERR Mandatory argument FIELDS is missing or not at the right position".into());
+    }
+    let count = args
+        .get(at + 1)
+        .and_then(|count| parse_i64(count))
+        .filter(|&count| count >= 1)
+        .ok_or_else(|| CommandError::from(count_error))?;
+    let fields = &args[at + 2..];
+    if count as u64 != fields.len() as u64 {
+        return Err("ERR The `numfields` parameter must match the number of arguments".into());
+    }
+    Ok(fields)
+}
+
+/// How the HEXPIRE family reads its time argument.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ExpireTime {
+    /// HEXPIRE: seconds from now.
+    Seconds,
+    /// HPEXPIRE: milliseconds from now.
+    Milliseconds,
+    /// HEXPIREAT: Unix seconds.
+    UnixSeconds,
+    /// HPEXPIREAT: Unix milliseconds.
+    UnixMilliseconds,
+}
+
+/// HEXPIRE key seconds [NX | XX | GT | LT] FIELDS numfields field [field ...]
+fn hexpire(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    expire_fields(context, args, ExpireTime::Seconds)
+}
+
+/// HPEXPIRE key milliseconds [NX | XX | GT | LT] FIELDS numfields field [field ...]
+fn hpexpire(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    expire_fields(context, args, ExpireTime::Milliseconds)
+}
+
+/// HEXPIREAT key unix-time-seconds [NX | XX | GT | LT] FIELDS numfields field [field ...]
+fn hexpireat(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    expire_fields(context, args, ExpireTime::UnixSeconds)
+}
+
+/// HPEXPIREAT key unix-time-milliseconds [NX | XX | GT | LT] FIELDS numfields field [field ...]
+fn hpexpireat(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    expire_fields(context, args, ExpireTime::UnixMilliseconds)
+}
+
+/// Checks the type of the key of a field-expiry command before its arguments (Redis 7.4's
+/// order): WRONGTYPE for another type. Runs lazy field expiry.
+fn check_hash_type(shard: &mut Locked<'_>, key: &[u8], now_ms: u64) -> CommandResult {
+    read_hash(shard, key, now_ms, |_| ())?;
+    Ok(())
+}
+
+fn expire_fields(context: &mut Context, args: &[&[u8]], time: ExpireTime) -> CommandResult {
+    let key = args[1];
+    let now_ms = context.now_ms;
+    let mut shard = context.lock(key);
+    check_hash_type(&mut shard, key, now_ms)?;
+    let invalid_time = || {
+        CommandError::from(format!(
+            "ERR invalid expire time in '{}' command",
+            context.command.full_name
+        ))
+    };
+    let mut amount = arguments::integer(args[2])?;
+    if amount < 0 {
+        return Err("ERR invalid expire time, must be >= 0".into());
+    }
+    if matches!(time, ExpireTime::Seconds | ExpireTime::UnixSeconds) {
+        if amount > FIELD_EXPIRY_MAX_MS / 1000 {
+            return Err(invalid_time());
+        }
+        amount *= 1000;
+    }
+    let base_ms = match time {
+        ExpireTime::Seconds | ExpireTime::Milliseconds => now_ms as i64,
+        ExpireTime::UnixSeconds | ExpireTime::UnixMilliseconds => 0,
+    };
+    if amount > FIELD_EXPIRY_MAX_MS - base_ms {
+        return Err(invalid_time());
+    }
+    let expire_at_ms = (amount + base_ms) as u64;
+    let (condition, fields_at) = match args[3] {
+        word if is(word, "nx") => (ExpireCondition::IfNone, 4),
+        word if is(word, "xx") => (ExpireCondition::IfSome, 4),
+        word if is(word, "gt") => (ExpireCondition::IfLater, 4),
+        word if is(word, "lt") => (ExpireCondition::IfEarlier, 4),
+        _ => (ExpireCondition::Always, 3),
+    };
+    let fields = parse_fields(
+        args,
+        fields_at,
+        "ERR Parameter `numFields` should be greater than 0",
+    )?;
+    let outcomes = update_hash(&mut shard, key, now_ms, Missing::Skip, |hash| {
+        fields
+            .iter()
+            .map(|field| hash.expire_field(field, expire_at_ms.max(1), condition, now_ms))
+            .collect::<Vec<_>>()
+    })?;
+    let Some(outcomes) = outcomes else {
+        drop(shard);
+        context.reply.array(fields.len());
+        for _ in fields {
+            context.reply.integer(-2);
+        }
+        return Ok(());
+    };
+    // Deleted fields propagate as HDEL; the fields whose expiry was set as one HPEXPIREAT with
+    // the absolute time (keeping the condition), as Redis 7.4 rewrites the command.
+    let mut set_fields: Vec<&[u8]> = Vec::new();
+    for (field, outcome) in fields.iter().zip(&outcomes) {
+        match outcome {
+            store::hash::ExpireOutcome::Deleted => shard.propagate(&[b"HDEL", key, field]),
+            store::hash::ExpireOutcome::Set => set_fields.push(field),
+            _ => {}
+        }
+    }
+    if !set_fields.is_empty() {
+        let time_text = itoa::Buffer::new().format(expire_at_ms).to_string();
+        let count_text = itoa::Buffer::new().format(set_fields.len()).to_string();
+        let mut propagated: Vec<&[u8]> = vec![b"HPEXPIREAT", key, time_text.as_bytes()];
+        if condition != ExpireCondition::Always {
+            propagated.push(args[3]);
+        }
+        propagated.push(b"FIELDS");
+        propagated.push(count_text.as_bytes());
+        propagated.extend(set_fields);
+        shard.propagate(&propagated);
+    }
+    drop(shard);
+    context.reply.array(outcomes.len());
+    for outcome in outcomes {
+        context.reply.integer(outcome.code());
+    }
+    Ok(())
+}
+
+/// What the HTTL family replies with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ExpiryQuery {
+    /// HTTL: seconds left, rounded up.
+    TtlSeconds,
+    /// HPTTL: milliseconds left.
+    TtlMilliseconds,
+    /// HEXPIRETIME: Unix seconds, rounded up.
+    UnixSeconds,
+    /// HPEXPIRETIME: Unix milliseconds.
+    UnixMilliseconds,
+}
+
+/// HTTL key FIELDS numfields field [field ...]
+fn httl(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    query_field_expiry(context, args, ExpiryQuery::TtlSeconds)
+}
+
+/// HPTTL key FIELDS numfields field [field ...]
+fn hpttl(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    query_field_expiry(context, args, ExpiryQuery::TtlMilliseconds)
+}
+
+/// HEXPIRETIME key FIELDS numfields field [field ...]
+fn hexpiretime(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    query_field_expiry(context, args, ExpiryQuery::UnixSeconds)
+}
+
+/// HPEXPIRETIME key FIELDS numfields field [field ...]
+fn hpexpiretime(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    query_field_expiry(context, args, ExpiryQuery::UnixMilliseconds)
+}
+
+const FIELD_COUNT_ERROR: &str = "ERR Number of fields must be a positive integer";
+
+fn query_field_expiry(context: &mut Context, args: &[&[u8]], query: ExpiryQuery) -> CommandResult {
+    let key = args[1];
+    let now_ms = context.now_ms;
+    let mut shard = context.lock(key);
+    check_hash_type(&mut shard, key, now_ms)?;
+    let fields = parse_fields(args, 2, FIELD_COUNT_ERROR)?;
+    let codes = read_hash(&mut shard, key, now_ms, |hash| {
+        fields
+            .iter()
+            .map(|field| match hash.field_expiry(field) {
+                FieldExpiry::NoField => -2,
+                FieldExpiry::Persistent => -1,
+                FieldExpiry::At(at) => {
+                    let at = at as i64;
+                    let now = now_ms as i64;
+                    match query {
+                        ExpiryQuery::TtlSeconds => (at + 999 - now) / 1000,
+                        ExpiryQuery::TtlMilliseconds => at - now,
+                        ExpiryQuery::UnixSeconds => (at + 999) / 1000,
+                        ExpiryQuery::UnixMilliseconds => at,
+                    }
+                }
+            })
+            .collect::<Vec<i64>>()
+    })?
+    .unwrap_or_else(|| vec![-2; fields.len()]);
+    drop(shard);
+    context.reply.array(codes.len());
+    for code in codes {
+        context.reply.integer(code);
+    }
+    Ok(())
+}
+
+/// HPERSIST key FIELDS numfields field [field ...]
+fn hpersist(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let key = args[1];
+    let now_ms = context.now_ms;
+    let mut shard = context.lock(key);
+    check_hash_type(&mut shard, key, now_ms)?;
+    let fields = parse_fields(args, 2, FIELD_COUNT_ERROR)?;
+    let outcomes = update_hash(&mut shard, key, now_ms, Missing::Skip, |hash| {
+        fields
+            .iter()
+            .map(|field| hash.persist_field(field))
+            .collect::<Vec<_>>()
+    })?;
+    let codes: Vec<i64> = match outcomes {
+        None => vec![-2; fields.len()],
+        Some(outcomes) => {
+            if outcomes
+                .iter()
+                .any(|outcome| *outcome == store::hash::PersistOutcome::Persisted)
+            {
+                shard.propagate(args);
+            }
+            outcomes.iter().map(|outcome| outcome.code()).collect()
+        }
+    };
+    drop(shard);
+    context.reply.array(codes.len());
+    for code in codes {
+        context.reply.integer(code);
+    }
+    Ok(())
+}
