@@ -878,3 +878,173 @@ fn hpersist(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     }
     Ok(())
 }
+
+/// An in-process server whose propagation stream is recorded, to check what writes propagate.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
+    use std::sync::Arc;
+
+    use parking_lot::Mutex;
+
+    use crate::client::{Client, ClientShared};
+    use crate::command::CommandTable;
+    use crate::config::Config;
+    use crate::propagation::RecordingSink;
+    use crate::server::Server;
+
+    pub struct Harness {
+        pub server: Server,
+        client: Client,
+        recorded: Arc<Mutex<Vec<Vec<Vec<u8>>>>>,
+    }
+
+    impl Harness {
+        pub fn new() -> Harness {
+            let mut commands = CommandTable::from_specs();
+            crate::families::register_all(&mut commands);
+            commands.retain_implemented();
+            let server = Server::new(Config::default(), commands, 1);
+            let recorded = Arc::new(Mutex::new(Vec::new()));
+            server.propagation.attach(Box::new(RecordingSink {
+                buffer: recorded.clone(),
+                last_database: Some(0),
+                bytes_max: usize::MAX,
+                bytes: 0,
+            }));
+            let address = "127.0.0.1:1".parse().expect("an address");
+            let shared = Arc::new(ClientShared {
+                id: 1,
+                address,
+                local_address: address,
+                file_descriptor: -1,
+                created_ms: 0,
+                last_interaction_ms: AtomicU64::new(0),
+                database: AtomicUsize::new(0),
+                last_command: AtomicU32::new(0),
+                name: Mutex::new(Vec::new()),
+                library_name: Mutex::new(Vec::new()),
+                library_version: Mutex::new(Vec::new()),
+                protocol_version: AtomicU32::new(2),
+                query_buffer_bytes: AtomicUsize::new(0),
+                output_bytes: AtomicUsize::new(0),
+                killed: AtomicBool::new(false),
+                kill: tokio::sync::Notify::new(),
+            });
+            Harness {
+                server,
+                client: Client::new(shared, true),
+                recorded,
+            }
+        }
+
+        /// Runs a command given as words; returns its raw reply.
+        pub fn run(&mut self, line: &str) -> String {
+            let args: Vec<&[u8]> = line.split_whitespace().map(str::as_bytes).collect();
+            let mut output = Vec::new();
+            crate::connection::execute(&self.server, &mut self.client, &args, &mut output);
+            String::from_utf8_lossy(&output).into_owned()
+        }
+
+        /// The writes propagated since the last call, as space-joined words.
+        pub fn propagated(&mut self) -> Vec<String> {
+            std::mem::take(&mut *self.recorded.lock())
+                .into_iter()
+                .map(|args| {
+                    args.iter()
+                        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::Harness;
+    use crate::server::unix_time_ms;
+
+    #[test]
+    fn writes_propagate_as_redis_propagates() {
+        let mut harness = Harness::new();
+        harness.run("HSET h a 1 b 2");
+        harness.run("HSET h a 1");
+        harness.run("HMSET h c 3");
+        assert_eq!(
+            harness.propagated(),
+            ["HSET h a 1 b 2", "HSET h a 1", "HMSET h c 3"]
+        );
+        // Writes that change nothing propagate nothing.
+        harness.run("HSETNX h a 9");
+        harness.run("HDEL h nope");
+        harness.run("HDEL nokey a");
+        harness.run("HGET h a");
+        harness.run("HPERSIST h FIELDS 1 a");
+        harness.run("HEXPIRE h 100 XX FIELDS 1 a");
+        harness.run("HEXPIRE nokey 100 FIELDS 1 a");
+        assert!(harness.propagated().is_empty());
+        harness.run("HSETNX h d 4");
+        harness.run("HDEL h d nope");
+        harness.run("HINCRBY h a 5");
+        assert_eq!(
+            harness.propagated(),
+            ["HSETNX h d 4", "HDEL h d nope", "HINCRBY h a 5"]
+        );
+        // HINCRBYFLOAT propagates the result.
+        assert_eq!(harness.run("HINCRBYFLOAT h f 1.5"), "$3\r\n1.5\r\n");
+        harness.run("HINCRBYFLOAT h f 0.25");
+        assert_eq!(harness.propagated(), ["HSET h f 1.5", "HSET h f 1.75"]);
+    }
+
+    #[test]
+    fn field_expiry_propagates_absolute_times_and_deletions() {
+        let mut harness = Harness::new();
+        harness.run("HSET h a 1 b 2 c 3");
+        harness.propagated();
+        let before = unix_time_ms();
+        harness.run("HEXPIRE h 100 NX FIELDS 3 a nope b");
+        let after = unix_time_ms();
+        let propagated = harness.propagated();
+        assert_eq!(propagated.len(), 1);
+        let words: Vec<&str> = propagated[0].split(' ').collect();
+        assert_eq!(words[..2], ["HPEXPIREAT", "h"]);
+        let at: u64 = words[2].parse().unwrap();
+        assert!((before + 100_000..=after + 100_000).contains(&at));
+        assert_eq!(words[3..], ["NX", "FIELDS", "2", "a", "b"]);
+        // Already due: HDEL, and no HPEXPIREAT when nothing else was set.
+        harness.run("HPEXPIREAT h 1 FIELDS 2 a nope");
+        assert_eq!(harness.propagated(), ["HDEL h a"]);
+        harness.run("HPEXPIREAT h 4000000000000 FIELDS 1 c");
+        assert_eq!(
+            harness.propagated(),
+            ["HPEXPIREAT h 4000000000000 FIELDS 1 c"]
+        );
+        harness.run("HPERSIST h FIELDS 2 c nope");
+        assert_eq!(harness.propagated(), ["HPERSIST h FIELDS 2 c nope"]);
+        // Fields found expired are deleted with HDEL; the key goes with its last field.
+        harness.run("HPEXPIRE h 1 FIELDS 1 b");
+        harness.propagated();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while harness.run("HEXISTS h b") != ":0\r\n" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "field b never expired"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(harness.propagated(), ["HDEL h b"]);
+        harness.run("HPEXPIRE h 1 FIELDS 1 c");
+        harness.propagated();
+        while harness.run("HLEN h") != ":0\r\n" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "field c never expired"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(harness.propagated(), ["HDEL h c"]);
+        assert_eq!(harness.run("EXISTS h"), ":0\r\n");
+    }
+}

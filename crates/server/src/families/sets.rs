@@ -796,3 +796,93 @@ fn sscan(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::families::hashes::testing::Harness;
+
+    #[test]
+    fn writes_propagate_as_redis_propagates() {
+        let mut harness = Harness::new();
+        harness.run("SADD s a b");
+        harness.run("SADD s a");
+        harness.run("SREM s nope");
+        harness.run("SREM nokey a");
+        harness.run("SREM s b nope");
+        assert_eq!(harness.propagated(), ["SADD s a b", "SREM s b nope"]);
+        // SPOP propagates the members it popped as SREM.
+        let reply = harness.run("SPOP s");
+        assert_eq!(reply, "$1\r\na\r\n");
+        assert_eq!(harness.propagated(), ["SREM s a"]);
+        harness.run("SPOP s");
+        harness.run("SPOP s 3");
+        assert!(harness.propagated().is_empty());
+        harness.run("SADD n 1 2 3 4 5 6 7 8 9 10");
+        harness.propagated();
+        let reply = harness.run("SPOP n 2");
+        let popped: Vec<&str> = reply
+            .split("\r\n")
+            .filter(|line| !line.is_empty() && !line.starts_with(['*', '$']))
+            .collect();
+        assert_eq!(popped.len(), 2);
+        assert_eq!(
+            harness.propagated(),
+            [format!("SREM n {} {}", popped[0], popped[1])]
+        );
+        // Popping everything deletes the key: DEL, or UNLINK with lazyfree-lazy-server-del.
+        harness.run("SPOP n 100");
+        assert_eq!(harness.propagated(), ["DEL n"]);
+        harness.run("CONFIG SET lazyfree-lazy-server-del yes");
+        harness.run("SADD n 1 2");
+        harness.run("SPOP n 2");
+        assert_eq!(harness.propagated(), ["SADD n 1 2", "UNLINK n"]);
+        harness.run("CONFIG SET lazyfree-lazy-server-del no");
+        // Big pops are batched by 1024 members.
+        let members: Vec<String> = (0..3000).map(|index| format!("m{index}")).collect();
+        harness.run(&format!("SADD big {}", members.join(" ")));
+        harness.propagated();
+        harness.run("SPOP big 2500");
+        let batches: Vec<usize> = harness
+            .propagated()
+            .iter()
+            .map(|command| {
+                assert!(command.starts_with("SREM big m"));
+                command.split(' ').count() - 2
+            })
+            .collect();
+        assert_eq!(batches, [1024, 1024, 452]);
+    }
+
+    #[test]
+    fn multi_key_writes_propagate_when_they_change_something() {
+        let mut harness = Harness::new();
+        harness.run("SADD a 1 2 3");
+        harness.run("SADD b 2 3 4");
+        harness.propagated();
+        harness.run("SMOVE a b 9");
+        harness.run("SMOVE nokey b 1");
+        harness.run("SMOVE a a 1");
+        harness.run("SINTERSTORE d a nokey");
+        harness.run("SUNIONSTORE d nokey");
+        harness.run("SDIFFSTORE d a a");
+        harness.run("SINTER a b");
+        harness.run("SINTERCARD 2 a b");
+        assert!(harness.propagated().is_empty());
+        harness.run("SMOVE a b 1");
+        harness.run("SINTERSTORE d a b");
+        harness.run("SUNIONSTORE u a b");
+        // An empty result deletes the destination (a change) ...
+        harness.run("SDIFFSTORE d a b");
+        // ... once.
+        harness.run("SDIFFSTORE d b b");
+        assert_eq!(
+            harness.propagated(),
+            [
+                "SMOVE a b 1",
+                "SINTERSTORE d a b",
+                "SUNIONSTORE u a b",
+                "SDIFFSTORE d a b"
+            ]
+        );
+    }
+}
