@@ -45,6 +45,7 @@
 use std::collections::BTreeSet;
 use std::hash::BuildHasher;
 
+use crate::number::parse_i64;
 use crate::small_bytes::SmallBytes;
 
 /// The encoding limits a hash obeys (Redis's `hash-max-listpack-*` options).
@@ -184,8 +185,8 @@ impl std::fmt::Debug for Hash {
             .debug_map()
             .entries(self.iter().map(|(field, value)| {
                 (
-                    String::from_utf8_lossy(field).into_owned(),
-                    String::from_utf8_lossy(value).into_owned(),
+                    String::from_utf8_lossy(&field.to_vec()).into_owned(),
+                    String::from_utf8_lossy(&value.to_vec()).into_owned(),
                 )
             }))
             .finish()
@@ -202,8 +203,8 @@ struct PackedHash<'a> {
 /// One entry of a packed hash, with its byte positions.
 #[derive(Clone, Copy, Debug)]
 struct PackedEntry<'a> {
-    field: &'a [u8],
-    value: &'a [u8],
+    field: Element<'a>,
+    value: Element<'a>,
     /// 0 when the field has no expiry (or the buffer carries none).
     expire_at_ms: u64,
     start: usize,
@@ -278,7 +279,8 @@ impl<'a> PackedHash<'a> {
     }
 
     fn find(self, field: &[u8]) -> Option<PackedEntry<'a>> {
-        self.entries().find(|entry| entry.field == field)
+        let query = Query::new(field);
+        self.entries().find(|entry| entry.field.matches(&query))
     }
 
     fn len(self) -> usize {
@@ -290,11 +292,11 @@ impl<'a> PackedHash<'a> {
 fn push_packed_entry(
     buffer: &mut Vec<u8>,
     expiring: bool,
-    field: &[u8],
-    value: &[u8],
+    field: Element<'_>,
+    value: Element<'_>,
     expire_at_ms: u64,
 ) {
-    let mut size = packed::element_len(field.len()) + packed::element_len(value.len());
+    let mut size = packed::element_len(field) + packed::element_len(value);
     if expiring {
         size += packed::varint_len(expire_at_ms);
     }
@@ -307,11 +309,9 @@ fn push_packed_entry(
 }
 
 /// Encodes one triple of an expiring buffer.
-fn encode_triple(field: &[u8], value: &[u8], expire_at_ms: u64) -> Vec<u8> {
+fn encode_triple(field: Element<'_>, value: Element<'_>, expire_at_ms: u64) -> Vec<u8> {
     let mut encoded = Vec::with_capacity(
-        packed::element_len(field.len())
-            + packed::element_len(value.len())
-            + packed::varint_len(expire_at_ms),
+        packed::element_len(field) + packed::element_len(value) + packed::varint_len(expire_at_ms),
     );
     packed::push_element(&mut encoded, field);
     packed::push_element(&mut encoded, value);
@@ -321,7 +321,12 @@ fn encode_triple(field: &[u8], value: &[u8], expire_at_ms: u64) -> Vec<u8> {
 
 /// Inserts a triple into an expiring buffer at its place in expiry order: before the first
 /// entry that is persistent or expires at the same time or later; persistent entries go last.
-fn insert_ordered_triple(buffer: &mut Vec<u8>, field: &[u8], value: &[u8], expire_at_ms: u64) {
+fn insert_ordered_triple(
+    buffer: &mut Vec<u8>,
+    field: Element<'_>,
+    value: Element<'_>,
+    expire_at_ms: u64,
+) {
     let encoded = encode_triple(field, value, expire_at_ms);
     let position = if expire_at_ms == 0 {
         buffer.len()
@@ -339,8 +344,8 @@ fn insert_ordered_triple(buffer: &mut Vec<u8>, field: &[u8], value: &[u8], expir
 
 /// Replaces the value of the entry whose value occupies `value_start..value_end`.
 fn replace_packed_value(buffer: &mut Vec<u8>, value_start: usize, value_end: usize, value: &[u8]) {
-    let mut encoded = Vec::with_capacity(packed::element_len(value.len()));
-    packed::push_element(&mut encoded, value);
+    let mut encoded = Vec::with_capacity(packed::encoded_len(value));
+    packed::push_bytes(&mut encoded, value);
     buffer.splice(value_start..value_end, encoded);
 }
 
@@ -429,7 +434,7 @@ impl Hash {
     }
 
     /// The value of `field`.
-    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+    pub fn get(&self, field: &[u8]) -> Option<Element<'_>> {
         match self.packed() {
             Some(packed) => packed.find(field).map(|entry| entry.value),
             None => self.table().and_then(|table| table.get(field)),
@@ -461,7 +466,9 @@ impl Hash {
         };
         let mut table = FieldTable::with_capacity(capacity.max(packed.len()));
         for entry in packed.entries() {
-            let index = table.push_new(entry.field, entry.value);
+            let index = entry
+                .field
+                .with_bytes(|field| entry.value.with_bytes(|value| table.push_new(field, value)));
             if entry.expire_at_ms != 0 {
                 table.set_expiry_at(index, entry.expire_at_ms);
             }
@@ -504,6 +511,7 @@ impl Hash {
                     packed::edit(buffer, |vector| {
                         if moves_last {
                             vector.drain(entry.start..entry.end);
+                            let (field, value) = (Element::Bytes(field), Element::Bytes(value));
                             push_packed_entry(vector, true, field, value, 0);
                         } else {
                             replace_packed_value(vector, entry.value_start, entry.value_end, value);
@@ -513,6 +521,7 @@ impl Hash {
                 }
                 None => {
                     packed::edit(buffer, |vector| {
+                        let (field, value) = (Element::Bytes(field), Element::Bytes(value));
                         push_packed_entry(vector, expiring, field, value, 0)
                     });
                     true
@@ -564,7 +573,7 @@ impl Hash {
     /// One step of HSCAN. A listpack returns everything and cursor 0; a hashtable visits
     /// buckets from `cursor` until it has seen `count` entries (or visited ten times `count`
     /// buckets) and returns the next cursor, as Redis's `scanGenericCommand`.
-    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(&[u8], &[u8])>) {
+    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(Element<'_>, Element<'_>)>) {
         match self.packed() {
             Some(packed) => (
                 0,
@@ -577,7 +586,10 @@ impl Hash {
                 let table = &self.table().expect("a hash is packed or a table").table;
                 let mut found = Vec::new();
                 let next = table.scan(cursor, count, |entry| {
-                    found.push((entry.field.as_bytes(), entry.value.as_bytes()))
+                    found.push((
+                        Element::Bytes(entry.field.as_bytes()),
+                        Element::Bytes(entry.value.as_bytes()),
+                    ))
                 });
                 (next, found)
             }
@@ -721,7 +733,12 @@ impl Hash {
                 .expect("the field exists");
             packed::edit(buffer, |vector| {
                 vector.drain(entry.start..entry.end);
-                insert_ordered_triple(vector, field, &value, expire_at_ms);
+                insert_ordered_triple(
+                    vector,
+                    Element::Bytes(field),
+                    Element::Bytes(&value),
+                    expire_at_ms,
+                );
             });
             return;
         }
@@ -752,7 +769,7 @@ impl Hash {
                         {
                             break;
                         }
-                        removed.push(SmallBytes::new(entry.field));
+                        removed.push(SmallBytes::from_vec(entry.field.to_vec()));
                         cut = entry.end;
                     }
                     if cut > 0 {
@@ -788,22 +805,25 @@ enum IterRepr<'a> {
 }
 
 impl<'a> Iterator for HashIter<'a> {
-    type Item = (&'a [u8], &'a [u8]);
+    type Item = (Element<'a>, Element<'a>);
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.0 {
             IterRepr::Packed(entries) => entries.next().map(|entry| (entry.field, entry.value)),
-            IterRepr::Table(slots) => slots
-                .next()
-                .map(|slot| (slot.entry.field.as_bytes(), slot.entry.value.as_bytes())),
+            IterRepr::Table(slots) => slots.next().map(|slot| {
+                (
+                    Element::Bytes(slot.entry.field.as_bytes()),
+                    Element::Bytes(slot.entry.value.as_bytes()),
+                )
+            }),
         }
     }
 }
 
 /// Random access to a hash's entries.
 pub enum HashSampler<'a> {
-    Packed(Vec<(&'a [u8], &'a [u8])>),
+    Packed(Vec<(Element<'a>, Element<'a>)>),
     Table(&'a DenseTable<FieldEntry>),
 }
 
@@ -821,12 +841,15 @@ impl<'a> HashSampler<'a> {
 
     /// The entry at `index` (< `len()`).
     #[inline]
-    pub fn get(&self, index: usize) -> (&'a [u8], &'a [u8]) {
+    pub fn get(&self, index: usize) -> (Element<'a>, Element<'a>) {
         match self {
             HashSampler::Packed(entries) => entries[index],
             HashSampler::Table(table) => {
                 let entry = table.get(index);
-                (entry.field.as_bytes(), entry.value.as_bytes())
+                (
+                    Element::Bytes(entry.field.as_bytes()),
+                    Element::Bytes(entry.value.as_bytes()),
+                )
             }
         }
     }
@@ -881,10 +904,10 @@ impl FieldTable {
         self.table.len()
     }
 
-    fn get(&self, field: &[u8]) -> Option<&[u8]> {
+    fn get(&self, field: &[u8]) -> Option<Element<'_>> {
         self.table
             .find(field)
-            .map(|index| self.table.get(index).value.as_bytes())
+            .map(|index| Element::Bytes(self.table.get(index).value.as_bytes()))
     }
 
     /// Appends a field known to be absent. Returns its index.
@@ -1008,13 +1031,226 @@ impl FieldTable {
     }
 }
 
+/// An element of a packed buffer as stored: bytes, or an integer (a canonical decimal string
+/// is stored as its value, as Redis's listpack stores integers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Element<'a> {
+    Bytes(&'a [u8]),
+    Integer(i64),
+}
+
+impl Element<'_> {
+    pub fn to_vec(&self) -> Vec<u8> {
+        match self {
+            Element::Bytes(bytes) => bytes.to_vec(),
+            Element::Integer(value) => itoa::Buffer::new().format(*value).as_bytes().to_vec(),
+        }
+    }
+
+    /// Runs `use_bytes` on the element's bytes (integers formatted on the stack).
+    pub fn with_bytes<R>(&self, use_bytes: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            Element::Bytes(bytes) => use_bytes(bytes),
+            Element::Integer(value) => use_bytes(itoa::Buffer::new().format(*value).as_bytes()),
+        }
+    }
+
+    /// Length of the element's bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Element::Bytes(bytes) => bytes.len(),
+            Element::Integer(value) => itoa::Buffer::new().format(*value).len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The element as an integer, when its bytes read as one (Redis's strict syntax).
+    pub fn as_integer(&self) -> Option<i64> {
+        match self {
+            Element::Bytes(bytes) => parse_i64(bytes),
+            Element::Integer(value) => Some(*value),
+        }
+    }
+
+    /// Whether the element's bytes are `query`'s.
+    #[inline]
+    pub(crate) fn matches(&self, query: &Query<'_>) -> bool {
+        match self {
+            Element::Bytes(bytes) => *bytes == query.bytes,
+            Element::Integer(value) => query.integer == Some(*value),
+        }
+    }
+}
+
+/// Bytes looked for among elements, with their integer form computed once.
+#[derive(Clone, Copy)]
+pub(crate) struct Query<'a> {
+    bytes: &'a [u8],
+    integer: Option<i64>,
+}
+
+impl<'a> Query<'a> {
+    #[inline]
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Query {
+            bytes,
+            integer: packed::canonical_integer(bytes),
+        }
+    }
+}
+
 /// Packed element buffers ("listpacks"), shared with sets.
 ///
-/// An element is its length as a LEB128 varint followed by its bytes. Buffers are kept
-/// exact-size (`Box<[u8]>`): a change goes through [`edit`], which reserves exactly what it
-/// adds, so the allocator's in-place reallocation keeps growth cheap and no spare capacity is
-/// ever held.
+/// An element's first byte says what follows:
+/// - `0x00..=0x7F`: a string of that many bytes (0 to 127);
+/// - `0x80..=0xBF`: a string whose length is the low 6 bits and the next byte (up to 16383);
+/// - `0xC0..=0xDF`: the integer 0 to 31 (the low 5 bits), nothing follows;
+/// - `0xE0..=0xE7`: an integer in the next 1 to 8 bytes (low 3 bits + 1), little-endian two's
+///   complement;
+/// - `0xF0`: a string whose length is the next 8 bytes, little-endian.
+///
+/// A string is stored as an integer exactly when it is one in canonical form (Redis's strict
+/// syntax, which formats back to the same bytes), so equal strings always have equal
+/// encodings. Buffers are kept exact-size (`Box<[u8]>`): a change goes through [`edit`], which
+/// reserves exactly what it adds, so the allocator's in-place reallocation keeps growth cheap
+/// and no spare capacity is ever held.
 pub(crate) mod packed {
+    use super::Element;
+    use crate::number::parse_i64;
+
+    const LONG_STRING: u8 = 0xF0;
+
+    /// The integer a string stores as, if it is one in canonical form.
+    #[inline]
+    pub(crate) fn canonical_integer(bytes: &[u8]) -> Option<i64> {
+        if bytes.is_empty() || bytes.len() > 20 {
+            return None;
+        }
+        let first = bytes[0];
+        if !(first.is_ascii_digit() || first == b'-') {
+            return None;
+        }
+        parse_i64(bytes)
+    }
+
+    /// Bytes (after the tag) that hold `value` in two's complement.
+    #[inline]
+    fn integer_width(value: i64) -> usize {
+        let significant = if value < 0 {
+            64 - value.leading_ones() as usize + 1
+        } else {
+            64 - value.leading_zeros() as usize + 1
+        };
+        significant.div_ceil(8).clamp(1, 8)
+    }
+
+    /// Bytes the element for `bytes` takes.
+    #[inline]
+    pub(crate) fn encoded_len(bytes: &[u8]) -> usize {
+        match canonical_integer(bytes) {
+            Some(value) => integer_len(value),
+            None => string_len(bytes.len()),
+        }
+    }
+
+    #[inline]
+    fn integer_len(value: i64) -> usize {
+        if (0..32).contains(&value) {
+            1
+        } else {
+            1 + integer_width(value)
+        }
+    }
+
+    #[inline]
+    fn string_len(length: usize) -> usize {
+        if length < 0x80 {
+            1 + length
+        } else if length < 0x4000 {
+            2 + length
+        } else {
+            9 + length
+        }
+    }
+
+    /// Bytes the element takes.
+    #[inline]
+    pub(crate) fn element_len(element: Element<'_>) -> usize {
+        match element {
+            Element::Bytes(bytes) => encoded_len(bytes),
+            Element::Integer(value) => integer_len(value),
+        }
+    }
+
+    pub(crate) fn push_integer(out: &mut Vec<u8>, value: i64) {
+        if (0..32).contains(&value) {
+            out.push(0xC0 | value as u8);
+            return;
+        }
+        let width = integer_width(value);
+        out.push(0xE0 | (width - 1) as u8);
+        out.extend_from_slice(&value.to_le_bytes()[..width]);
+    }
+
+    /// Appends the element for `bytes` (an integer if it is one).
+    pub(crate) fn push_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+        if let Some(value) = canonical_integer(bytes) {
+            push_integer(out, value);
+            return;
+        }
+        let length = bytes.len();
+        if length < 0x80 {
+            out.push(length as u8);
+        } else if length < 0x4000 {
+            out.push(0x80 | (length >> 8) as u8);
+            out.push(length as u8);
+        } else {
+            out.push(LONG_STRING);
+            out.extend_from_slice(&(length as u64).to_le_bytes());
+        }
+        out.extend_from_slice(bytes);
+    }
+
+    pub(crate) fn push_element(out: &mut Vec<u8>, element: Element<'_>) {
+        match element {
+            Element::Bytes(bytes) => push_bytes(out, bytes),
+            Element::Integer(value) => push_integer(out, value),
+        }
+    }
+
+    /// Reads the element at `position`; returns it and the position after it.
+    #[inline]
+    pub(crate) fn read_element(buffer: &[u8], position: usize) -> (Element<'_>, usize) {
+        let tag = buffer[position];
+        let (start, length) = match tag {
+            0x00..=0x7F => (position + 1, tag as usize),
+            0x80..=0xBF => (
+                position + 2,
+                ((tag & 0x3F) as usize) << 8 | buffer[position + 1] as usize,
+            ),
+            0xC0..=0xDF => return (Element::Integer((tag & 0x1F) as i64), position + 1),
+            0xE0..=0xE7 => {
+                let width = (tag & 0x07) as usize + 1;
+                let mut bytes = [0u8; 8];
+                bytes[..width].copy_from_slice(&buffer[position + 1..position + 1 + width]);
+                let shift = 64 - 8 * width as u32;
+                let value = (i64::from_le_bytes(bytes) << shift) >> shift;
+                return (Element::Integer(value), position + 1 + width);
+            }
+            LONG_STRING => {
+                let mut bytes = [0u8; 8];
+                bytes.copy_from_slice(&buffer[position + 1..position + 9]);
+                (position + 9, u64::from_le_bytes(bytes) as usize)
+            }
+            _ => panic!("corrupt packed buffer: tag {tag:#x}"),
+        };
+        let end = start + length;
+        (Element::Bytes(&buffer[start..end]), end)
+    }
+
     /// Bytes the varint encoding of `value` takes.
     #[inline]
     pub(crate) fn varint_len(mut value: u64) -> usize {
@@ -1056,26 +1292,6 @@ pub(crate) mod packed {
         }
     }
 
-    /// Bytes an element of `length` bytes takes.
-    #[inline]
-    pub(crate) fn element_len(length: usize) -> usize {
-        varint_len(length as u64) + length
-    }
-
-    #[inline]
-    pub(crate) fn push_element(out: &mut Vec<u8>, bytes: &[u8]) {
-        push_varint(out, bytes.len() as u64);
-        out.extend_from_slice(bytes);
-    }
-
-    /// Reads the element at `position`; returns it and the position after it.
-    #[inline]
-    pub(crate) fn read_element(buffer: &[u8], position: usize) -> (&[u8], usize) {
-        let (length, start) = read_varint(buffer, position);
-        let end = start + length as usize;
-        (&buffer[start..end], end)
-    }
-
     /// Runs `change` on the buffer as a `Vec`, then stores it back exact-size.
     pub(crate) fn edit<R>(buffer: &mut Box<[u8]>, change: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         let mut vector = std::mem::take(buffer).into_vec();
@@ -1105,10 +1321,10 @@ pub(crate) mod packed {
     }
 
     impl<'a> Iterator for Elements<'a> {
-        type Item = &'a [u8];
+        type Item = Element<'a>;
 
         #[inline]
-        fn next(&mut self) -> Option<&'a [u8]> {
+        fn next(&mut self) -> Option<Element<'a>> {
             if self.position >= self.buffer.len() {
                 return None;
             }
@@ -1420,7 +1636,7 @@ mod tests {
 
     fn fields(hash: &Hash) -> Vec<String> {
         hash.iter()
-            .map(|(field, _)| String::from_utf8_lossy(field).into_owned())
+            .map(|(field, _)| String::from_utf8_lossy(&field.to_vec()).into_owned())
             .collect()
     }
 
@@ -1436,6 +1652,71 @@ mod tests {
             packed::push_varint(&mut buffer, value);
             assert_eq!(buffer.len(), packed::varint_len(value));
             assert_eq!(packed::read_varint(&buffer, 0), (value, buffer.len()));
+        }
+    }
+
+    #[test]
+    fn elements_round_trip_with_integers_compact() {
+        let long = vec![b'x'; 20000];
+        let cases: Vec<(Vec<u8>, usize)> = vec![
+            (b"".to_vec(), 1),
+            (b"a".to_vec(), 2),
+            (b"0".to_vec(), 1),
+            (b"31".to_vec(), 1),
+            (b"32".to_vec(), 2),
+            (b"-1".to_vec(), 2),
+            (b"127".to_vec(), 2),
+            (b"128".to_vec(), 3),
+            (b"-129".to_vec(), 3),
+            (b"2000000000".to_vec(), 5),
+            (b"9223372036854775807".to_vec(), 9),
+            (b"-9223372036854775808".to_vec(), 9),
+            (b"01".to_vec(), 3),
+            (b"-0".to_vec(), 3),
+            (b"+1".to_vec(), 3),
+            (b"1 ".to_vec(), 3),
+            (b"9223372036854775808".to_vec(), 20),
+            (vec![b'y'; 127], 128),
+            (vec![b'y'; 128], 130),
+            (vec![b'y'; 16383], 16385),
+            (long.clone(), 20009),
+        ];
+        let mut buffer = Vec::new();
+        for (bytes, size) in &cases {
+            let before = buffer.len();
+            packed::push_bytes(&mut buffer, bytes);
+            assert_eq!(
+                buffer.len() - before,
+                *size,
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+            assert_eq!(packed::encoded_len(bytes), *size);
+        }
+        let read: Vec<Vec<u8>> = packed::elements(&buffer)
+            .map(|element| element.to_vec())
+            .collect();
+        let expected: Vec<Vec<u8>> = cases.iter().map(|(bytes, _)| bytes.clone()).collect();
+        assert_eq!(read, expected);
+        for value in [
+            i64::MIN,
+            -70000,
+            -1,
+            0,
+            5,
+            31,
+            32,
+            255,
+            256,
+            70000,
+            i64::MAX,
+        ] {
+            let mut buffer = Vec::new();
+            packed::push_integer(&mut buffer, value);
+            assert_eq!(
+                packed::read_element(&buffer, 0),
+                (Element::Integer(value), buffer.len())
+            );
         }
     }
 
@@ -1457,9 +1738,15 @@ mod tests {
         assert_eq!(hash.len(), 10);
         // 20 elements of 7 bytes, one length byte each.
         assert_eq!(hash.heap_bytes(), 160);
-        assert_eq!(hash.get(b"field:3"), Some(&b"value:3"[..]));
+        // Integers take their binary width: 0 to 31 a single byte.
+        let mut numbers = Hash::new();
+        numbers.set(b"1", b"100000", FieldTtl::Clear, &limits());
+        assert_eq!(numbers.heap_bytes(), 1 + 4);
+        assert_eq!(numbers.get(b"1"), Some(Element::Integer(100000)));
+        assert_eq!(numbers.get(b"01"), None);
+        assert_eq!(hash.get(b"field:3"), Some(Element::Bytes(b"value:3")));
         assert!(!hash.set(b"field:3", b"x", FieldTtl::Clear, &limits()));
-        assert_eq!(hash.get(b"field:3"), Some(&b"x"[..]));
+        assert_eq!(hash.get(b"field:3"), Some(Element::Bytes(b"x")));
         assert_eq!(hash.len(), 10);
         assert!(hash.remove(b"field:0"));
         assert!(!hash.remove(b"field:0"));
@@ -1530,7 +1817,10 @@ mod tests {
                         assert_eq!(hash.remove(&field), model.remove(&field).is_some());
                     }
                     _ => {
-                        assert_eq!(hash.get(&field), model.get(&field).map(Vec::as_slice));
+                        assert_eq!(
+                            hash.get(&field).map(|value| value.to_vec()),
+                            model.get(&field).cloned()
+                        );
                     }
                 }
                 assert_eq!(hash.len(), model.len());
@@ -1612,7 +1902,10 @@ mod tests {
         // A listpack returns everything at once.
         let mut small = Hash::new();
         small.set(b"a", b"1", FieldTtl::Clear, &limits());
-        assert_eq!(small.scan(123, 1), (0, vec![(&b"a"[..], &b"1"[..])]));
+        assert_eq!(
+            small.scan(123, 1),
+            (0, vec![(Element::Bytes(b"a"), Element::Integer(1))])
+        );
     }
 
     #[test]

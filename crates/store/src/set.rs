@@ -20,7 +20,7 @@
 
 use rand::Rng;
 
-use crate::hash::{packed, DenseTable, Keyed, Slot};
+use crate::hash::{packed, DenseTable, Keyed, Query, Slot};
 use crate::number::parse_i64;
 use crate::small_bytes::SmallBytes;
 
@@ -49,29 +49,9 @@ impl SetLimits {
     }
 }
 
-/// A member as stored: bytes, or an integer of an intset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Member<'a> {
-    Bytes(&'a [u8]),
-    Integer(i64),
-}
-
-impl Member<'_> {
-    pub fn to_vec(&self) -> Vec<u8> {
-        match self {
-            Member::Bytes(bytes) => bytes.to_vec(),
-            Member::Integer(value) => itoa::Buffer::new().format(*value).as_bytes().to_vec(),
-        }
-    }
-
-    /// Runs `use_bytes` on the member's bytes (integers formatted on the stack).
-    pub fn with_bytes<R>(&self, use_bytes: impl FnOnce(&[u8]) -> R) -> R {
-        match self {
-            Member::Bytes(bytes) => use_bytes(bytes),
-            Member::Integer(value) => use_bytes(itoa::Buffer::new().format(*value).as_bytes()),
-        }
-    }
-}
+/// A member as stored: bytes, or an integer (intsets hold integers; listpacks store canonical
+/// integers as integers).
+pub use crate::hash::Element as Member;
 
 /// A set value.
 #[derive(Clone)]
@@ -330,7 +310,7 @@ impl Set {
     fn convert_intset_to_listpack(&mut self) {
         let mut buffer = Vec::new();
         for member in self.iter() {
-            member.with_bytes(|bytes| packed::push_element(&mut buffer, bytes));
+            packed::push_element(&mut buffer, member);
         }
         self.repr = SetRepr::Listpack(buffer.into_boxed_slice());
     }
@@ -347,17 +327,18 @@ impl Set {
                 true
             }
             SetRepr::Listpack(buffer) => {
+                let query = Query::new(member);
                 let mut count = 0;
                 for element in packed::elements(buffer) {
-                    if element == member {
+                    if element.matches(&query) {
                         return false;
                     }
                     count += 1;
                 }
                 if count < limits.listpack_entries && member.len() <= limits.listpack_value {
                     packed::edit(buffer, |vector| {
-                        vector.reserve_exact(packed::element_len(member.len()));
-                        packed::push_element(vector, member);
+                        vector.reserve_exact(packed::encoded_len(member));
+                        packed::push_bytes(vector, member);
                     });
                 } else {
                     self.convert_to_table(count + 1);
@@ -415,19 +396,21 @@ impl Set {
         match &mut self.repr {
             SetRepr::Table(table) => table.remove(member).is_some(),
             SetRepr::Listpack(buffer) => {
+                let query = Query::new(member);
                 let mut elements = packed::elements(buffer);
                 let mut start = 0;
                 let found = loop {
                     match elements.next() {
                         None => break None,
-                        Some(element) if element == member => break Some(start),
+                        Some(element) if element.matches(&query) => {
+                            break Some((start, elements.position()))
+                        }
                         Some(_) => start = elements.position(),
                     }
                 };
-                let Some(start) = found else {
+                let Some((start, end)) = found else {
                     return false;
                 };
-                let end = start + packed::element_len(member.len());
                 packed::edit(buffer, |vector| {
                     vector.drain(start..end);
                 });
@@ -447,7 +430,10 @@ impl Set {
     pub fn contains(&self, member: &[u8]) -> bool {
         match &self.repr {
             SetRepr::Table(table) => table.find(member).is_some(),
-            SetRepr::Listpack(buffer) => packed::elements(buffer).any(|element| element == member),
+            SetRepr::Listpack(buffer) => {
+                let query = Query::new(member);
+                packed::elements(buffer).any(|element| element.matches(&query))
+            }
             SetRepr::IntSet(values) => {
                 parse_i64(member).is_some_and(|value| values.contains(value))
             }
@@ -519,7 +505,7 @@ impl Set {
         let remaining = size - count;
         if let SetRepr::Listpack(buffer) = &mut self.repr {
             // One pass over the listpack: the members at sorted random positions.
-            let elements: Vec<&[u8]> = packed::elements(buffer).collect();
+            let elements: Vec<Member> = packed::elements(buffer).collect();
             let picked_count = if remaining * MOVE_STRATEGY_MULTIPLIER > count {
                 count
             } else {
@@ -538,7 +524,7 @@ impl Set {
                 if is_picked[index] == popping_picked {
                     popped.push(element.to_vec());
                 } else {
-                    packed::push_element(&mut kept, element);
+                    packed::push_element(&mut kept, *element);
                 }
             }
             *buffer = kept.into_boxed_slice();
@@ -667,7 +653,7 @@ impl<'a> Iterator for SetIter<'a> {
                 *index += 1;
                 Some(Member::Integer(values.get(*index - 1)))
             }
-            SetIterRepr::Packed(elements) => elements.next().map(Member::Bytes),
+            SetIterRepr::Packed(elements) => elements.next(),
             SetIterRepr::Table(slots) => slots.next().map(|slot| Member::Bytes(&slot.entry().0)),
         }
     }
@@ -678,7 +664,7 @@ pub struct SetSampler<'a>(SamplerRepr<'a>);
 
 enum SamplerRepr<'a> {
     IntSet(&'a IntSet),
-    Packed(Vec<&'a [u8]>),
+    Packed(Vec<Member<'a>>),
     Table(&'a DenseTable<MemberEntry>),
 }
 
@@ -699,7 +685,7 @@ impl<'a> SetSampler<'a> {
     pub fn get(&self, index: usize) -> Member<'a> {
         match &self.0 {
             SamplerRepr::IntSet(values) => Member::Integer(values.get(index)),
-            SamplerRepr::Packed(elements) => Member::Bytes(elements[index]),
+            SamplerRepr::Packed(elements) => elements[index],
             SamplerRepr::Table(table) => Member::Bytes(&table.get(index).0),
         }
     }

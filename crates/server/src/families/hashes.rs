@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use rand::Rng;
 use resp::ReplyWriter;
 use store::glob::Pattern;
-use store::hash::{ExpireCondition, FieldExpiry, FieldTtl};
+use store::hash::{Element, ExpireCondition, FieldExpiry, FieldTtl};
 use store::number::{format_f64_human, parse_f64, parse_i64};
 use store::{Hash, HashLimits, Value};
 
@@ -89,6 +89,14 @@ pub fn expire_hash_fields(shard: &mut Locked<'_>, key: &[u8], now_ms: u64, limit
         shard.remove(key, now_ms);
     }
     removed.len()
+}
+
+/// Writes an element (a field, a value, a member) as a bulk string.
+pub(crate) fn reply_element(reply: &mut ReplyWriter, element: Element<'_>) {
+    match element {
+        Element::Bytes(bytes) => reply.bulk(bytes),
+        Element::Integer(value) => reply.bulk_integer(value),
+    }
 }
 
 /// What to do when the key of a write is missing.
@@ -221,7 +229,7 @@ fn hget(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let reply = &mut context.reply;
     let found = read_hash(&mut shard, args[1], context.now_ms, |hash| {
         match hash.get(args[2]) {
-            Some(value) => reply.bulk(value),
+            Some(value) => reply_element(reply, value),
             None => reply.null(),
         }
     })?;
@@ -240,7 +248,7 @@ fn hmget(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         reply.array(fields.len());
         for field in fields {
             match hash.get(field) {
-                Some(value) => reply.bulk(value),
+                Some(value) => reply_element(reply, value),
                 None => reply.null(),
             }
         }
@@ -303,7 +311,7 @@ fn hlen(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 fn hstrlen(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let mut shard = context.lock(args[1]);
     let length = read_hash(&mut shard, args[1], context.now_ms, |hash| {
-        hash.get(args[2]).map_or(0, <[u8]>::len)
+        hash.get(args[2]).map_or(0, |value| value.len())
     })?
     .unwrap_or(0);
     drop(shard);
@@ -330,10 +338,10 @@ fn list_hash(context: &mut Context, args: &[&[u8]], listing: Listing) -> Command
         }
         for (field, value) in hash.iter() {
             if listing != Listing::Values {
-                reply.bulk(field);
+                reply_element(reply, field);
             }
             if listing != Listing::Fields {
-                reply.bulk(value);
+                reply_element(reply, value);
             }
         }
     })?;
@@ -370,7 +378,8 @@ fn hincrby(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let result = update_hash(&mut shard, key, context.now_ms, Missing::Create, |hash| {
         let current = match hash.get(field) {
             None => 0,
-            Some(value) => parse_i64(value)
+            Some(value) => value
+                .as_integer()
                 .ok_or_else(|| CommandError::from("ERR hash value is not an integer"))?,
         };
         let updated = current
@@ -399,7 +408,8 @@ fn hincrbyfloat(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let text = update_hash(&mut shard, key, context.now_ms, Missing::Create, |hash| {
         let current = match hash.get(field) {
             None => 0.0,
-            Some(value) => parse_f64(value)
+            Some(Element::Integer(value)) => value as f64,
+            Some(Element::Bytes(value)) => parse_f64(value)
                 .ok_or_else(|| CommandError::from("ERR hash value is not a float"))?,
         };
         let updated = current + increment;
@@ -419,13 +429,18 @@ fn hincrbyfloat(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 }
 
 /// Writes one field (and its value) of HRANDFIELD's reply.
-fn reply_random_field(reply: &mut ReplyWriter, field: &[u8], value: &[u8], with_values: bool) {
+fn reply_random_field(
+    reply: &mut ReplyWriter,
+    field: Element<'_>,
+    value: Element<'_>,
+    with_values: bool,
+) {
     if with_values && reply.is_resp3() {
         reply.array(2);
     }
-    reply.bulk(field);
+    reply_element(reply, field);
     if with_values {
-        reply.bulk(value);
+        reply_element(reply, value);
     }
 }
 
@@ -437,7 +452,7 @@ fn hrandfield(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         let found = read_hash(&mut shard, args[1], context.now_ms, |hash| {
             let sampler = hash.sampler();
             let index = rand::rng().random_range(0..sampler.len());
-            reply.bulk(sampler.get(index).0);
+            reply_element(reply, sampler.get(index).0);
         })?;
         if found.is_none() {
             reply.null();
@@ -594,12 +609,15 @@ pub(crate) fn parse_scan_options(
 pub(crate) fn reply_scan<'a>(
     reply: &mut ReplyWriter,
     cursor: u64,
-    items: impl ExactSizeIterator<Item = &'a [u8]>,
+    items: impl ExactSizeIterator<Item = Element<'a>>,
 ) {
     reply.array(2);
     let mut text = itoa::Buffer::new();
     reply.bulk(text.format(cursor).as_bytes());
-    reply.bulk_array(items);
+    reply.array(items.len());
+    for item in items {
+        reply_element(reply, item);
+    }
 }
 
 /// HSCAN key cursor [MATCH pattern] [COUNT count] [NOVALUES]
@@ -610,9 +628,9 @@ fn hscan(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let found = read_hash(&mut shard, args[1], context.now_ms, |hash| {
         let options = parse_scan_options(&args[3..], ScanKind::Hash)?;
         let (next, entries) = hash.scan(cursor, options.count);
-        let mut items: Vec<&[u8]> = Vec::with_capacity(entries.len() * 2);
+        let mut items: Vec<Element> = Vec::with_capacity(entries.len() * 2);
         for (field, value) in entries {
-            if options.matches(field) {
+            if field.with_bytes(|field| options.matches(field)) {
                 items.push(field);
                 if !options.no_values {
                     items.push(value);

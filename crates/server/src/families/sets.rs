@@ -16,7 +16,9 @@ use store::{Entry, Set, SetLimits, Value};
 use crate::arguments::{self, is};
 use crate::command::CommandTable;
 use crate::context::{errors, CommandError, CommandResult, Context, Locked, LockedMany};
-use crate::families::hashes::{parse_scan_cursor, parse_scan_options, reply_scan, ScanKind};
+use crate::families::hashes::{
+    parse_scan_cursor, parse_scan_options, reply_element, reply_scan, ScanKind,
+};
 
 pub fn register(table: &mut CommandTable) {
     table.handle("sadd", sadd);
@@ -52,10 +54,7 @@ fn set_limits(context: &Context) -> SetLimits {
 }
 
 fn reply_member(reply: &mut ReplyWriter, member: Member<'_>) {
-    match member {
-        Member::Bytes(bytes) => reply.bulk(bytes),
-        Member::Integer(value) => reply.bulk_integer(value),
-    }
+    reply_element(reply, member);
 }
 
 /// Runs `read` on the set at `key`. `Ok(None)` when missing.
@@ -782,12 +781,11 @@ fn sscan(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let found = read_set(&mut shard, args[1], context.now_ms, |set| {
         let options = parse_scan_options(&args[3..], ScanKind::Set)?;
         let (next, members) = set.scan(cursor, options.count);
-        let items: Vec<Vec<u8>> = members
+        let items: Vec<Member> = members
             .into_iter()
-            .map(|member| member.to_vec())
-            .filter(|member| options.matches(member))
+            .filter(|member| member.with_bytes(|bytes| options.matches(bytes)))
             .collect();
-        reply_scan(reply, next, items.iter().map(Vec::as_slice));
+        reply_scan(reply, next, items.into_iter());
         Ok::<(), CommandError>(())
     })?;
     match found {
