@@ -15,7 +15,7 @@ use resp::ReplyWriter;
 use store::glob::Pattern;
 use store::hash::{Element, ExpireCondition, FieldExpiry, FieldTtl};
 use store::number::{format_f64_human, parse_f64, parse_i64};
-use store::{Hash, HashLimits, Value};
+use store::{Hash, HashLimits, SmallBytes, Value};
 
 use crate::arguments::{self, is};
 use crate::command::CommandTable;
@@ -97,6 +97,33 @@ pub(crate) fn reply_element(reply: &mut ReplyWriter, element: Element<'_>) {
         Element::Bytes(bytes) => reply.bulk(bytes),
         Element::Integer(value) => reply.bulk_integer(value),
     }
+}
+
+/// Active field expiry over one locked shard: finds the hashes whose earliest field expiry is
+/// due and removes their due fields with [`expire_hash_fields`], at most `limit` fields in all.
+/// Returns how many were removed. Visits every key of the shard (O(keys)): call it only for
+/// shards that may hold hashes with field expiries.
+pub fn expire_hash_fields_in_shard(shard: &mut Locked<'_>, now_ms: u64, limit: usize) -> usize {
+    let due: Vec<SmallBytes> = shard
+        .iter()
+        .filter(|entry| !entry.is_expired(now_ms))
+        .filter(|entry| {
+            entry
+                .value
+                .as_hash()
+                .and_then(Hash::next_field_expiry_ms)
+                .is_some_and(|expire_at_ms| expire_at_ms <= now_ms)
+        })
+        .map(|entry| SmallBytes::new(entry.key()))
+        .collect();
+    let mut removed = 0;
+    for key in due {
+        if removed >= limit {
+            break;
+        }
+        removed += expire_hash_fields(shard, &key, now_ms, limit - removed);
+    }
+    removed
 }
 
 /// What to do when the key of a write is missing.
@@ -1064,5 +1091,42 @@ mod tests {
         }
         assert_eq!(harness.propagated(), ["HDEL h c"]);
         assert_eq!(harness.run("EXISTS h"), ":0\r\n");
+    }
+
+    #[test]
+    fn active_field_expiry_removes_due_fields_and_empty_hashes() {
+        let mut harness = Harness::new();
+        harness.run("HSET h a 1 b 2");
+        harness.run("HSET gone x 1");
+        harness.run("HSET other a 1");
+        let now = unix_time_ms();
+        harness.run(&format!("HPEXPIREAT h {} FIELDS 1 a", now + 50));
+        harness.run(&format!("HPEXPIREAT gone {} FIELDS 1 x", now + 50));
+        harness.run(&format!("HPEXPIREAT other {} FIELDS 1 a", now + 100_000));
+        harness.propagated();
+        let later = now + 60;
+        let mut removed = 0;
+        for key in [&b"h"[..], b"gone", b"other"] {
+            let mut shard = harness.server.lock(0, key);
+            removed += super::expire_hash_fields_in_shard(&mut shard, later, usize::MAX);
+        }
+        assert_eq!(removed, 2);
+        let mut propagated = harness.propagated();
+        propagated.sort();
+        assert_eq!(propagated, ["HDEL gone x", "HDEL h a"]);
+        assert_eq!(harness.run("HLEN h"), ":1\r\n");
+        assert_eq!(harness.run("EXISTS gone"), ":0\r\n");
+        assert_eq!(harness.run("HLEN other"), ":1\r\n");
+        // The limit holds.
+        harness.run("HSET many a 1 b 2 c 3");
+        harness.run(&format!("HPEXPIREAT many {} FIELDS 3 a b c", now + 50));
+        let mut shard = harness.server.lock(0, b"many");
+        assert_eq!(super::expire_hash_fields_in_shard(&mut shard, later, 2), 2);
+        drop(shard);
+        assert_eq!(harness.run("HLEN many"), ":1\r\n");
+        let mut shard = harness.server.lock(0, b"many");
+        assert_eq!(super::expire_hash_fields_in_shard(&mut shard, later, 2), 1);
+        drop(shard);
+        assert_eq!(harness.run("EXISTS many"), ":0\r\n");
     }
 }
