@@ -283,6 +283,19 @@ impl<'a> PackedHash<'a> {
         self.entries().find(|entry| entry.field.matches(&query))
     }
 
+    /// The entry of `field`, or else how many entries there are (one pass either way).
+    fn find_or_count(self, field: &[u8]) -> Result<PackedEntry<'a>, usize> {
+        let query = Query::new(field);
+        let mut count = 0;
+        for entry in self.entries() {
+            if entry.field.matches(&query) {
+                return Ok(entry);
+            }
+            count += 1;
+        }
+        Err(count)
+    }
+
     fn len(self) -> usize {
         self.entries().count()
     }
@@ -503,10 +516,10 @@ impl Hash {
         }
         if let Some((buffer, expiring)) = self.packed_mut() {
             let found = PackedHash { buffer, expiring }
-                .find(field)
+                .find_or_count(field)
                 .map(|entry| entry.span());
-            let created = match found {
-                Some(entry) => {
+            let length_after = match found {
+                Ok(entry) => {
                     let moves_last = expiring && entry.expire_at_ms != 0 && ttl == FieldTtl::Clear;
                     packed::edit(buffer, |vector| {
                         if moves_last {
@@ -517,20 +530,20 @@ impl Hash {
                             replace_packed_value(vector, entry.value_start, entry.value_end, value);
                         }
                     });
-                    false
+                    None
                 }
-                None => {
+                Err(count) => {
                     packed::edit(buffer, |vector| {
                         let (field, value) = (Element::Bytes(field), Element::Bytes(value));
                         push_packed_entry(vector, expiring, field, value, 0)
                     });
-                    true
+                    Some(count + 1)
                 }
             };
-            if created && self.len() > limits.listpack_entries {
+            if length_after.is_some_and(|length| length > limits.listpack_entries) {
                 self.convert_to_table(0);
             }
-            return created;
+            return length_after.is_some();
         }
         self.table_mut()
             .expect("a hash is packed or a table")
