@@ -723,7 +723,7 @@ fn hexpire_family_codes_and_errors() {
 }
 
 #[test]
-fn expired_fields_disappear() {
+fn expired_fields_disappear_as_in_redis_7_4() {
     let server = TestServer::start(&[]);
     let mut client = server.client();
     client.cmd("HSET h a 1 b 2 c 3");
@@ -731,15 +731,49 @@ fn expired_fields_disappear() {
         client.cmd("HPEXPIRE h 50 FIELDS 2 a b"),
         array(vec![int(1), int(1)])
     );
-    assert!(wait_for(|| client.cmd("HEXISTS h a") == int(0)));
-    assert_eq!(client.cmd("HGETALL h"), bulks(&["c", "3"]));
-    assert_eq!(client.cmd("HLEN h"), int(1));
+    // Listings skip expired fields without deleting them; HLEN still counts them.
+    assert!(wait_for(|| client.cmd("HGETALL h") == bulks(&["c", "3"])));
+    assert_eq!(client.cmd("HKEYS h"), bulks(&["c"]));
+    assert_eq!(client.cmd("HVALS h"), bulks(&["3"]));
+    assert_eq!(
+        client.cmd("HSCAN h 0"),
+        array(vec![bulk("0"), bulks(&["c", "3"])])
+    );
+    assert_eq!(client.cmd("HLEN h"), int(3));
+    // Looking a field up deletes it.
+    assert_eq!(client.cmd("HEXISTS h a"), int(0));
+    assert_eq!(client.cmd("HLEN h"), int(2));
+    // HTTL and HPERSIST see an expired field as absent.
     assert_eq!(client.cmd("HTTL h FIELDS 1 b"), array(vec![int(-2)]));
-    // When the last field expires, the key goes.
+    assert_eq!(client.cmd("HPERSIST h FIELDS 1 b"), array(vec![int(-2)]));
+    assert_eq!(client.cmd("HGET h b"), Reply::Nil);
+    assert_eq!(client.cmd("HLEN h"), int(1));
+    // When the last field goes, the key goes.
     client.cmd("HPEXPIRE h 30 FIELDS 1 c");
-    assert!(wait_for(|| client.cmd("HGET h c") == Reply::Nil));
+    assert!(wait_for(|| client.cmd("HSTRLEN h c") == int(0)));
     assert_eq!(client.cmd("EXISTS h"), int(0));
-    // A big hash expires fields too.
+    // HINCRBY on an expired field starts from zero, keeping the hash.
+    client.cmd("HSET n x 5 y 1");
+    client.cmd("HPEXPIRE n 20 FIELDS 1 x");
+    assert!(wait_for(|| client.cmd("HGETALL n") == bulks(&["y", "1"])));
+    assert_eq!(client.cmd("HINCRBY n x 2"), int(2));
+    assert_eq!(client.cmd("HTTL n FIELDS 1 x"), array(vec![int(-1)]));
+    // ... and HSETNX can set it again.
+    client.cmd("HPEXPIRE n 20 FIELDS 1 y");
+    assert!(wait_for(|| client.cmd("HKEYS n") == bulks(&["x"])));
+    assert_eq!(client.cmd("HSETNX n y new"), int(1));
+    assert_eq!(client.cmd("HGET n y"), bulk("new"));
+    // HMGET deletes what it meets; the rest reads nil once the key is gone.
+    client.cmd("HSET m a 1 b 2");
+    client.cmd("HPEXPIRE m 20 FIELDS 2 a b");
+    assert!(wait_for(|| client.cmd("HKEYS m") == array(vec![])));
+    assert_eq!(client.cmd("EXISTS m"), int(1));
+    assert_eq!(
+        client.cmd("HMGET m a b c"),
+        array(vec![Reply::Nil, Reply::Nil, Reply::Nil])
+    );
+    assert_eq!(client.cmd("EXISTS m"), int(0));
+    // A big hash: HRANDFIELD removes every due field first.
     let mut command: Vec<Vec<u8>> = vec![b"HSET".to_vec(), b"big".to_vec()];
     for index in 0..300 {
         command.push(format!("f{index}").into_bytes());
@@ -759,11 +793,13 @@ fn expired_fields_disappear() {
     }
     let args: Vec<&[u8]> = expire.iter().map(Vec::as_slice).collect();
     assert_eq!(client.call(&args).items().len(), 150);
-    assert!(wait_for(|| client.cmd("HLEN big") == int(150)));
+    assert!(wait_for(|| client.cmd("HKEYS big").items().len() == 150));
     let (found, _) = hscan_all(&mut client, "big", 20);
     assert_eq!(found.len(), 150);
     assert!(found
         .keys()
         .all(|field| field[1..].parse::<u32>().unwrap() >= 150));
+    assert_eq!(client.cmd("HLEN big"), int(300));
     assert_eq!(client.cmd("HRANDFIELD big 1000").items().len(), 150);
+    assert_eq!(client.cmd("HLEN big"), int(150));
 }

@@ -25,10 +25,12 @@
 //! - a hashtable hash keeps a [`FieldExpiries`] side structure: the expiry of each entry (a
 //!   `Vec<u64>` parallel to the entries) and the set of `(expiry, entry index)` ordered by time.
 //!
-//! Expiry is the caller's business: this module stores the times and removes due fields when
-//! asked ([`Hash::remove_expired_fields`]); reads do not look at the clock. The server removes
-//! due fields when a command touches the hash (lazy expiry) and from its active expiry cycle.
-//! A field is due when its expiry is at or before the current time.
+//! Expiry is the caller's business: this module stores the times, reads do not look at the
+//! clock (they return expired fields not removed yet, with their expiry where asked:
+//! [`Hash::iter_with_expiry`], [`Hash::field_expiry`]), and due fields go when asked
+//! ([`Hash::remove_expired_fields`]). As in Redis 7.4, a field reads as expired once its time
+//! has passed ([`is_field_expired`]) and is removed by the active cycle at its time; which
+//! commands hide and which delete an expired field is the server's (Redis 7.4's) choice.
 //!
 //! The [`DenseTable`] (shared with sets): entries live in one dense `Vec`; an index of
 //! power-of-two buckets holds, per bucket, the head of a chain threaded through the entries
@@ -459,17 +461,27 @@ impl Hash {
     }
 
     /// Every field and value: insertion order for listpacks (expiry order for expiring ones),
-    /// entry order for hashtables.
+    /// entry order for hashtables. Fields whose expiry passed but that were not removed yet are
+    /// included: see [`iter_with_expiry`](Self::iter_with_expiry).
     pub fn iter(&self) -> HashIter<'_> {
-        match self.packed() {
-            Some(packed) => HashIter(IterRepr::Packed(packed.entries())),
-            None => HashIter(IterRepr::Table(
-                self.table()
-                    .expect("a hash is packed or a table")
-                    .table
-                    .entries(),
-            )),
-        }
+        HashIter(self.iter_with_expiry())
+    }
+
+    /// Every field, value and expiry (0 for none), in [`iter`](Self::iter)'s order.
+    pub fn iter_with_expiry(&self) -> HashExpiryIter<'_> {
+        HashExpiryIter(match self.packed() {
+            Some(packed) => IterRepr::Packed(packed.entries()),
+            None => {
+                let table = self.table().expect("a hash is packed or a table");
+                IterRepr::Table(
+                    table.table.entries().enumerate(),
+                    table
+                        .expiries
+                        .as_ref()
+                        .map(|expiries| expiries.at_ms.as_slice()),
+                )
+            }
+        })
     }
 
     /// Converts to the hashtable encoding, sized for `capacity` fields.
@@ -583,25 +595,21 @@ impl Hash {
         }
     }
 
-    /// One step of HSCAN. A listpack returns everything and cursor 0; a hashtable visits
-    /// buckets from `cursor` until it has seen `count` entries (or visited ten times `count`
-    /// buckets) and returns the next cursor, as Redis's `scanGenericCommand`.
-    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(Element<'_>, Element<'_>)>) {
+    /// One step of HSCAN: fields, values and expiries (0 for none). A listpack returns
+    /// everything and cursor 0; a hashtable visits buckets from `cursor` until it has seen
+    /// `count` entries (or visited ten times `count` buckets) and returns the next cursor, as
+    /// Redis's `scanGenericCommand`.
+    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(Element<'_>, Element<'_>, u64)>) {
         match self.packed() {
-            Some(packed) => (
-                0,
-                packed
-                    .entries()
-                    .map(|entry| (entry.field, entry.value))
-                    .collect(),
-            ),
+            Some(_) => (0, self.iter_with_expiry().collect()),
             None => {
-                let table = &self.table().expect("a hash is packed or a table").table;
+                let table = self.table().expect("a hash is packed or a table");
                 let mut found = Vec::new();
-                let next = table.scan(cursor, count, |entry| {
+                let next = table.table.scan(cursor, count, |index, entry| {
                     found.push((
                         Element::Bytes(entry.field.as_bytes()),
                         Element::Bytes(entry.value.as_bytes()),
+                        table.expiry_at(index),
                     ))
                 });
                 (next, found)
@@ -810,28 +818,53 @@ impl Hash {
 }
 
 /// Iterates a hash's fields and values.
-pub struct HashIter<'a>(IterRepr<'a>);
-
-enum IterRepr<'a> {
-    Packed(PackedEntries<'a>),
-    Table(std::slice::Iter<'a, Slot<FieldEntry>>),
-}
+pub struct HashIter<'a>(HashExpiryIter<'a>);
 
 impl<'a> Iterator for HashIter<'a> {
     type Item = (Element<'a>, Element<'a>);
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(field, value, _)| (field, value))
+    }
+}
+
+/// Iterates a hash's fields, values and expiries (0 for none).
+pub struct HashExpiryIter<'a>(IterRepr<'a>);
+
+enum IterRepr<'a> {
+    Packed(PackedEntries<'a>),
+    Table(
+        std::iter::Enumerate<std::slice::Iter<'a, Slot<FieldEntry>>>,
+        Option<&'a [u64]>,
+    ),
+}
+
+impl<'a> Iterator for HashExpiryIter<'a> {
+    type Item = (Element<'a>, Element<'a>, u64);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
         match &mut self.0 {
-            IterRepr::Packed(entries) => entries.next().map(|entry| (entry.field, entry.value)),
-            IterRepr::Table(slots) => slots.next().map(|slot| {
+            IterRepr::Packed(entries) => entries
+                .next()
+                .map(|entry| (entry.field, entry.value, entry.expire_at_ms)),
+            IterRepr::Table(slots, expiries) => slots.next().map(|(index, slot)| {
                 (
                     Element::Bytes(slot.entry.field.as_bytes()),
                     Element::Bytes(slot.entry.value.as_bytes()),
+                    expiries.map_or(0, |expiries| expiries[index]),
                 )
             }),
         }
     }
+}
+
+/// Whether a field with this expiry (0 for none) reads as gone at `now_ms`: Redis 7.4's rule
+/// for reads (a field expires after its time; the active cycle removes it at its time).
+#[inline]
+pub fn is_field_expired(expire_at_ms: u64, now_ms: u64) -> bool {
+    expire_at_ms != 0 && expire_at_ms < now_ms
 }
 
 /// Random access to a hash's entries.
@@ -1559,7 +1592,7 @@ impl<E: Keyed> DenseTable<E> {
 
     /// Visits the entries of the bucket at `cursor` and returns the next cursor (0 when every
     /// bucket was visited): Redis's reverse-binary cursor.
-    pub fn scan_bucket<'a>(&'a self, cursor: u64, mut visit: impl FnMut(&'a E)) -> u64 {
+    pub fn scan_bucket<'a>(&'a self, cursor: u64, mut visit: impl FnMut(usize, &'a E)) -> u64 {
         if self.buckets.is_empty() {
             return 0;
         }
@@ -1567,7 +1600,7 @@ impl<E: Keyed> DenseTable<E> {
         let mut index = self.buckets[(cursor & mask) as usize];
         while index != NONE {
             let slot = &self.slots[index as usize];
-            visit(&slot.entry);
+            visit(index as usize, &slot.entry);
             index = slot.next;
         }
         let mut next = cursor | !mask;
@@ -1577,13 +1610,18 @@ impl<E: Keyed> DenseTable<E> {
 
     /// Scans buckets from `cursor` until `count` entries were seen, every bucket was visited,
     /// or ten times `count` buckets were visited (Redis's SCAN loop). Returns the next cursor.
-    pub fn scan<'a>(&'a self, mut cursor: u64, count: usize, mut visit: impl FnMut(&'a E)) -> u64 {
+    pub fn scan<'a>(
+        &'a self,
+        mut cursor: u64,
+        count: usize,
+        mut visit: impl FnMut(usize, &'a E),
+    ) -> u64 {
         let mut seen = 0usize;
         let mut iterations_left = count.saturating_mul(10);
         loop {
-            cursor = self.scan_bucket(cursor, |entry| {
+            cursor = self.scan_bucket(cursor, |index, entry| {
                 seen += 1;
-                visit(entry);
+                visit(index, entry);
             });
             if cursor == 0 || iterations_left == 0 || seen >= count {
                 return cursor;
@@ -1887,7 +1925,7 @@ mod tests {
         let mut step = 0;
         loop {
             let (next, found) = hash.scan(cursor, 10);
-            seen.extend(found.iter().map(|(field, _)| field.to_vec()));
+            seen.extend(found.iter().map(|(field, _, _)| field.to_vec()));
             step += 1;
             if step == 5 {
                 for index in 1000..5000 {
@@ -1917,7 +1955,7 @@ mod tests {
         small.set(b"a", b"1", FieldTtl::Clear, &limits());
         assert_eq!(
             small.scan(123, 1),
-            (0, vec![(Element::Bytes(b"a"), Element::Integer(1))])
+            (0, vec![(Element::Bytes(b"a"), Element::Integer(1), 0)])
         );
     }
 

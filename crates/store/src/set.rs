@@ -557,7 +557,7 @@ impl Set {
         match &self.repr {
             SetRepr::Table(table) => {
                 let mut found = Vec::new();
-                let next = table.scan(cursor, count, |entry| {
+                let next = table.scan(cursor, count, |_, entry| {
                     found.push(Member::Bytes(entry.0.as_bytes()))
                 });
                 (next, found)

@@ -1,10 +1,13 @@
 //! Hash commands: HSET, HGET and the rest of Redis 7.2's hash family, plus Redis 7.4's field
 //! expiry (HEXPIRE, HTTL, HPERSIST and their variants).
 //!
-//! Field expiry is lazy and active. Every command that touches a hash first removes its due
-//! fields ([`expire_hash_fields`]), propagating `HDEL key field` for each and deleting the key
-//! when nothing is left, so replies never show an expired field. The server's active expiry
-//! calls the same function on hashes whose [`store::Hash::next_field_expiry_ms`] is due.
+//! Field expiry follows Redis 7.4 command by command. A field whose time passed reads as gone;
+//! commands that look one field up (HGET, HMGET, HEXISTS, HSTRLEN, HSETNX, HINCRBY,
+//! HINCRBYFLOAT) delete it when they meet it ([`expire_field_if_due`]: `HDEL key field` is
+//! propagated, and the key goes with its last field); HRANDFIELD first removes every due field
+//! ([`expire_hash_fields`]); HGETALL, HKEYS, HVALS and HSCAN skip expired fields without
+//! deleting them; HLEN counts them; HSET, HDEL and the HEXPIRE family see them as present. The
+//! active expiry cycle removes due fields through [`expire_hash_fields_in_shard`].
 //!
 //! Also home of what HSCAN and SSCAN share: cursor and option parsing.
 
@@ -13,7 +16,7 @@ use std::sync::atomic::Ordering;
 use rand::Rng;
 use resp::ReplyWriter;
 use store::glob::Pattern;
-use store::hash::{Element, ExpireCondition, FieldExpiry, FieldTtl};
+use store::hash::{is_field_expired, Element, ExpireCondition, FieldExpiry, FieldTtl};
 use store::number::{format_f64_human, parse_f64, parse_i64};
 use store::{Hash, HashLimits, SmallBytes, Value};
 
@@ -126,6 +129,54 @@ pub fn expire_hash_fields_in_shard(shard: &mut Locked<'_>, now_ms: u64, limit: u
     removed
 }
 
+/// What lazy expiry did to one field.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LazyExpiry {
+    /// The field is live (or absent, or the key is not a hash).
+    Kept,
+    /// The field had expired and was deleted.
+    FieldDeleted,
+    /// The field had expired and was the last one: the key was deleted.
+    KeyDeleted,
+}
+
+/// Redis 7.4's lazy expiry of one looked-up field: deletes `field` of the hash at `key` if its
+/// time passed, propagating `HDEL key field`, and deletes the key when it empties.
+fn expire_field_if_due(
+    shard: &mut Locked<'_>,
+    key: &[u8],
+    field: &[u8],
+    now_ms: u64,
+) -> LazyExpiry {
+    let emptied = {
+        let Some(mut entry) = shard.lookup(key, now_ms) else {
+            return LazyExpiry::Kept;
+        };
+        let Value::Hash(hash) = entry.value_mut() else {
+            return LazyExpiry::Kept;
+        };
+        if !hash
+            .next_field_expiry_ms()
+            .is_some_and(|expire_at_ms| is_field_expired(expire_at_ms, now_ms))
+        {
+            return LazyExpiry::Kept;
+        }
+        match hash.field_expiry(field) {
+            FieldExpiry::At(expire_at_ms) if is_field_expired(expire_at_ms, now_ms) => {}
+            _ => return LazyExpiry::Kept,
+        }
+        hash.remove(field);
+        hash.is_empty()
+    };
+    shard.propagate(&[b"HDEL", key, field]);
+    if emptied {
+        shard.remove(key, now_ms);
+        LazyExpiry::KeyDeleted
+    } else {
+        LazyExpiry::FieldDeleted
+    }
+}
+
 /// What to do when the key of a write is missing.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Missing {
@@ -135,8 +186,7 @@ enum Missing {
     Skip,
 }
 
-/// Runs `change` on the hash at `key` (after lazy field expiry); deletes the key when the hash
-/// ends up empty. `Ok(None)` when the key is missing and `missing` is `Skip`.
+/// Runs `change` on the hash at `key`; deletes the key when the hash ends up empty. `Ok(None)` when the key is missing and `missing` is `Skip`.
 fn update_hash<R>(
     shard: &mut Locked<'_>,
     key: &[u8],
@@ -144,7 +194,6 @@ fn update_hash<R>(
     missing: Missing,
     change: impl FnOnce(&mut Hash) -> R,
 ) -> Result<Option<R>, CommandError> {
-    expire_hash_fields(shard, key, now_ms, usize::MAX);
     let (result, emptied) = match shard.lookup(key, now_ms) {
         Some(mut entry) => {
             let Value::Hash(hash) = entry.value_mut() else {
@@ -171,14 +220,13 @@ fn update_hash<R>(
     Ok(Some(result))
 }
 
-/// Runs `read` on the hash at `key` (after lazy field expiry). `Ok(None)` when missing.
+/// Runs `read` on the hash at `key`. `Ok(None)` when missing.
 fn read_hash<R>(
     shard: &mut Locked<'_>,
     key: &[u8],
     now_ms: u64,
     read: impl FnOnce(&Hash) -> R,
 ) -> Result<Option<R>, CommandError> {
-    expire_hash_fields(shard, key, now_ms, usize::MAX);
     match shard.lookup(key, now_ms) {
         None => Ok(None),
         Some(entry) => match entry.value() {
@@ -232,6 +280,7 @@ fn hsetnx(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let limits = hash_limits(context);
     let (key, field, value) = (args[1], args[2], args[3]);
     let mut shard = context.lock(key);
+    expire_field_if_due(&mut shard, key, field, context.now_ms);
     let set = update_hash(&mut shard, key, context.now_ms, Missing::Create, |hash| {
         hash.prepare_for_pairs(&args[2..4], &limits);
         if hash.contains(field) {
@@ -253,6 +302,7 @@ fn hsetnx(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 /// HGET key field
 fn hget(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let mut shard = context.lock(args[1]);
+    expire_field_if_due(&mut shard, args[1], args[2], context.now_ms);
     let reply = &mut context.reply;
     let found = read_hash(&mut shard, args[1], context.now_ms, |hash| {
         match hash.get(args[2]) {
@@ -268,22 +318,27 @@ fn hget(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 
 /// HMGET key field [field ...]
 fn hmget(context: &mut Context, args: &[&[u8]]) -> CommandResult {
-    let mut shard = context.lock(args[1]);
-    let reply = &mut context.reply;
+    let key = args[1];
+    let now_ms = context.now_ms;
+    let mut shard = context.lock(key);
     let fields = &args[2..];
-    let found = read_hash(&mut shard, args[1], context.now_ms, |hash| {
-        reply.array(fields.len());
-        for field in fields {
-            match hash.get(field) {
-                Some(value) => reply_element(reply, value),
-                None => reply.null(),
-            }
-        }
-    })?;
-    if found.is_none() {
-        reply.array(fields.len());
-        for _ in fields {
-            reply.null();
+    // The type first; then each field in turn, expiring it lazily (the key may go midway).
+    read_hash(&mut shard, key, now_ms, |_| ())?;
+    let mut values: Vec<Option<Vec<u8>>> = Vec::with_capacity(fields.len());
+    for field in fields {
+        expire_field_if_due(&mut shard, key, field, now_ms);
+        let value = read_hash(&mut shard, key, now_ms, |hash| {
+            hash.get(field).map(|value| value.to_vec())
+        })?
+        .flatten();
+        values.push(value);
+    }
+    drop(shard);
+    context.reply.array(values.len());
+    for value in values {
+        match value {
+            Some(value) => context.reply.bulk(&value),
+            None => context.reply.null(),
         }
     }
     Ok(())
@@ -316,6 +371,7 @@ fn hdel(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 /// HEXISTS key field
 fn hexists(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let mut shard = context.lock(args[1]);
+    expire_field_if_due(&mut shard, args[1], args[2], context.now_ms);
     let exists = read_hash(&mut shard, args[1], context.now_ms, |hash| {
         hash.contains(args[2])
     })?
@@ -337,6 +393,7 @@ fn hlen(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 /// HSTRLEN key field
 fn hstrlen(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let mut shard = context.lock(args[1]);
+    expire_field_if_due(&mut shard, args[1], args[2], context.now_ms);
     let length = read_hash(&mut shard, args[1], context.now_ms, |hash| {
         hash.get(args[2]).map_or(0, |value| value.len())
     })?
@@ -357,13 +414,24 @@ enum Listing {
 fn list_hash(context: &mut Context, args: &[&[u8]], listing: Listing) -> CommandResult {
     let mut shard = context.lock(args[1]);
     let reply = &mut context.reply;
-    let found = read_hash(&mut shard, args[1], context.now_ms, |hash| {
-        let length = hash.len();
+    let now_ms = context.now_ms;
+    let found = read_hash(&mut shard, args[1], now_ms, |hash| {
+        // Expired fields not removed yet are skipped, not deleted (Redis 7.4).
+        let live = || {
+            hash.iter_with_expiry()
+                .filter(|(_, _, expire_at_ms)| !is_field_expired(*expire_at_ms, now_ms))
+                .map(|(field, value, _)| (field, value))
+        };
+        let length = if hash.has_field_expiries() {
+            live().count()
+        } else {
+            hash.len()
+        };
         match listing {
             Listing::Both => reply.map(length),
             Listing::Fields | Listing::Values => reply.array(length),
         }
-        for (field, value) in hash.iter() {
+        for (field, value) in live() {
             if listing != Listing::Values {
                 reply_element(reply, field);
             }
@@ -402,6 +470,7 @@ fn hincrby(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let limits = hash_limits(context);
     let (key, field) = (args[1], args[2]);
     let mut shard = context.lock(key);
+    expire_field_if_due(&mut shard, key, field, context.now_ms);
     let result = update_hash(&mut shard, key, context.now_ms, Missing::Create, |hash| {
         let current = match hash.get(field) {
             None => 0,
@@ -432,6 +501,7 @@ fn hincrbyfloat(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let limits = hash_limits(context);
     let (key, field) = (args[1], args[2]);
     let mut shard = context.lock(key);
+    expire_field_if_due(&mut shard, key, field, context.now_ms);
     let text = update_hash(&mut shard, key, context.now_ms, Missing::Create, |hash| {
         let current = match hash.get(field) {
             None => 0.0,
@@ -475,6 +545,9 @@ fn reply_random_field(
 fn hrandfield(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     if args.len() == 2 {
         let mut shard = context.lock(args[1]);
+        read_hash(&mut shard, args[1], context.now_ms, |_| ())?;
+        // Every due field goes first (Redis 7.4).
+        expire_hash_fields(&mut shard, args[1], context.now_ms, usize::MAX);
         let reply = &mut context.reply;
         let found = read_hash(&mut shard, args[1], context.now_ms, |hash| {
             let sampler = hash.sampler();
@@ -502,6 +575,8 @@ fn hrandfield(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         return Err("ERR value is out of range".into());
     }
     let mut shard = context.lock(args[1]);
+    read_hash(&mut shard, args[1], context.now_ms, |_| ())?;
+    expire_hash_fields(&mut shard, args[1], context.now_ms, usize::MAX);
     let reply = &mut context.reply;
     let found = read_hash(&mut shard, args[1], context.now_ms, |hash| {
         let sampler = hash.sampler();
@@ -652,12 +727,15 @@ fn hscan(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let cursor = parse_scan_cursor(args[2])?;
     let mut shard = context.lock(args[1]);
     let reply = &mut context.reply;
-    let found = read_hash(&mut shard, args[1], context.now_ms, |hash| {
+    let now_ms = context.now_ms;
+    let found = read_hash(&mut shard, args[1], now_ms, |hash| {
         let options = parse_scan_options(&args[3..], ScanKind::Hash)?;
         let (next, entries) = hash.scan(cursor, options.count);
         let mut items: Vec<Element> = Vec::with_capacity(entries.len() * 2);
-        for (field, value) in entries {
-            if field.with_bytes(|field| options.matches(field)) {
+        for (field, value, expire_at_ms) in entries {
+            if !is_field_expired(expire_at_ms, now_ms)
+                && field.with_bytes(|field| options.matches(field))
+            {
                 items.push(field);
                 if !options.no_values {
                     items.push(value);
@@ -731,7 +809,7 @@ fn hpexpireat(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 }
 
 /// Checks the type of the key of a field-expiry command before its arguments (Redis 7.4's
-/// order): WRONGTYPE for another type. Runs lazy field expiry.
+/// order): WRONGTYPE for another type.
 fn check_hash_type(shard: &mut Locked<'_>, key: &[u8], now_ms: u64) -> CommandResult {
     read_hash(shard, key, now_ms, |_| ())?;
     Ok(())
@@ -869,6 +947,13 @@ fn query_field_expiry(context: &mut Context, args: &[&[u8]], query: ExpiryQuery)
             .map(|field| match hash.field_expiry(field) {
                 FieldExpiry::NoField => -2,
                 FieldExpiry::Persistent => -1,
+                // Expired, not removed yet: gone (at its very millisecond already, for a
+                // listpack, as in Redis 7.4).
+                FieldExpiry::At(at)
+                    if is_field_expired(at, now_ms) || (!hash.is_table() && at == now_ms) =>
+                {
+                    -2
+                }
                 FieldExpiry::At(at) => {
                     let at = at as i64;
                     let now = now_ms as i64;
@@ -901,7 +986,13 @@ fn hpersist(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let outcomes = update_hash(&mut shard, key, now_ms, Missing::Skip, |hash| {
         fields
             .iter()
-            .map(|field| hash.persist_field(field))
+            .map(|field| match hash.field_expiry(field) {
+                // Expired, not removed yet: as if absent (Redis 7.4).
+                FieldExpiry::At(at) if is_field_expired(at, now_ms) => {
+                    store::hash::PersistOutcome::NoField
+                }
+                _ => hash.persist_field(field),
+            })
             .collect::<Vec<_>>()
     })?;
     let codes: Vec<i64> = match outcomes {
@@ -1082,7 +1173,7 @@ mod tests {
         assert_eq!(harness.propagated(), ["HDEL h b"]);
         harness.run("HPEXPIRE h 1 FIELDS 1 c");
         harness.propagated();
-        while harness.run("HLEN h") != ":0\r\n" {
+        while harness.run("HEXISTS h c") != ":0\r\n" {
             assert!(
                 std::time::Instant::now() < deadline,
                 "field c never expired"
