@@ -18,8 +18,8 @@
 //!   fields than the entry limit after writing converts.
 //!
 //! Field expiry (Redis 7.4's HEXPIRE family). Only hashes that use it pay for it:
-//! - a listpack hash whose fields get an expiry becomes an *expiring listpack* (still named
-//!   `listpack`): elements are triples `field value expiry` (expiry a varint, 0 for none),
+//! - a listpack hash given field expiries becomes an *expiring listpack* (`listpackex`, as Redis
+//!   7.4 names it): elements are triples `field value expiry` (expiry a varint, 0 for none),
 //!   ordered by expiry with the persistent fields last, exactly as Redis 7.4 orders its
 //!   `listpackEx` (so HGETALL's order matches Redis's);
 //! - a hashtable hash keeps a [`FieldExpiries`] side structure: the expiry of each entry (a
@@ -434,12 +434,13 @@ impl Hash {
         }
     }
 
-    /// The name OBJECT ENCODING replies with.
+    /// The name OBJECT ENCODING replies with (Redis 7.4 names a listpack prepared for field
+    /// expiry `listpackex`).
     pub fn encoding_name(&self) -> &'static str {
-        if self.packed().is_some() {
-            "listpack"
-        } else {
-            "hashtable"
+        match self.packed() {
+            Some(packed) if packed.expiring => "listpackex",
+            Some(_) => "listpack",
+            None => "hashtable",
         }
     }
 
@@ -677,6 +678,12 @@ impl Hash {
         } else {
             FieldExpiry::At(expire_at_ms)
         }
+    }
+
+    /// Prepares the hash for field expiries, as Redis 7.4 does at every HEXPIRE-family call: a
+    /// listpack becomes an expiring listpack (`listpackex`), for good.
+    pub fn prepare_for_field_expiry(&mut self) {
+        self.make_listpack_expiring();
     }
 
     /// Turns a pairs listpack into an expiring one (same order, no expiries yet).
@@ -1998,6 +2005,14 @@ mod tests {
 
     #[test]
     fn field_expiry_in_a_listpack_orders_like_redis() {
+        // Any HEXPIRE-family call makes a listpack a listpackex, for good (Redis 7.4).
+        let mut prepared = expiring_hash(&["x", "y"]);
+        prepared.prepare_for_field_expiry();
+        assert_eq!(prepared.encoding_name(), "listpackex");
+        assert_eq!(prepared.next_field_expiry_ms(), None);
+        assert_eq!(fields(&prepared), ["x", "y"]);
+        prepared.set(b"z", b"1", FieldTtl::Clear, &limits());
+        assert_eq!(fields(&prepared), ["x", "y", "z"]);
         let mut hash = expiring_hash(&["a", "b", "c", "d"]);
         assert_eq!(hash.next_field_expiry_ms(), None);
         let now = 1000;
@@ -2005,7 +2020,7 @@ mod tests {
             hash.expire_field(b"c", 5000, ExpireCondition::Always, now),
             ExpireOutcome::Set
         );
-        assert_eq!(hash.encoding_name(), "listpack");
+        assert_eq!(hash.encoding_name(), "listpackex");
         assert_eq!(fields(&hash), ["c", "a", "b", "d"]);
         assert_eq!(
             hash.expire_field(b"d", 3000, ExpireCondition::Always, now),
@@ -2087,7 +2102,7 @@ mod tests {
             }
             assert_eq!(
                 hash.encoding_name(),
-                if big { "hashtable" } else { "listpack" }
+                if big { "hashtable" } else { "listpackex" }
             );
             assert_eq!(hash.next_field_expiry_ms(), Some(10_000));
             assert!(hash.remove_expired_fields(9_999, usize::MAX).is_empty());
@@ -2119,7 +2134,7 @@ mod tests {
             hash.expire_field(&field, at, ExpireCondition::Always, 0);
             model.insert(field, at);
         }
-        assert_eq!(hash.encoding_name(), "listpack");
+        assert_eq!(hash.encoding_name(), "listpackex");
         for index in 100..400 {
             let field = format!("f{index}").into_bytes();
             hash.set(&field, b"v", FieldTtl::Clear, &limits());

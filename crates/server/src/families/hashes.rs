@@ -857,6 +857,7 @@ fn expire_fields(context: &mut Context, args: &[&[u8]], time: ExpireTime) -> Com
         "ERR Parameter `numFields` should be greater than 0",
     )?;
     let outcomes = update_hash(&mut shard, key, now_ms, Missing::Skip, |hash| {
+        hash.prepare_for_field_expiry();
         fields
             .iter()
             .map(|field| hash.expire_field(field, expire_at_ms.max(1), condition, now_ms))
