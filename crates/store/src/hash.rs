@@ -1649,11 +1649,7 @@ impl<E: Keyed> DenseTable<E> {
             .map(|slot| entry_heap(&slot.entry))
             .sum();
         let taken = self.slots.len().min(SAMPLES);
-        let owned = if taken == 0 {
-            0
-        } else {
-            sampled * self.slots.len() / taken
-        };
+        let owned = (sampled * self.slots.len()).checked_div(taken).unwrap_or(0);
         fixed + owned
     }
 

@@ -76,9 +76,9 @@ pub fn expire_hash_fields(shard: &mut Locked<'_>, key: &[u8], now_ms: u64, limit
         let Value::Hash(hash) = entry.value_mut() else {
             return 0;
         };
-        if !hash
+        if hash
             .next_field_expiry_ms()
-            .is_some_and(|expire_at_ms| expire_at_ms <= now_ms)
+            .is_none_or(|expire_at_ms| expire_at_ms > now_ms)
         {
             return 0;
         }
@@ -999,10 +999,7 @@ fn hpersist(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let codes: Vec<i64> = match outcomes {
         None => vec![-2; fields.len()],
         Some(outcomes) => {
-            if outcomes
-                .iter()
-                .any(|outcome| *outcome == store::hash::PersistOutcome::Persisted)
-            {
+            if outcomes.contains(&store::hash::PersistOutcome::Persisted) {
                 shard.propagate(args);
             }
             outcomes.iter().map(|outcome| outcome.code()).collect()
