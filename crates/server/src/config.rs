@@ -724,6 +724,11 @@ pub struct HotConfig {
     pub zset_max_listpack_value: AtomicU64,
     pub stream_node_max_bytes: AtomicI64,
     pub stream_node_max_entries: AtomicI64,
+    pub hash_max_listpack_entries: AtomicU64,
+    pub hash_max_listpack_value: AtomicU64,
+    pub set_max_intset_entries: AtomicU64,
+    pub set_max_listpack_entries: AtomicU64,
+    pub set_max_listpack_value: AtomicU64,
 }
 
 /// The values before a change, to roll it back.
@@ -805,6 +810,15 @@ impl HotConfig {
             .store(int("stream-node-max-bytes"), Ordering::Relaxed);
         self.stream_node_max_entries
             .store(int("stream-node-max-entries"), Ordering::Relaxed);
+        for (atomic, name) in [
+            (&self.hash_max_listpack_entries, "hash-max-listpack-entries"),
+            (&self.hash_max_listpack_value, "hash-max-listpack-value"),
+            (&self.set_max_intset_entries, "set-max-intset-entries"),
+            (&self.set_max_listpack_entries, "set-max-listpack-entries"),
+            (&self.set_max_listpack_value, "set-max-listpack-value"),
+        ] {
+            atomic.store(int(name).max(0) as u64, Ordering::Relaxed);
+        }
     }
 }
 

@@ -321,7 +321,12 @@ fn find_guard(
 
 /// Propagates the deletion of keys that expired under a guard (before any write that follows,
 /// so replicas see the deletion first).
-fn flush_expired(server: &Server, scope: Option<&dyn HeldScope>, database: usize, shard: &mut Shard) {
+fn flush_expired(
+    server: &Server,
+    scope: Option<&dyn HeldScope>,
+    database: usize,
+    shard: &mut Shard,
+) {
     if !shard.has_expired() {
         return;
     }
@@ -335,7 +340,12 @@ fn flush_expired(server: &Server, scope: Option<&dyn HeldScope>, database: usize
                     .expired_keys
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 scope.capture(database, &[b"DEL", &key]);
-                server.notify(crate::notify::EventClass::Expired, "expired", database, &key);
+                server.notify(
+                    crate::notify::EventClass::Expired,
+                    "expired",
+                    database,
+                    &key,
+                );
             }
         }
     }

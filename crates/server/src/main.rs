@@ -3,6 +3,19 @@
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's start-up options, read by the allocator itself: a background thread returns
+/// freed pages to the system (as Redis's `jemalloc-bg-thread yes` does), so resident memory
+/// follows the data instead of its peak.
+#[repr(transparent)]
+struct AllocatorOptions(*const u8);
+
+// SAFETY: the pointer refers to an immutable, 'static, NUL-terminated byte string.
+unsafe impl Sync for AllocatorOptions {}
+
+#[export_name = "_rjem_malloc_conf"]
+static ALLOCATOR_OPTIONS: AllocatorOptions =
+    AllocatorOptions(b"background_thread:true,dirty_decay_ms:1000\0".as_ptr());
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     std::process::exit(cinnabar::startup::run(args));

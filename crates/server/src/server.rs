@@ -373,8 +373,12 @@ impl Server {
     /// Recomputes state derived from configuration (at start-up and after CONFIG SET).
     pub fn refresh_derived_config(&self) {
         store::set_frequency_parameters(
-            self.config.get_i64("lfu-log-factor").clamp(0, u32::MAX as i64) as u32,
-            self.config.get_i64("lfu-decay-time").clamp(0, u32::MAX as i64) as u32,
+            self.config
+                .get_i64("lfu-log-factor")
+                .clamp(0, u32::MAX as i64) as u32,
+            self.config
+                .get_i64("lfu-decay-time")
+                .clamp(0, u32::MAX as i64) as u32,
         );
         let events = self.config.get("notify-keyspace-events");
         self.notifications

@@ -95,6 +95,8 @@ pub fn type_code(value: &Value) -> u32 {
         Value::String(_) => 0,
         Value::List(_) => 1,
         Value::SortedSet(_) => 3,
+        Value::Set(_) => 2,
+        Value::Hash(_) => 4,
         Value::Stream(_) => 6,
     }
 }
@@ -120,6 +122,19 @@ fn mix_value(digest: &mut Digest, value: &Value) {
                 let mut element = [0u8; 20];
                 mix_digest(&mut element, member);
                 mix_digest(&mut element, crate::zset::format_score(score).as_bytes());
+                xor_digest(digest, &element);
+            }
+        }
+        Value::Set(set) => {
+            for member in set.iter() {
+                member.with_bytes(|bytes| xor_digest(digest, bytes));
+            }
+        }
+        Value::Hash(hash) => {
+            for (field, value) in hash.iter() {
+                let mut element = [0u8; 20];
+                field.with_bytes(|bytes| mix_digest(&mut element, bytes));
+                value.with_bytes(|bytes| mix_digest(&mut element, bytes));
                 xor_digest(digest, &element);
             }
         }

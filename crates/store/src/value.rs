@@ -3,8 +3,10 @@
 //! To add a type: add a variant holding its own module's structure (boxed, so `Value` stays
 //! small), then give it a `type_name` and an `encoding_name`.
 
+use crate::hash::Hash;
 use crate::list::List;
 use crate::number::parse_i64;
+use crate::set::Set;
 use crate::small_bytes::SmallBytes;
 
 /// Strings of at most this many bytes are created "embstr" (Redis's
@@ -19,6 +21,8 @@ pub enum Value {
     List(Box<List>),
     SortedSet(Box<crate::zset::SortedSet>),
     Stream(Box<crate::stream::Stream>),
+    Hash(Box<Hash>),
+    Set(Box<Set>),
 }
 
 /// A string value, in the encoding Redis would report for it.
@@ -117,6 +121,8 @@ impl Value {
             Value::List(_) => "list",
             Value::SortedSet(_) => "zset",
             Value::Stream(_) => "stream",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
         }
     }
 
@@ -127,6 +133,8 @@ impl Value {
             Value::List(list) => list.encoding_name(),
             Value::SortedSet(set) => set.encoding_name(),
             Value::Stream(_) => "stream",
+            Value::Hash(hash) => hash.encoding_name(),
+            Value::Set(set) => set.encoding_name(),
         }
     }
 
@@ -151,9 +159,37 @@ impl Value {
         }
     }
 
+    pub fn as_hash(&self) -> Option<&Hash> {
+        match self {
+            Value::Hash(hash) => Some(hash),
+            _ => None,
+        }
+    }
+
     pub fn as_list_mut(&mut self) -> Option<&mut List> {
         match self {
             Value::List(list) => Some(list),
+            _ => None,
+        }
+    }
+
+    pub fn as_hash_mut(&mut self) -> Option<&mut Hash> {
+        match self {
+            Value::Hash(hash) => Some(hash),
+            _ => None,
+        }
+    }
+
+    pub fn as_set(&self) -> Option<&Set> {
+        match self {
+            Value::Set(set) => Some(set),
+            _ => None,
+        }
+    }
+
+    pub fn as_set_mut(&mut self) -> Option<&mut Set> {
+        match self {
+            Value::Set(set) => Some(set),
             _ => None,
         }
     }
@@ -169,6 +205,8 @@ impl Value {
             Value::Stream(stream) => {
                 std::mem::size_of::<crate::stream::Stream>() + stream.heap_bytes()
             }
+            Value::Hash(hash) => std::mem::size_of::<Hash>() + hash.heap_bytes(),
+            Value::Set(set) => std::mem::size_of::<Set>() + set.heap_bytes(),
         }
     }
 }

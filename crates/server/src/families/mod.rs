@@ -7,10 +7,12 @@
 //! in at the same place as propagation.
 
 pub mod connection;
+pub mod hashes;
 pub mod keys;
 pub mod lists;
 pub mod pubsub;
 pub mod server;
+pub mod sets;
 pub mod streams;
 pub mod strings;
 pub mod transactions;
@@ -21,11 +23,13 @@ use crate::command::CommandTable;
 /// Registers every family's handlers.
 pub fn register_all(table: &mut CommandTable) {
     connection::register(table);
+    hashes::register(table);
     keys::register(table);
     lists::register(table);
     pubsub::register(table);
     server::register(table);
     streams::register(table);
+    sets::register(table);
     strings::register(table);
     transactions::register(table);
     zsets::register(table);

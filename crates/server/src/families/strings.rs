@@ -1081,14 +1081,18 @@ mod tests {
         }
 
         fn encoding(&self, key: &str) -> Option<&'static str> {
-            let mut shard = self.server.lock_shard(0, store::keyspace::shard_index(key.as_bytes()));
+            let mut shard = self
+                .server
+                .lock_shard(0, store::keyspace::shard_index(key.as_bytes()));
             shard
                 .peek(key.as_bytes(), unix_time_ms())
                 .map(|entry| entry.value.encoding_name())
         }
 
         fn expire_at_ms(&self, key: &str) -> Option<u64> {
-            let mut shard = self.server.lock_shard(0, store::keyspace::shard_index(key.as_bytes()));
+            let mut shard = self
+                .server
+                .lock_shard(0, store::keyspace::shard_index(key.as_bytes()));
             shard
                 .peek(key.as_bytes(), unix_time_ms())
                 .and_then(|entry| entry.expire_at_ms())

@@ -1691,7 +1691,13 @@ mod tests {
         fn client(&mut self) -> Client {
             let address = "127.0.0.1:1".parse().expect("an address");
             self.next_client_id += 1;
-            let shared = Arc::new(ClientShared::new(self.next_client_id, address, address, -1, 0));
+            let shared = Arc::new(ClientShared::new(
+                self.next_client_id,
+                address,
+                address,
+                -1,
+                0,
+            ));
             Client::new(shared, true)
         }
 
