@@ -241,7 +241,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     row("enable-protected-configs", &[], Kind::Enum(YES_NO_LOCAL), "no", IMMUTABLE),
     row("events-per-io-thread", &[], Kind::Integer { min: 0, max: I32_MAX }, "2", HIDDEN | NO_EFFECT),
     row("extended-redis-compatibility", &[], BOOL, "no", HIDDEN | NO_EFFECT),
-    row("hash-max-listpack-entries", &["hash-max-ziplist-entries"], Kind::Integer { min: 0, max: i64::MAX }, "512", 0),
+    row("hash-max-listpack-entries", &["hash-max-ziplist-entries"], Kind::Integer { min: 0, max: i64::MAX }, "128", 0),
     row("hash-max-listpack-value", &["hash-max-ziplist-value"], Kind::Memory { min: 0, max: i64::MAX }, "64", 0),
     row("hide-user-data-from-log", &[], BOOL, "yes", HIDDEN | NO_EFFECT),
     row("hll-sparse-max-bytes", &[], Kind::Memory { min: 0, max: i64::MAX }, "3000", NO_EFFECT),
@@ -386,13 +386,14 @@ pub fn find_option(name: &str) -> Option<&'static OptionSpec> {
 /// Parses a byte count with Redis's units: `k` 1000, `kb` 1024, `m`, `mb`, `g`, `gb`.
 pub fn parse_memory(text: &str) -> Option<i64> {
     let lower = text.to_ascii_lowercase();
-    let units: [(&str, i64); 6] = [
+    let units: [(&str, i64); 7] = [
         ("kb", 1024),
         ("mb", 1024 * 1024),
         ("gb", 1024 * 1024 * 1024),
         ("k", 1000),
         ("m", 1000 * 1000),
         ("g", 1000 * 1000 * 1000),
+        ("b", 1),
     ];
     for (suffix, multiplier) in units {
         if let Some(number) = lower.strip_suffix(suffix) {
@@ -1358,6 +1359,7 @@ mod tests {
         assert_eq!(parse_memory("1k"), Some(1000));
         assert_eq!(parse_memory("10MB"), Some(10 << 20));
         assert_eq!(parse_memory("12"), Some(12));
+        assert_eq!(parse_memory("1b"), Some(1));
         assert_eq!(parse_memory("x"), None);
         assert_eq!(format_memory(1 << 30), "1gb");
         assert_eq!(format_memory(3 << 20), "3mb");
@@ -1521,7 +1523,7 @@ mod tests {
         let found = config.get_matching(&[b"hash-max-ziplist-entries"]);
         assert_eq!(
             found,
-            vec![("hash-max-ziplist-entries".to_string(), "512".to_string())]
+            vec![("hash-max-ziplist-entries".to_string(), "128".to_string())]
         );
         assert_eq!(
             config.get_matching(&[b"MAXMEMORY"]),

@@ -220,7 +220,7 @@ fn config_get_and_set() {
     assert_eq!(client.cmd("CONFIG GET nosuch"), array(vec![]));
     assert_eq!(
         client.cmd("CONFIG GET hash-max-ziplist-entries"),
-        bulks(&["hash-max-ziplist-entries", "512"])
+        bulks(&["hash-max-ziplist-entries", "128"])
     );
     let pattern = client.cmd("CONFIG GET *of").items();
     assert_eq!(

@@ -26,16 +26,22 @@ fn transaction_errors() {
     assert_eq!(client.cmd("DISCARD"), error("ERR DISCARD without MULTI"));
     assert_eq!(client.cmd("MULTI"), ok());
     assert_eq!(
-        client.cmd("MULTI"),
-        error("ERR MULTI calls can not be nested")
-    );
-    assert_eq!(
         client.cmd("WATCH x"),
         error("ERR WATCH inside MULTI is not allowed")
     );
     assert_eq!(client.cmd("SET a 1"), status("QUEUED"));
-    // Still queueing after those errors; they do not abort the transaction.
+    // WATCH inside MULTI does not abort the transaction.
     assert_eq!(client.cmd("EXEC"), array(vec![ok()]));
+    // A nested MULTI does.
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(
+        client.cmd("MULTI"),
+        error("ERR MULTI calls can not be nested")
+    );
+    assert_eq!(
+        client.cmd("EXEC"),
+        error("EXECABORT Transaction discarded because of previous errors.")
+    );
     // A command that cannot be queued aborts EXEC.
     assert_eq!(client.cmd("MULTI"), ok());
     assert_eq!(client.cmd("SET b 2"), status("QUEUED"));

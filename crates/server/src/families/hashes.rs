@@ -17,7 +17,7 @@ use rand::Rng;
 use resp::ReplyWriter;
 use store::glob::Pattern;
 use store::hash::{is_field_expired, Element, ExpireCondition, FieldExpiry, FieldTtl};
-use store::number::{format_f64_human, parse_f64, parse_i64};
+use store::number::parse_i64;
 use store::{Hash, HashLimits, SmallBytes, Value};
 
 use crate::arguments::{self, is};
@@ -503,17 +503,19 @@ fn hincrbyfloat(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let mut shard = context.lock(key);
     expire_field_if_due(&mut shard, key, field, context.now_ms);
     let text = update_hash(&mut shard, key, context.now_ms, Missing::Create, |hash| {
-        let current = match hash.get(field) {
-            None => 0.0,
-            Some(Element::Integer(value)) => value as f64,
-            Some(Element::Bytes(value)) => parse_f64(value)
-                .ok_or_else(|| CommandError::from("ERR hash value is not a float"))?,
-        };
-        let updated = current + increment;
-        if !updated.is_finite() {
-            return Err("ERR increment would produce NaN or Infinity".into());
-        }
-        let text = format_f64_human(updated);
+        // Computed in Redis's long double arithmetic, formatted as Redis formats it.
+        let current = hash.get(field).map(|value| value.to_vec());
+        let text =
+            store::number::increment_by_float(current.as_deref(), args[3]).map_err(|error| {
+                match error {
+                    store::number::LongDoubleError::NotAFloat => {
+                        CommandError::from("ERR hash value is not a float")
+                    }
+                    store::number::LongDoubleError::NotFinite => {
+                        CommandError::from("ERR increment would produce NaN or Infinity")
+                    }
+                }
+            })?;
         hash.set(field, text.as_bytes(), FieldTtl::Keep, &limits);
         Ok::<String, CommandError>(text)
     })?
@@ -1016,7 +1018,6 @@ fn hpersist(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 /// An in-process server whose propagation stream is recorded, to check what writes propagate.
 #[cfg(test)]
 pub(crate) mod testing {
-    use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
     use std::sync::Arc;
 
     use parking_lot::Mutex;
@@ -1047,24 +1048,7 @@ pub(crate) mod testing {
                 bytes: 0,
             }));
             let address = "127.0.0.1:1".parse().expect("an address");
-            let shared = Arc::new(ClientShared {
-                id: 1,
-                address,
-                local_address: address,
-                file_descriptor: -1,
-                created_ms: 0,
-                last_interaction_ms: AtomicU64::new(0),
-                database: AtomicUsize::new(0),
-                last_command: AtomicU32::new(0),
-                name: Mutex::new(Vec::new()),
-                library_name: Mutex::new(Vec::new()),
-                library_version: Mutex::new(Vec::new()),
-                protocol_version: AtomicU32::new(2),
-                query_buffer_bytes: AtomicUsize::new(0),
-                output_bytes: AtomicUsize::new(0),
-                killed: AtomicBool::new(false),
-                kill: tokio::sync::Notify::new(),
-            });
+            let shared = Arc::new(ClientShared::new(1, address, address, -1, 0));
             Harness {
                 server,
                 client: Client::new(shared, true),
@@ -1196,7 +1180,9 @@ mod tests {
         let later = now + 60;
         let mut removed = 0;
         for key in [&b"h"[..], b"gone", b"other"] {
-            let mut shard = harness.server.lock(0, key);
+            let mut shard = harness
+                .server
+                .lock_shard(0, store::keyspace::shard_index(key));
             removed += super::expire_hash_fields_in_shard(&mut shard, later, usize::MAX);
         }
         assert_eq!(removed, 2);
@@ -1209,11 +1195,15 @@ mod tests {
         // The limit holds.
         harness.run("HSET many a 1 b 2 c 3");
         harness.run(&format!("HPEXPIREAT many {} FIELDS 3 a b c", now + 50));
-        let mut shard = harness.server.lock(0, b"many");
+        let mut shard = harness
+            .server
+            .lock_shard(0, store::keyspace::shard_index(b"many"));
         assert_eq!(super::expire_hash_fields_in_shard(&mut shard, later, 2), 2);
         drop(shard);
         assert_eq!(harness.run("HLEN many"), ":1\r\n");
-        let mut shard = harness.server.lock(0, b"many");
+        let mut shard = harness
+            .server
+            .lock_shard(0, store::keyspace::shard_index(b"many"));
         assert_eq!(super::expire_hash_fields_in_shard(&mut shard, later, 2), 1);
         drop(shard);
         assert_eq!(harness.run("EXISTS many"), ":0\r\n");

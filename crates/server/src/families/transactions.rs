@@ -42,7 +42,9 @@ pub fn runs_inside_multi(command: &Command) -> bool {
 
 /// MULTI
 fn multi(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
-    if context.client.transaction.is_some() {
+    if let Some(transaction) = context.client.transaction.as_mut() {
+        // As in Redis, the nested MULTI also dooms the transaction (EXECABORT).
+        transaction.failed = true;
         return Err("ERR MULTI calls can not be nested".into());
     }
     context.client.transaction = Some(Default::default());

@@ -843,18 +843,22 @@ impl Aggregate {
 /// maps `Value::Set` to it.
 enum Input<'a> {
     Sorted(&'a SortedSet),
+    /// A plain set: every member scores 1.
+    Plain(&'a store::Set),
 }
 
 impl Input<'_> {
     fn len(&self) -> usize {
         match self {
             Input::Sorted(set) => set.len(),
+            Input::Plain(set) => set.len(),
         }
     }
 
     fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
             Input::Sorted(set) => set.score(member),
+            Input::Plain(set) => set.contains(member).then_some(1.0),
         }
     }
 
@@ -863,6 +867,11 @@ impl Input<'_> {
             Input::Sorted(set) => {
                 for (member, score) in set.iter() {
                     visit(member, score);
+                }
+            }
+            Input::Plain(set) => {
+                for member in set.iter() {
+                    member.with_bytes(|bytes| visit(bytes, 1.0));
                 }
             }
         }
@@ -879,6 +888,7 @@ fn input_of<'s>(
         None => Ok(None),
         Some(entry) => match entry.into_value_mut() {
             Value::SortedSet(set) => Ok(Some(Input::Sorted(set))),
+            Value::Set(set) => Ok(Some(Input::Plain(set))),
             _ => Err(errors::WRONG_TYPE.into()),
         },
     }
