@@ -1031,3 +1031,43 @@ fn keyspace_notifications() {
         ]
     );
 }
+
+#[test]
+fn xread_plus_reads_the_last_entry() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    assert_eq!(client.cmd("XREAD STREAMS last +"), Reply::NilArray);
+    assert_eq!(client.cmd("XADD last 1-0 a 1"), bulk("1-0"));
+    assert_eq!(client.cmd("XADD last 2-0 b 2"), bulk("2-0"));
+    assert_eq!(
+        client.cmd("XREAD COUNT 5 STREAMS last +"),
+        array(vec![array(vec![
+            bulk("last"),
+            array(vec![array(vec![bulk("2-0"), bulks(&["b", "2"])])])
+        ])])
+    );
+    assert_eq!(
+        client.cmd("XREADGROUP GROUP g c STREAMS last +"),
+        error("ERR Invalid stream ID specified as stream command argument")
+    );
+    // On an empty stream `+` blocks like `$`.
+    let mut waiter = server.client();
+    waiter.send(&[b"XREAD", b"BLOCK", b"0", b"STREAMS", b"fresh", b"+"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let info = client.cmd("INFO clients").text();
+        if info.contains("blocked_clients:1") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "reader never blocked");
+        std::thread::yield_now();
+    }
+    assert_eq!(client.cmd("XADD fresh 5-0 x y"), bulk("5-0"));
+    assert_eq!(
+        waiter.read_reply(),
+        array(vec![array(vec![
+            bulk("fresh"),
+            array(vec![array(vec![bulk("5-0"), bulks(&["x", "y"])])])
+        ])])
+    );
+}

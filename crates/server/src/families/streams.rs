@@ -537,6 +537,8 @@ enum ReadFrom {
     New,
     /// `$` (XREAD only), resolved once the key is locked.
     Last,
+    /// `+` (XREAD only, as Redis 7.4): the last entry; on an empty stream it waits as `$`.
+    LastEntry,
 }
 
 #[derive(Clone)]
@@ -657,6 +659,20 @@ fn read_one(
     propagation: &mut Vec<Vec<Vec<u8>>>,
 ) -> Option<Vec<Delivered>> {
     let Some((group_name, consumer)) = &request.group else {
+        if from == ReadFrom::LastEntry {
+            let last = stream.range(StreamId::MIN, StreamId::MAX, Some(1), true);
+            if last.is_empty() {
+                return None;
+            }
+            return Some(
+                last.into_iter()
+                    .map(|entry| Delivered {
+                        id: entry.id,
+                        fields: Some(entry.fields),
+                    })
+                    .collect(),
+            );
+        }
         let ReadFrom::After(after) = from else {
             unreachable!("XREAD resolves $ before reading")
         };
@@ -700,7 +716,7 @@ fn read_one(
             }
             Some(delivered)
         }
-        ReadFrom::New | ReadFrom::Last => {
+        ReadFrom::New | ReadFrom::Last | ReadFrom::LastEntry => {
             let last_delivered = stream.group(group_name).expect("the group exists").last_id;
             if stream.is_empty() || stream.last_entry_id() <= last_delivered {
                 return None;
@@ -828,6 +844,7 @@ fn parse_read(
                 }
                 ReadFrom::Last
             }
+            b"+" if !group_read => ReadFrom::LastEntry,
             b">" => {
                 if !group_read {
                     return Err("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.".into());
@@ -869,7 +886,10 @@ fn read(context: &mut Context, args: &[&[u8]], group_read: bool) -> CommandResul
                 .into());
             }
         }
-        if request.from[position] == ReadFrom::Last {
+        let has_entries = stream.as_ref().is_some_and(|stream| !stream.is_empty());
+        let resolve_as_last = request.from[position] == ReadFrom::Last
+            || (request.from[position] == ReadFrom::LastEntry && !has_entries);
+        if resolve_as_last {
             let last = stream.map_or(StreamId::MIN, |stream| stream.last_id());
             request.from[position] = ReadFrom::After(last);
         }
@@ -963,8 +983,9 @@ impl BlockedOperation for BlockedRead {
         let stream = match shard.lookup(key, now_ms) {
             Some(entry) => match entry.into_value_mut() {
                 Value::Stream(stream) => stream,
-                #[allow(unreachable_patterns)]
-                _ => return ServeOutcome::Retry,
+                // A group reader re-runs (WRONGTYPE); a plain reader keeps waiting, as Redis.
+                _ if self.request.group.is_some() => return ServeOutcome::Retry,
+                _ => return ServeOutcome::NotReady,
             },
             None if self.request.group.is_some() => return ServeOutcome::Retry,
             None => return ServeOutcome::NotReady,
