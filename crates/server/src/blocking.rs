@@ -57,6 +57,12 @@ pub trait BlockedOperation: Send + Sync {
 
     /// The reply when the timeout expires (a null array for pops, a null bulk for moves).
     fn timeout_reply(&self, reply: &mut ReplyWriter);
+
+    /// Whether the deletion of a key wakes the waiter (XREADGROUP: Redis's "blocking keys on
+    /// nokey").
+    fn wakes_on_deletion(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -133,6 +139,23 @@ impl BlockedClients {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Distinct keys clients are blocked on, and those of them whose deletion wakes a client
+    /// (INFO `total_blocking_keys`, `total_blocking_keys_on_nokey`).
+    pub fn key_counts(&self) -> (usize, usize) {
+        let waiters: Vec<Arc<Waiter>> = self.by_client.lock().values().cloned().collect();
+        let mut keys: hashbrown::HashSet<(usize, SmallBytes)> = hashbrown::HashSet::new();
+        let mut on_deletion: hashbrown::HashSet<(usize, SmallBytes)> = hashbrown::HashSet::new();
+        for waiter in waiters {
+            for key in &waiter.keys {
+                keys.insert((waiter.database, key.clone()));
+                if waiter.operation.wakes_on_deletion() {
+                    on_deletion.insert((waiter.database, key.clone()));
+                }
+            }
+        }
+        (keys.len(), on_deletion.len())
     }
 
     pub fn is_blocked(&self, client_id: u64) -> bool {

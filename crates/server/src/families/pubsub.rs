@@ -91,6 +91,29 @@ impl Kind {
 }
 
 fn write_confirmation(context: &mut Context, label: &[u8], name: Option<&[u8]>, count: usize) {
+    let muted = matches!(
+        context.client.reply_mode,
+        crate::client::ReplyMode::Off | crate::client::ReplyMode::Skipping
+    );
+    if muted && context.client.protocol == Protocol::Resp3 {
+        // RESP3 pushes are not replies: CLIENT REPLY OFF does not silence them. They go out
+        // through the client's own mailbox.
+        let mut push = Vec::new();
+        let mut writer = resp::ReplyWriter::new(&mut push, Protocol::Resp3);
+        writer.push(3);
+        writer.bulk(label);
+        match name {
+            Some(name) => writer.bulk(name),
+            None => writer.null(),
+        }
+        writer.integer(count as i64);
+        let unlimited = crate::pubsub::BufferLimit::default();
+        context
+            .client
+            .mailbox
+            .deliver(&push, unlimited, context.now_ms);
+        return;
+    }
     context.reply.push(3);
     context.reply.bulk(label);
     match name {

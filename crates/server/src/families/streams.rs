@@ -1021,6 +1021,10 @@ impl BlockedOperation for BlockedRead {
     fn timeout_reply(&self, reply: &mut ReplyWriter) {
         reply.null_array();
     }
+
+    fn wakes_on_deletion(&self) -> bool {
+        self.request.group.is_some()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

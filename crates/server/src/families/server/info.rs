@@ -254,8 +254,13 @@ fn clients_section(server: &Server, text: &mut String) {
     field!(text, "watching_clients", watching);
     field!(text, "clients_in_timeout_table", 0);
     field!(text, "total_watched_keys", watched_keys);
-    field!(text, "total_blocking_keys", 0);
-    field!(text, "total_blocking_keys_on_nokey", 0);
+    let (blocking_keys, blocking_keys_on_deletion) = server.blocked.key_counts();
+    field!(text, "total_blocking_keys", blocking_keys);
+    field!(
+        text,
+        "total_blocking_keys_on_nokey",
+        blocking_keys_on_deletion
+    );
 }
 
 /// Redis's human-readable byte counts: `100B`, `1.50K`, `2.00M`, `3.00G`, ...
