@@ -275,8 +275,9 @@ pub fn serve_ready(server: &Server, database: usize, shard: &mut Shard, now_ms: 
                         waiter.finish(State::Retry);
                     }
                     ServeOutcome::NotReady => {
+                        // Another waiter of the key may want something else (a stream reader
+                        // after a list pop): keep going down the queue.
                         waiter.release_claim();
-                        break;
                     }
                 }
             }

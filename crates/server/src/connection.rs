@@ -279,7 +279,15 @@ async fn wait_while_blocked(
         let outcome = crate::blocking::wait(server, waiter, &shared.kill, disconnected).await;
         shared.blocked.store(false, Ordering::Relaxed);
         match outcome {
-            crate::blocking::WaitOutcome::Reply(reply) => output.extend_from_slice(&reply),
+            crate::blocking::WaitOutcome::Reply(reply) => {
+                if let Some(command) = server.commands.get(&argv[0]) {
+                    command.stats.calls.fetch_add(1, Ordering::Relaxed);
+                    if reply.first() == Some(&b'-') {
+                        command.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                output.extend_from_slice(&reply);
+            }
             crate::blocking::WaitOutcome::Retry => {
                 let args: SmallVec<[&[u8]; 8]> = argv.iter().map(Vec::as_slice).collect();
                 execute(server, client, &args, output);
@@ -383,7 +391,10 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
             };
             let result = handler(&mut context, argv);
             let elapsed = started.elapsed().as_micros() as u64;
-            command.stats.calls.fetch_add(1, Ordering::Relaxed);
+            // A command that blocked is counted when its wait ends (as Redis does).
+            if client.blocked.is_none() {
+                command.stats.calls.fetch_add(1, Ordering::Relaxed);
+            }
             command
                 .stats
                 .microseconds
