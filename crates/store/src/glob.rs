@@ -91,21 +91,32 @@ fn token_matches(token: &Token, byte: u8, fold_case: bool) -> bool {
     }
 }
 
+/// Redis refuses to match through more than this many `*` (its recursion limit): a pattern
+/// with more stars that are not its last token matches nothing.
+pub const STARS_MAX: usize = 1000;
+
 /// A compiled pattern, for matching many subjects.
 pub struct Pattern {
     tokens: Vec<Token>,
     fold_case: bool,
     match_all: bool,
+    matches_nothing: bool,
 }
 
 impl Pattern {
     pub fn new(pattern: &[u8], fold_case: bool) -> Self {
         let tokens = tokenize(pattern);
         let match_all = matches!(tokens.as_slice(), [Token::Star]);
+        let inner_stars = tokens
+            .iter()
+            .enumerate()
+            .filter(|(index, token)| matches!(token, Token::Star) && index + 1 < tokens.len())
+            .count();
         Pattern {
             tokens,
             fold_case,
             match_all,
+            matches_nothing: inner_stars > STARS_MAX,
         }
     }
 
@@ -117,6 +128,9 @@ impl Pattern {
     pub fn matches(&self, subject: &[u8]) -> bool {
         if self.match_all {
             return true;
+        }
+        if self.matches_nothing {
+            return false;
         }
         let tokens = &self.tokens;
         let (mut token_index, mut subject_index) = (0usize, 0usize);
@@ -191,6 +205,13 @@ mod tests {
             );
         }
         assert!(glob_match(b"HELLO", b"hello", true));
+    }
+
+    #[test]
+    fn more_stars_than_redis_recurses_through_match_nothing() {
+        let subject = vec![b'a'; 5000];
+        assert!(!glob_match(&b"*?".repeat(1001), &subject, false));
+        assert!(glob_match(&b"*?".repeat(1000), &subject, false));
     }
 
     #[test]
