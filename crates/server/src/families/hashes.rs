@@ -622,33 +622,9 @@ fn hrandfield(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     Ok(())
 }
 
-/// A SCAN cursor: an unsigned decimal as C's `strtoul` reads it (a `-` wraps around), or
-/// "ERR invalid cursor".
+/// A SCAN cursor (shared with SSCAN).
 pub(crate) fn parse_scan_cursor(arg: &[u8]) -> Result<u64, CommandError> {
-    let invalid = || CommandError::from("ERR invalid cursor");
-    let (negative, digits) = match arg.first() {
-        Some(b'-') => (true, &arg[1..]),
-        Some(b'+') => (false, &arg[1..]),
-        _ => (false, arg),
-    };
-    if arg.is_empty() {
-        return Ok(0);
-    }
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(invalid());
-    }
-    let mut value: u64 = 0;
-    for digit in digits {
-        value = value
-            .checked_mul(10)
-            .and_then(|value| value.checked_add((digit - b'0') as u64))
-            .ok_or_else(invalid)?;
-    }
-    Ok(if negative {
-        value.wrapping_neg()
-    } else {
-        value
-    })
+    arguments::scan_cursor(arg)
 }
 
 /// The options of HSCAN and SSCAN.

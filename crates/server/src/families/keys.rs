@@ -251,45 +251,9 @@ fn keys(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     Ok(())
 }
 
-/// Reads a SCAN cursor as Redis does (`strtoul`: an optional sign, decimal digits; an empty
-/// cursor is 0; leading spaces, other characters and overflow are errors).
-fn parse_cursor(arg: &[u8]) -> Result<u64, CommandError> {
-    const INVALID: &str = "ERR invalid cursor";
-    let text = match arg.iter().position(|&byte| byte == 0) {
-        Some(end) => &arg[..end],
-        None => arg,
-    };
-    let Some(&first) = text.first() else {
-        return Ok(0);
-    };
-    if first.is_ascii_whitespace() || first == 0x0b {
-        return Err(INVALID.into());
-    }
-    let (negative, digits) = match first {
-        b'+' => (false, &text[1..]),
-        b'-' => (true, &text[1..]),
-        _ => (false, text),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(INVALID.into());
-    }
-    let mut value: u64 = 0;
-    for digit in digits {
-        value = value
-            .checked_mul(10)
-            .and_then(|value| value.checked_add((digit - b'0') as u64))
-            .ok_or(CommandError::from(INVALID))?;
-    }
-    Ok(if negative {
-        value.wrapping_neg()
-    } else {
-        value
-    })
-}
-
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
 fn scan(context: &mut Context, args: &[&[u8]]) -> CommandResult {
-    let cursor = parse_cursor(args[1])?;
+    let cursor = crate::arguments::scan_cursor(args[1])?;
     let mut count: i64 = 10;
     let mut pattern: Option<Pattern> = None;
     let mut type_name: Option<&[u8]> = None;

@@ -1558,35 +1558,9 @@ impl BlockedOperation for ZsetPop {
 // ---------------------------------------------------------------------------------------------
 // ZSCAN.
 
-/// A SCAN cursor as Redis reads it (`strtoul`): decimal, optionally signed, no leading space.
-fn parse_cursor(arg: &[u8]) -> Result<u64, CommandError> {
-    let invalid = || CommandError::from("ERR invalid cursor");
-    let (negative, digits) = match arg.first() {
-        None => return Ok(0),
-        Some(b'-') => (true, &arg[1..]),
-        Some(b'+') => (false, &arg[1..]),
-        Some(_) => (false, arg),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(invalid());
-    }
-    let mut value: u64 = 0;
-    for digit in digits {
-        value = value
-            .checked_mul(10)
-            .and_then(|value| value.checked_add((digit - b'0') as u64))
-            .ok_or_else(invalid)?;
-    }
-    Ok(if negative {
-        value.wrapping_neg()
-    } else {
-        value
-    })
-}
-
 /// ZSCAN key cursor [MATCH pattern] [COUNT count]
 fn zscan(context: &mut Context, args: &[&[u8]]) -> CommandResult {
-    let cursor = parse_cursor(args[2])?;
+    let cursor = crate::arguments::scan_cursor(args[2])?;
     let now_ms = context.now_ms;
     let mut shard = context.lock(args[1]);
     let Some(set) = sorted_set(&mut shard, args[1], now_ms)? else {
