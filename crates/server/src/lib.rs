@@ -24,3 +24,5 @@ pub mod propagation;
 pub mod pubsub;
 pub mod server;
 pub mod startup;
+#[cfg(test)]
+pub mod testing;

@@ -993,72 +993,9 @@ fn hpersist(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 
 /// An in-process server whose propagation stream is recorded, to check what writes propagate.
 #[cfg(test)]
-pub(crate) mod testing {
-    use std::sync::Arc;
-
-    use parking_lot::Mutex;
-
-    use crate::client::{Client, ClientShared};
-    use crate::command::CommandTable;
-    use crate::config::Config;
-    use crate::propagation::RecordingSink;
-    use crate::server::Server;
-
-    pub struct Harness {
-        pub server: Server,
-        client: Client,
-        recorded: Arc<Mutex<Vec<Vec<Vec<u8>>>>>,
-    }
-
-    impl Harness {
-        pub fn new() -> Harness {
-            let mut commands = CommandTable::from_specs();
-            crate::families::register_all(&mut commands);
-            commands.retain_implemented();
-            let server = Server::new(Config::default(), commands, 1);
-            let recorded = Arc::new(Mutex::new(Vec::new()));
-            server.propagation.attach(Box::new(RecordingSink {
-                buffer: recorded.clone(),
-                last_database: Some(0),
-                bytes_max: usize::MAX,
-                bytes: 0,
-            }));
-            let address = "127.0.0.1:1".parse().expect("an address");
-            let shared = Arc::new(ClientShared::new(1, address, address, -1, 0));
-            Harness {
-                server,
-                client: Client::new(shared, true),
-                recorded,
-            }
-        }
-
-        /// Runs a command given as words; returns its raw reply.
-        pub fn run(&mut self, line: &str) -> String {
-            let args: Vec<&[u8]> = line.split_whitespace().map(str::as_bytes).collect();
-            let mut output = Vec::new();
-            crate::connection::execute(&self.server, &mut self.client, &args, &mut output);
-            String::from_utf8_lossy(&output).into_owned()
-        }
-
-        /// The writes propagated since the last call, as space-joined words.
-        pub fn propagated(&mut self) -> Vec<String> {
-            std::mem::take(&mut *self.recorded.lock())
-                .into_iter()
-                .map(|args| {
-                    args.iter()
-                        .map(|arg| String::from_utf8_lossy(arg).into_owned())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .collect()
-        }
-    }
-}
-
-#[cfg(test)]
 mod tests {
-    use super::testing::Harness;
     use crate::server::unix_time_ms;
+    use crate::testing::Harness;
 
     #[test]
     fn writes_propagate_as_redis_propagates() {

@@ -927,79 +927,22 @@ fn swapdb(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 /// The propagation stream of these commands, observed in process.
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use parking_lot::Mutex;
     use store::{StringValue, Value};
 
     use super::shard_index;
-    use crate::client::{Client, ClientShared};
-    use crate::command::CommandTable;
-    use crate::config::{Config, ConfigSource};
-    use crate::connection::execute;
-    use crate::propagation::RecordingSink;
-    use crate::server::{unix_time_ms, Server};
+    use crate::config::ConfigSource;
+    use crate::server::unix_time_ms;
+    use crate::testing::Harness;
 
-    struct Harness {
-        server: Server,
-        client: Client,
-        stream: Arc<Mutex<Vec<Vec<Vec<u8>>>>>,
-    }
-
-    impl Harness {
-        fn new() -> Harness {
-            let mut commands = CommandTable::from_specs();
-            crate::families::register_all(&mut commands);
-            commands.retain_implemented();
-            let server = Server::new(Config::default(), commands, 1);
-            let address = "127.0.0.1:1".parse().expect("address");
-            let shared = Arc::new(ClientShared::new(1, address, address, -1, 0));
-            let stream = Arc::new(Mutex::new(Vec::new()));
-            server.propagation.attach(Box::new(RecordingSink {
-                buffer: stream.clone(),
-                last_database: None,
-                bytes_max: usize::MAX,
-                bytes: 0,
-            }));
-            Harness {
-                server,
-                client: Client::new(shared, true),
-                stream,
-            }
-        }
-
-        /// Runs a command given as words; returns its raw reply.
-        fn run(&mut self, line: &str) -> String {
-            let words: Vec<&[u8]> = line.split_whitespace().map(str::as_bytes).collect();
-            let mut output = Vec::new();
-            execute(&self.server, &mut self.client, &words, &mut output);
-            String::from_utf8_lossy(&output).into_owned()
-        }
-
-        /// Stores a key whose expiry has passed, as if nobody had looked at it since.
-        fn insert_expired(&self, database: usize, key: &str) {
-            let index = shard_index(key.as_bytes());
-            self.server.lock_shard(database, index).insert(
-                key.as_bytes(),
-                Value::String(StringValue::from_bytes(b"old")),
-                Some(1),
-                0,
-            );
-        }
-
-        /// The stream since the last call, one command per string.
-        fn take(&self) -> Vec<String> {
-            std::mem::take(&mut *self.stream.lock())
-                .into_iter()
-                .map(|args| {
-                    let words: Vec<String> = args
-                        .iter()
-                        .map(|arg| String::from_utf8_lossy(arg).into_owned())
-                        .collect();
-                    words.join(" ")
-                })
-                .collect()
-        }
+    /// Stores a key whose expiry has passed, as if nobody had looked at it since.
+    fn insert_expired(harness: &Harness, database: usize, key: &str) {
+        let index = shard_index(key.as_bytes());
+        harness.server.lock_shard(database, index).insert(
+            key.as_bytes(),
+            Value::String(StringValue::from_bytes(b"old")),
+            Some(1),
+            0,
+        );
     }
 
     fn lines(expected: &[&str]) -> Vec<String> {
@@ -1008,16 +951,16 @@ mod tests {
 
     #[test]
     fn expire_family_propagates_absolute_milliseconds() {
-        let mut harness = Harness::new();
+        let mut harness = Harness::with_selects();
         harness.run("SET k v");
-        harness.take();
+        harness.propagated();
         let before = unix_time_ms();
         assert_eq!(harness.run("EXPIRE k 100"), ":1\r\n");
         assert_eq!(harness.run("PEXPIRE k 200000 GT"), ":1\r\n");
         assert_eq!(harness.run("expireat k 4000000000"), ":1\r\n");
         assert_eq!(harness.run("pexpireat k 4000000001000 xx"), ":1\r\n");
         let after = unix_time_ms();
-        let stream = harness.take();
+        let stream = harness.propagated();
         assert_eq!(stream.len(), 4, "{stream:?}");
         let first: Vec<&str> = stream[0].split(' ').collect();
         assert_eq!(&first[..2], ["PEXPIREAT", "k"]);
@@ -1037,17 +980,17 @@ mod tests {
             harness.run("EXPIRE k 10 FOO"),
             "-ERR Unsupported option FOO\r\n"
         );
-        assert!(harness.take().is_empty());
+        assert!(harness.propagated().is_empty());
     }
 
     #[test]
     fn expire_in_the_past_propagates_a_deletion() {
-        let mut harness = Harness::new();
+        let mut harness = Harness::with_selects();
         harness.run("SET k v");
         harness.run("SET l v");
-        harness.take();
+        harness.propagated();
         assert_eq!(harness.run("EXPIRE k -1"), ":1\r\n");
-        assert_eq!(harness.take(), lines(&["DEL k"]));
+        assert_eq!(harness.propagated(), lines(&["DEL k"]));
         harness
             .server
             .config
@@ -1057,77 +1000,80 @@ mod tests {
             )
             .expect("config");
         assert_eq!(harness.run("PEXPIREAT l 1 LT"), ":1\r\n");
-        assert_eq!(harness.take(), lines(&["UNLINK l"]));
+        assert_eq!(harness.propagated(), lines(&["UNLINK l"]));
     }
 
     #[test]
     fn expired_keys_propagate_as_del_and_do_not_resurrect() {
-        let mut harness = Harness::new();
-        harness.insert_expired(0, "gone");
+        let mut harness = Harness::with_selects();
+        insert_expired(&harness, 0, "gone");
         assert_eq!(harness.run("EXPIRE gone 100"), ":0\r\n");
-        assert_eq!(harness.take(), lines(&["SELECT 0", "DEL gone"]));
-        harness.insert_expired(0, "gone");
+        assert_eq!(harness.propagated(), lines(&["SELECT 0", "DEL gone"]));
+        insert_expired(&harness, 0, "gone");
         assert_eq!(harness.run("PERSIST gone"), ":0\r\n");
         assert_eq!(harness.run("TTL gone"), ":-2\r\n");
-        assert_eq!(harness.take(), lines(&["DEL gone"]));
+        assert_eq!(harness.propagated(), lines(&["DEL gone"]));
     }
 
     #[test]
     fn persist_propagates_only_when_it_removed_an_expiry() {
-        let mut harness = Harness::new();
+        let mut harness = Harness::with_selects();
         harness.run("SET k v");
         assert_eq!(harness.run("PERSIST k"), ":0\r\n");
         assert_eq!(harness.run("PERSIST nosuch"), ":0\r\n");
-        harness.take();
+        harness.propagated();
         harness.run("EXPIRE k 100");
-        harness.take();
+        harness.propagated();
         assert_eq!(harness.run("PERSIST k"), ":1\r\n");
-        assert_eq!(harness.take(), lines(&["PERSIST k"]));
+        assert_eq!(harness.propagated(), lines(&["PERSIST k"]));
     }
 
     #[test]
     fn del_and_unlink_propagate_as_received() {
-        let mut harness = Harness::new();
+        let mut harness = Harness::with_selects();
         harness.run("SET a 1");
         harness.run("SET b 1");
-        harness.take();
+        harness.propagated();
         assert_eq!(harness.run("DEL a nosuch"), ":1\r\n");
         assert_eq!(harness.run("DEL a nosuch"), ":0\r\n");
         assert_eq!(harness.run("UNLINK b"), ":1\r\n");
-        assert_eq!(harness.take(), lines(&["DEL a nosuch", "UNLINK b"]));
+        assert_eq!(harness.propagated(), lines(&["DEL a nosuch", "UNLINK b"]));
         // A key found expired is deleted first.
         harness.run("SET c 1");
-        harness.insert_expired(0, "d");
-        harness.take();
+        insert_expired(&harness, 0, "d");
+        harness.propagated();
         assert_eq!(harness.run("DEL c d"), ":1\r\n");
-        assert_eq!(harness.take(), lines(&["DEL d", "DEL c d"]));
+        assert_eq!(harness.propagated(), lines(&["DEL d", "DEL c d"]));
     }
 
     #[test]
     fn rename_copy_move_propagate_after_expired_targets() {
-        let mut harness = Harness::new();
+        let mut harness = Harness::with_selects();
         harness.run("SET source v");
-        harness.insert_expired(0, "target");
-        harness.take();
+        insert_expired(&harness, 0, "target");
+        harness.propagated();
         assert_eq!(harness.run("RENAME source target"), "+OK\r\n");
         assert_eq!(
-            harness.take(),
+            harness.propagated(),
             lines(&["DEL target", "RENAME source target"])
         );
         assert_eq!(harness.run("RENAME target target"), "+OK\r\n");
         assert_eq!(harness.run("RENAME nosuch x"), "-ERR no such key\r\n");
         assert_eq!(harness.run("RENAMENX target target"), ":0\r\n");
-        assert!(harness.take().is_empty());
+        assert!(harness.propagated().is_empty());
 
-        harness.insert_expired(0, "copied");
+        insert_expired(&harness, 0, "copied");
         assert_eq!(harness.run("COPY target copied"), ":1\r\n");
-        assert_eq!(harness.take(), lines(&["DEL copied", "COPY target copied"]));
+        assert_eq!(
+            harness.propagated(),
+            lines(&["DEL copied", "COPY target copied"])
+        );
         assert_eq!(harness.run("COPY target copied"), ":0\r\n");
-        assert!(harness.take().is_empty());
-        harness.insert_expired(3, "copied");
+        assert!(harness.propagated().is_empty());
+        insert_expired(&harness, 3, "copied");
         assert_eq!(harness.run("COPY target copied DB 3"), ":1\r\n");
         assert_eq!(
-            harness.take(),
+            harness.propagated(),
             lines(&[
                 "SELECT 3",
                 "DEL copied",
@@ -1136,19 +1082,19 @@ mod tests {
             ])
         );
 
-        harness.insert_expired(5, "target");
+        insert_expired(&harness, 5, "target");
         assert_eq!(harness.run("MOVE target 5"), ":1\r\n");
         assert_eq!(
-            harness.take(),
+            harness.propagated(),
             lines(&["SELECT 5", "DEL target", "SELECT 0", "MOVE target 5"])
         );
         assert_eq!(harness.run("MOVE target 5"), ":0\r\n");
-        assert!(harness.take().is_empty());
+        assert!(harness.propagated().is_empty());
     }
 
     #[test]
     fn swapdb_propagates() {
-        let mut harness = Harness::new();
+        let mut harness = Harness::with_selects();
         assert_eq!(harness.run("SWAPDB 0 1"), "+OK\r\n");
         assert_eq!(harness.run("SWAPDB 2 2"), "+OK\r\n");
         assert_eq!(
@@ -1156,37 +1102,37 @@ mod tests {
             "-ERR DB index is out of range\r\n"
         );
         assert_eq!(
-            harness.take(),
+            harness.propagated(),
             lines(&["SELECT 0", "SWAPDB 0 1", "SWAPDB 2 2"])
         );
     }
 
     #[test]
     fn reads_propagate_only_the_expired_keys_they_meet() {
-        let mut harness = Harness::new();
+        let mut harness = Harness::with_selects();
         harness.run("SET live v");
-        harness.take();
-        harness.insert_expired(0, "foo1");
-        harness.insert_expired(0, "foo2");
+        harness.propagated();
+        insert_expired(&harness, 0, "foo1");
+        insert_expired(&harness, 0, "foo2");
         let reply = harness.run("SCAN 0 COUNT 1000");
         assert_eq!(reply, "*2\r\n$1\r\n0\r\n*1\r\n$4\r\nlive\r\n");
-        let mut stream = harness.take();
+        let mut stream = harness.propagated();
         stream.sort();
         assert_eq!(stream, lines(&["DEL foo1", "DEL foo2"]));
 
-        harness.insert_expired(0, "foo3");
+        insert_expired(&harness, 0, "foo3");
         harness.run("DEL live");
-        harness.take();
+        harness.propagated();
         assert_eq!(harness.run("RANDOMKEY"), "$-1\r\n");
-        assert_eq!(harness.take(), lines(&["DEL foo3"]));
+        assert_eq!(harness.propagated(), lines(&["DEL foo3"]));
 
-        harness.insert_expired(0, "foo4");
+        insert_expired(&harness, 0, "foo4");
         assert_eq!(harness.run("KEYS *"), "*0\r\n");
         assert_eq!(harness.run("EXISTS foo4"), ":0\r\n");
-        assert_eq!(harness.take(), lines(&["DEL foo4"]));
+        assert_eq!(harness.propagated(), lines(&["DEL foo4"]));
         // Nothing else reads propagate.
         harness.run("SET live v");
-        harness.take();
+        harness.propagated();
         for read in [
             "EXISTS live",
             "TYPE live",
@@ -1199,6 +1145,6 @@ mod tests {
         ] {
             harness.run(read);
         }
-        assert!(harness.take().is_empty());
+        assert!(harness.propagated().is_empty());
     }
 }

@@ -797,7 +797,7 @@ fn sscan(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 
 #[cfg(test)]
 mod tests {
-    use crate::families::hashes::testing::Harness;
+    use crate::testing::Harness;
 
     #[test]
     fn writes_propagate_as_redis_propagates() {

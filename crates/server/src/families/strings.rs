@@ -1018,85 +1018,26 @@ fn lcs(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-    use std::sync::Arc;
-
-    use parking_lot::Mutex;
-
     use super::*;
-    use crate::client::{Client, ClientShared};
-    use crate::config::Config;
-    use crate::propagation::RecordingSink;
-    use crate::server::{unix_time_ms, Server};
+    use crate::server::unix_time_ms;
+    use crate::testing::Harness;
 
-    /// A server without sockets: commands run through the dispatcher, the propagation stream is
-    /// recorded, the keyspace can be inspected.
-    struct Harness {
-        server: Server,
-        client: Client,
-        stream: Arc<Mutex<Vec<Vec<Vec<u8>>>>>,
+    fn encoding(harness: &Harness, key: &str) -> Option<&'static str> {
+        let mut shard = harness
+            .server
+            .lock_shard(0, store::keyspace::shard_index(key.as_bytes()));
+        shard
+            .peek(key.as_bytes(), unix_time_ms())
+            .map(|entry| entry.value.encoding_name())
     }
 
-    fn harness() -> Harness {
-        let mut commands = CommandTable::from_specs();
-        crate::families::register_all(&mut commands);
-        commands.retain_implemented();
-        let server = Server::new(Config::default(), commands, 1);
-        let address: SocketAddr = "127.0.0.1:1".parse().expect("address");
-        let shared = Arc::new(ClientShared::new(1, address, address, -1, 0));
-        let stream = Arc::new(Mutex::new(Vec::new()));
-        server.propagation.attach(Box::new(RecordingSink {
-            buffer: stream.clone(),
-            last_database: Some(0),
-            bytes_max: usize::MAX,
-            bytes: 0,
-        }));
-        Harness {
-            server,
-            client: Client::new(shared, true),
-            stream,
-        }
-    }
-
-    impl Harness {
-        /// Runs a command (space-separated words); returns its raw reply.
-        fn run(&mut self, line: &str) -> String {
-            let words: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
-            let mut output = Vec::new();
-            crate::connection::execute(&self.server, &mut self.client, &words, &mut output);
-            String::from_utf8_lossy(&output).into_owned()
-        }
-
-        /// The writes propagated since the last call, as space-separated words.
-        fn propagated(&self) -> Vec<String> {
-            std::mem::take(&mut *self.stream.lock())
-                .into_iter()
-                .map(|args| {
-                    args.iter()
-                        .map(|arg| String::from_utf8_lossy(arg).into_owned())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .collect()
-        }
-
-        fn encoding(&self, key: &str) -> Option<&'static str> {
-            let mut shard = self
-                .server
-                .lock_shard(0, store::keyspace::shard_index(key.as_bytes()));
-            shard
-                .peek(key.as_bytes(), unix_time_ms())
-                .map(|entry| entry.value.encoding_name())
-        }
-
-        fn expire_at_ms(&self, key: &str) -> Option<u64> {
-            let mut shard = self
-                .server
-                .lock_shard(0, store::keyspace::shard_index(key.as_bytes()));
-            shard
-                .peek(key.as_bytes(), unix_time_ms())
-                .and_then(|entry| entry.expire_at_ms())
-        }
+    fn expire_at_ms(harness: &Harness, key: &str) -> Option<u64> {
+        let mut shard = harness
+            .server
+            .lock_shard(0, store::keyspace::shard_index(key.as_bytes()));
+        shard
+            .peek(key.as_bytes(), unix_time_ms())
+            .and_then(|entry| entry.expire_at_ms())
     }
 
     /// Parses "SET k v PXAT <ms>" and checks the expiry lies within `[low, high]`.
@@ -1182,7 +1123,7 @@ mod tests {
 
     #[test]
     fn set_family_propagates_deterministic_forms() {
-        let mut harness = harness();
+        let mut harness = Harness::new();
         assert_eq!(harness.run("SET k v"), "+OK\r\n");
         assert_eq!(harness.propagated(), ["SET k v"]);
 
@@ -1193,7 +1134,7 @@ mod tests {
         assert_eq!(stream.len(), 1);
         assert_pxat(&stream[0], "SET k v PXAT ", before + 10_000, after + 10_000);
         assert_eq!(
-            harness.expire_at_ms("k").map(|at| at.to_string()),
+            expire_at_ms(&harness, "k").map(|at| at.to_string()),
             stream[0].rsplit(' ').next().map(str::to_string)
         );
 
@@ -1210,7 +1151,7 @@ mod tests {
         assert_eq!(harness.propagated(), ["SET k v PXAT 4000000000123 GET"]);
         harness.run("SET k w KEEPTTL GET");
         assert_eq!(harness.propagated(), ["SET k w KEEPTTL"]);
-        assert_eq!(harness.expire_at_ms("k"), Some(4_000_000_000_123));
+        assert_eq!(expire_at_ms(&harness, "k"), Some(4_000_000_000_123));
 
         // Nothing set, nothing propagated.
         assert_eq!(harness.run("SET k v NX"), "$-1\r\n");
@@ -1225,7 +1166,7 @@ mod tests {
         // An expiry already past deletes the key (DEL, or UNLINK with lazyfree-lazy-expire).
         assert_eq!(harness.run("SET k v EXAT 1 GET"), "$1\r\nw\r\n");
         assert_eq!(harness.propagated(), ["DEL k"]);
-        assert_eq!(harness.encoding("k"), None);
+        assert_eq!(encoding(&harness, "k"), None);
         assert_eq!(harness.run("SET k v PXAT 1"), "+OK\r\n");
         assert!(harness.propagated().is_empty());
         harness.run("SET k v");
@@ -1257,7 +1198,7 @@ mod tests {
         assert_pxat(&stream[1], "SET p v PXAT ", before + 2500, after + 2500);
 
         assert_eq!(harness.run("GETSET s x"), "$1\r\nv\r\n");
-        assert_eq!(harness.expire_at_ms("s"), None);
+        assert_eq!(expire_at_ms(&harness, "s"), None);
         assert_eq!(harness.run("GETSET new x"), "$-1\r\n");
         assert_eq!(harness.propagated(), ["SET s x", "SET new x"]);
         assert_eq!(harness.run("MSET a 1 b 2"), "+OK\r\n");
@@ -1268,7 +1209,7 @@ mod tests {
 
     #[test]
     fn get_commands_propagate_their_effects() {
-        let mut harness = harness();
+        let mut harness = Harness::new();
         harness.run("SET k v");
         harness.propagated();
         assert_eq!(harness.run("GETEX k"), "$1\r\nv\r\n");
@@ -1291,10 +1232,10 @@ mod tests {
         assert_eq!(harness.propagated(), ["PEXPIREAT k 4000000001000"]);
         harness.run("GETEX k PERSIST");
         assert_eq!(harness.propagated(), ["PERSIST k"]);
-        assert_eq!(harness.expire_at_ms("k"), None);
+        assert_eq!(expire_at_ms(&harness, "k"), None);
         assert_eq!(harness.run("GETEX k EXAT 1"), "$1\r\nv\r\n");
         assert_eq!(harness.propagated(), ["DEL k"]);
-        assert_eq!(harness.encoding("k"), None);
+        assert_eq!(encoding(&harness, "k"), None);
 
         harness.run("SET k v");
         harness.propagated();
@@ -1305,7 +1246,7 @@ mod tests {
 
     #[test]
     fn counters_and_substrings_propagate() {
-        let mut harness = harness();
+        let mut harness = Harness::new();
         harness.run("SET k v PXAT 4000000000000");
         harness.run("SET f 10.5 PXAT 4000000000000");
         harness.propagated();
@@ -1319,7 +1260,7 @@ mod tests {
             harness.propagated(),
             ["SET f 11.6 KEEPTTL", "SET n 2 KEEPTTL"]
         );
-        assert_eq!(harness.expire_at_ms("f"), Some(4_000_000_000_000));
+        assert_eq!(expire_at_ms(&harness, "f"), Some(4_000_000_000_000));
 
         harness.run("INCR i");
         harness.run("DECRBY i 5");
@@ -1331,57 +1272,57 @@ mod tests {
         assert_eq!(harness.run("SETRANGE k 5 "), ":2\r\n");
         assert_eq!(harness.run("SETRANGE missing 5 "), ":0\r\n");
         assert_eq!(harness.propagated(), ["APPEND k w", "SETRANGE k 0 x"]);
-        assert_eq!(harness.expire_at_ms("k"), Some(4_000_000_000_000));
+        assert_eq!(expire_at_ms(&harness, "k"), Some(4_000_000_000_000));
     }
 
     #[test]
     fn encodings_follow_redis() {
-        let mut harness = harness();
+        let mut harness = Harness::new();
         harness.run("SET int 12345");
         harness.run("SET short abc");
         harness.run(&format!("SET long {}", "x".repeat(45)));
         harness.run("SET leadingzero 012");
-        assert_eq!(harness.encoding("int"), Some("int"));
-        assert_eq!(harness.encoding("short"), Some("embstr"));
-        assert_eq!(harness.encoding("long"), Some("raw"));
-        assert_eq!(harness.encoding("leadingzero"), Some("embstr"));
+        assert_eq!(encoding(&harness, "int"), Some("int"));
+        assert_eq!(encoding(&harness, "short"), Some("embstr"));
+        assert_eq!(encoding(&harness, "long"), Some("raw"));
+        assert_eq!(encoding(&harness, "leadingzero"), Some("embstr"));
 
         // APPEND: a new key is encoded as SET would; changing a value makes it raw.
         harness.run("APPEND appended 12");
-        assert_eq!(harness.encoding("appended"), Some("int"));
+        assert_eq!(encoding(&harness, "appended"), Some("int"));
         harness.run("APPEND appended 3");
-        assert_eq!(harness.encoding("appended"), Some("raw"));
+        assert_eq!(encoding(&harness, "appended"), Some("raw"));
         // INCR turns any number back into an integer.
         harness.run("INCR appended");
-        assert_eq!(harness.encoding("appended"), Some("int"));
+        assert_eq!(encoding(&harness, "appended"), Some("int"));
         // SETRANGE: raw, even on a new key; setting nothing changes nothing.
         // (a trailing space gives an empty last argument)
         harness.run("SETRANGE int 5 ");
-        assert_eq!(harness.encoding("int"), Some("int"));
+        assert_eq!(encoding(&harness, "int"), Some("int"));
         harness.run("SETRANGE int 0 9");
-        assert_eq!(harness.encoding("int"), Some("raw"));
+        assert_eq!(encoding(&harness, "int"), Some("raw"));
         harness.run("SETRANGE fresh 0 1");
-        assert_eq!(harness.encoding("fresh"), Some("raw"));
+        assert_eq!(encoding(&harness, "fresh"), Some("raw"));
         // INCRBYFLOAT stores text, even when it reads as an integer.
         harness.run("INCRBYFLOAT float 3");
-        assert_eq!(harness.encoding("float"), Some("embstr"));
+        assert_eq!(encoding(&harness, "float"), Some("embstr"));
         harness.run("INCRBYFLOAT float 1e40");
-        assert_eq!(harness.encoding("float"), Some("embstr"));
+        assert_eq!(encoding(&harness, "float"), Some("embstr"));
         harness.run("INCRBYFLOAT float 1e50");
-        assert_eq!(harness.encoding("float"), Some("raw"));
+        assert_eq!(encoding(&harness, "float"), Some("raw"));
         // MSET, GETSET, SETEX encode as SET does.
         harness.run("MSET m1 7 m2 seven");
         harness.run("GETSET g 8");
         harness.run("SETEX e 100 9");
-        assert_eq!(harness.encoding("m1"), Some("int"));
-        assert_eq!(harness.encoding("m2"), Some("embstr"));
-        assert_eq!(harness.encoding("g"), Some("int"));
-        assert_eq!(harness.encoding("e"), Some("int"));
+        assert_eq!(encoding(&harness, "m1"), Some("int"));
+        assert_eq!(encoding(&harness, "m2"), Some("embstr"));
+        assert_eq!(encoding(&harness, "g"), Some("int"));
+        assert_eq!(encoding(&harness, "e"), Some("int"));
     }
 
     #[test]
     fn expiry_is_kept_or_cleared_as_redis_does() {
-        let mut harness = harness();
+        let mut harness = Harness::new();
         let keep = [
             "INCR n",
             "INCRBYFLOAT n 1.5",
@@ -1393,7 +1334,7 @@ mod tests {
         for command in keep {
             harness.run(command);
             assert_eq!(
-                harness.expire_at_ms("n"),
+                expire_at_ms(&harness, "n"),
                 Some(4_000_000_000_000),
                 "{command}"
             );
@@ -1401,7 +1342,7 @@ mod tests {
         for command in ["SET n 1", "GETSET n 2", "MSET n 3"] {
             harness.run("SET n 1 PXAT 4000000000000");
             harness.run(command);
-            assert_eq!(harness.expire_at_ms("n"), None, "{command}");
+            assert_eq!(expire_at_ms(&harness, "n"), None, "{command}");
         }
     }
 
