@@ -5,7 +5,9 @@
 //! stopped, skipping shards without expiring keys, and removes the due keys of each shard it
 //! visits, under that shard's lock (so deletions are propagated in order). A cycle stops when it
 //! has used its time budget (25% of the period, scaled by `active-expire-effort`, as Redis) and
-//! yields between shards so that commands on the same worker are not held up.
+//! yields between shards so that commands on the same worker are not held up. The same visit
+//! removes due hash fields (Redis 7.4's field expiry) of the hashes the shard records as having
+//! field expiries (`Shard::track_field_expiry`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -17,6 +19,9 @@ use crate::server::{unix_time_ms, Server};
 
 /// Share of each period the cycle may use, in percent (Redis's `ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC`).
 const CYCLE_TIME_PERCENT: u64 = 25;
+
+/// Most hash fields one visit of a shard removes (the rest wait for the next cycle).
+const FIELDS_PER_SHARD_VISIT_MAX: usize = 1000;
 
 pub async fn active_expiry_loop(server: Arc<Server>) {
     let mut cursor = 0usize;
@@ -60,10 +65,19 @@ async fn run_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usiz
         cursor = (cursor + 1) % total;
         let removed = {
             let mut shard = server.lock_shard(database, shard_index);
-            if shard.volatile_len() == 0 {
-                continue;
+            let now_ms = unix_time_ms();
+            let mut removed = 0;
+            if shard.volatile_len() > 0 {
+                removed += shard.expire_due(now_ms);
             }
-            shard.expire_due(unix_time_ms())
+            if shard.has_field_expiry_keys() {
+                removed += crate::families::hashes::expire_hash_fields_in_shard(
+                    &mut shard,
+                    now_ms,
+                    FIELDS_PER_SHARD_VISIT_MAX,
+                );
+            }
+            removed
         };
         if removed > 0 {
             tokio::task::yield_now().await;

@@ -214,6 +214,9 @@ pub struct Shard {
     pub watched: WatchedKeys,
     /// State of the generator behind the access-frequency counters (never 0).
     random_state: u64,
+    /// Keys that held a hash with field expiries when last seen: a superset, pruned by the
+    /// active field-expiry cycle (`field_expiry_keys`), so it never needs exact bookkeeping.
+    field_expiry_keys: std::collections::HashSet<SmallBytes, foldhash::fast::RandomState>,
 }
 
 impl Default for Shard {
@@ -228,6 +231,7 @@ impl Default for Shard {
             blocked: BlockedKeys::default(),
             watched: WatchedKeys::default(),
             random_state,
+            field_expiry_keys: Default::default(),
         }
     }
 }
@@ -250,6 +254,31 @@ impl Shard {
     /// Keys with an expiry.
     pub fn volatile_len(&self) -> usize {
         self.volatile_count
+    }
+
+    /// Records that the hash at `key` has (or may have) fields with an expiry, so that the
+    /// active cycle visits it. Entries inserted with such a hash are recorded on insertion;
+    /// commands that add a field expiry in place (HEXPIRE) call this.
+    pub fn track_field_expiry(&mut self, key: &[u8]) {
+        if !self.field_expiry_keys.contains(key) {
+            self.field_expiry_keys.insert(SmallBytes::new(key));
+        }
+    }
+
+    /// The keys recorded by [`Shard::track_field_expiry`] (a superset of the hashes with
+    /// expiring fields: keys deleted or persisted since stay until [`Shard::untrack_field_expiry`]).
+    pub fn field_expiry_keys(&self) -> Vec<SmallBytes> {
+        self.field_expiry_keys.iter().cloned().collect()
+    }
+
+    /// Whether any key of this shard is recorded as having expiring hash fields.
+    pub fn has_field_expiry_keys(&self) -> bool {
+        !self.field_expiry_keys.is_empty()
+    }
+
+    /// Forgets `key` (no longer a hash with field expiries).
+    pub fn untrack_field_expiry(&mut self, key: &[u8]) {
+        self.field_expiry_keys.remove(key);
     }
 
     fn remove_hashed(&mut self, hash: u64, key: &[u8]) -> Option<Box<Entry>> {
@@ -384,6 +413,11 @@ impl Shard {
     fn place(&mut self, hash: u64, entry: Box<Entry>) {
         if entry.expire_at_ms != 0 {
             self.volatile_count += 1;
+        }
+        if let Value::Hash(hash_value) = &entry.value {
+            if hash_value.next_field_expiry_ms().is_some() {
+                self.field_expiry_keys.insert(SmallBytes::new(&entry.key));
+            }
         }
         self.blocked.signal(&entry.key);
         let hasher = &self.hasher;

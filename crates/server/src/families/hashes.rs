@@ -18,7 +18,7 @@ use resp::ReplyWriter;
 use store::glob::Pattern;
 use store::hash::{is_field_expired, Element, ExpireCondition, FieldExpiry, FieldTtl};
 use store::number::parse_i64;
-use store::{Hash, HashLimits, SmallBytes, Value};
+use store::{Hash, HashLimits, Value};
 
 use crate::arguments::{self, is};
 use crate::command::CommandTable;
@@ -102,29 +102,26 @@ pub(crate) fn reply_element(reply: &mut ReplyWriter, element: Element<'_>) {
     }
 }
 
-/// Active field expiry over one locked shard: finds the hashes whose earliest field expiry is
-/// due and removes their due fields with [`expire_hash_fields`], at most `limit` fields in all.
-/// Returns how many were removed. Visits every key of the shard (O(keys)): call it only for
-/// shards that may hold hashes with field expiries.
+/// Active field expiry over one locked shard: visits the keys the shard records as hashes with
+/// field expiries (`Shard::track_field_expiry`), removes their due fields with
+/// [`expire_hash_fields`], at most `limit` fields in all, and forgets the keys that no longer
+/// hold such a hash. Returns how many fields were removed.
 pub fn expire_hash_fields_in_shard(shard: &mut Locked<'_>, now_ms: u64, limit: usize) -> usize {
-    let due: Vec<SmallBytes> = shard
-        .iter()
-        .filter(|entry| !entry.is_expired(now_ms))
-        .filter(|entry| {
-            entry
-                .value
-                .as_hash()
-                .and_then(Hash::next_field_expiry_ms)
-                .is_some_and(|expire_at_ms| expire_at_ms <= now_ms)
-        })
-        .map(|entry| SmallBytes::new(entry.key()))
-        .collect();
     let mut removed = 0;
-    for key in due {
+    for key in shard.field_expiry_keys() {
         if removed >= limit {
             break;
         }
-        removed += expire_hash_fields(shard, &key, now_ms, limit - removed);
+        let next_expiry_ms = shard
+            .peek(&key, now_ms)
+            .and_then(|entry| entry.value.as_hash().and_then(Hash::next_field_expiry_ms));
+        match next_expiry_ms {
+            None => shard.untrack_field_expiry(&key),
+            Some(expire_at_ms) if expire_at_ms <= now_ms => {
+                removed += expire_hash_fields(shard, &key, now_ms, limit - removed);
+            }
+            Some(_) => {}
+        }
     }
     removed
 }
@@ -841,6 +838,9 @@ fn expire_fields(context: &mut Context, args: &[&[u8]], time: ExpireTime) -> Com
             .map(|field| hash.expire_field(field, expire_at_ms.max(1), condition, now_ms))
             .collect::<Vec<_>>()
     })?;
+    if outcomes.is_some() {
+        shard.track_field_expiry(key);
+    }
     let Some(outcomes) = outcomes else {
         drop(shard);
         context.reply.array(fields.len());
