@@ -6,8 +6,6 @@
 //! its family's file with its syntax as the doc line, and register it in the family's
 //! `register` function. A command with a spec but no handler does not exist for clients.
 
-use std::sync::atomic::AtomicU64;
-
 use hashbrown::HashMap;
 use serde_json::Value as Json;
 
@@ -140,28 +138,7 @@ pub struct Command {
     pub stats: CommandStats,
 }
 
-/// Per-command counters (INFO commandstats).
-#[derive(Default)]
-pub struct CommandStats {
-    pub calls: AtomicU64,
-    pub microseconds: AtomicU64,
-    pub rejected_calls: AtomicU64,
-    pub failed_calls: AtomicU64,
-}
-
-impl CommandStats {
-    /// CONFIG RESETSTAT.
-    pub fn reset(&self) {
-        for counter in [
-            &self.calls,
-            &self.microseconds,
-            &self.rejected_calls,
-            &self.failed_calls,
-        ] {
-            counter.store(0, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-}
+pub use crate::stats::CommandStats;
 
 impl Command {
     pub fn has(&self, flag: u32) -> bool {

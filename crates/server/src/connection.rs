@@ -10,7 +10,6 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use resp::{parse_request, ParseLimits, ReplyWriter, Request, RequestArgs};
@@ -21,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::client::{Client, ClientShared, ReplyMode};
 use crate::command::{flags, Command};
 use crate::context::{errors, wrong_arity, CommandError, Context};
-use crate::server::{unix_time_ms, Server};
+use crate::server::{unix_time_ms, unix_time_us, Server};
 
 /// Bytes the query buffer grows by when it fills.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
@@ -281,9 +280,9 @@ async fn wait_while_blocked(
         match outcome {
             crate::blocking::WaitOutcome::Reply(reply) => {
                 if let Some(command) = server.commands.get(&argv[0]) {
-                    command.stats.calls.fetch_add(1, Ordering::Relaxed);
+                    command.stats.add_calls(1);
                     if reply.first() == Some(&b'-') {
-                        command.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
+                        command.stats.add_failed();
                     }
                 }
                 output.extend_from_slice(&reply);
@@ -326,7 +325,8 @@ async fn write_output(
 /// Looks the command up, checks it may run, runs it and accounts for it.
 pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mut Vec<u8>) {
     let reply_start = output.len();
-    let now_ms = unix_time_ms();
+    let started_us = unix_time_us();
+    let now_ms = started_us / 1000;
     client
         .shared
         .last_interaction_ms
@@ -379,7 +379,6 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                 .shared
                 .argument_bytes
                 .store(argument_bytes, Ordering::Relaxed);
-            let started = Instant::now();
             let protocol = client.protocol;
             let mut context = Context {
                 server,
@@ -390,15 +389,12 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                 scope: None,
             };
             let result = handler(&mut context, argv);
-            let elapsed = started.elapsed().as_micros() as u64;
+            let elapsed = unix_time_us().saturating_sub(started_us);
             // A command that blocked is counted when its wait ends (as Redis does).
             if client.blocked.is_none() {
-                command.stats.calls.fetch_add(1, Ordering::Relaxed);
+                command.stats.add_calls(1);
             }
-            command
-                .stats
-                .microseconds
-                .fetch_add(elapsed, Ordering::Relaxed);
+            command.stats.add_microseconds(elapsed);
             server
                 .stats
                 .commands_processed
@@ -409,13 +405,13 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                 .fetch_add(1, Ordering::Relaxed);
             client.shared.argument_bytes.store(0, Ordering::Relaxed);
             if let Err(error) = result {
-                command.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
+                command.stats.add_failed();
                 reply_error(server, client, output, &error);
             }
         }
         Err((command, error)) => {
             if let Some(command) = command {
-                command.stats.rejected_calls.fetch_add(1, Ordering::Relaxed);
+                command.stats.add_rejected();
             }
             reply_error(server, client, output, &error);
         }

@@ -24,5 +24,6 @@ pub mod propagation;
 pub mod pubsub;
 pub mod server;
 pub mod startup;
+pub mod stats;
 #[cfg(test)]
 pub mod testing;

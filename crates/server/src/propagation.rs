@@ -12,7 +12,7 @@
 //! [`Propagation::attach`] it; `write` is called under the stream's mutex, so it must only
 //! buffer (never block on I/O).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
@@ -30,7 +30,7 @@ pub struct Propagation {
     active: AtomicBool,
     inner: Mutex<Inner>,
     /// Writes appended so far (also counted while nothing consumes them).
-    appended: AtomicU64,
+    appended: crate::stats::StripedCounter,
 }
 
 struct Inner {
@@ -46,7 +46,7 @@ impl Default for Propagation {
                 sequence: 0,
                 sinks: Vec::new(),
             }),
-            appended: AtomicU64::new(0),
+            appended: Default::default(),
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -20,22 +20,23 @@ use crate::context::{Locked, LockedMany};
 use crate::notify::{EventClass, Notifications};
 use crate::propagation::Propagation;
 use crate::pubsub::{BufferLimit, PubSub};
+use crate::stats::StripedCounter;
 
 /// Server-wide counters (INFO stats).
 #[derive(Default)]
 pub struct Stats {
-    pub commands_processed: AtomicU64,
-    pub expired_keys: AtomicU64,
-    pub keyspace_hits: AtomicU64,
-    pub keyspace_misses: AtomicU64,
-    pub error_replies: AtomicU64,
-    pub unexpected_error_replies: AtomicU64,
-    pub net_input_bytes: AtomicU64,
-    pub net_output_bytes: AtomicU64,
-    pub active_expire_cycles: AtomicU64,
-    pub evicted_keys: AtomicU64,
-    pub reads_processed: AtomicU64,
-    pub writes_processed: AtomicU64,
+    pub commands_processed: StripedCounter,
+    pub expired_keys: StripedCounter,
+    pub keyspace_hits: StripedCounter,
+    pub keyspace_misses: StripedCounter,
+    pub error_replies: StripedCounter,
+    pub unexpected_error_replies: StripedCounter,
+    pub net_input_bytes: StripedCounter,
+    pub net_output_bytes: StripedCounter,
+    pub active_expire_cycles: StripedCounter,
+    pub evicted_keys: StripedCounter,
+    pub reads_processed: StripedCounter,
+    pub writes_processed: StripedCounter,
     /// Error replies by their first word (`ERR`, `WRONGTYPE`): INFO errorstats.
     pub errors: Mutex<BTreeMap<Vec<u8>, u64>>,
 }
@@ -229,10 +230,21 @@ pub async fn cron(server: Arc<Server>) {
 
 /// Unix time in milliseconds.
 pub fn unix_time_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as u64)
-        .unwrap_or(0)
+    unix_time_us() / 1000
+}
+
+/// Microseconds since the Unix epoch: one `clock_gettime` through the vDSO, without the
+/// checked arithmetic of `SystemTime` (commands read it twice each: start and duration).
+#[inline]
+pub fn unix_time_us() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec and CLOCK_REALTIME always exists.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) };
+    debug_assert_eq!(status, 0);
+    (now.tv_sec as u64) * 1_000_000 + (now.tv_nsec as u64) / 1000
 }
 
 impl Server {

@@ -10,8 +10,8 @@ pub fn key_slot(key: &[u8]) -> u16 {
 /// The part of the key that is hashed: the bytes between the first `{` and the first `}` after
 /// it, when that is not empty; otherwise the whole key.
 pub fn hash_tag(key: &[u8]) -> &[u8] {
-    if let Some(open) = key.iter().position(|&byte| byte == b'{') {
-        if let Some(length) = key[open + 1..].iter().position(|&byte| byte == b'}') {
+    if let Some(open) = memchr::memchr(b'{', key) {
+        if let Some(length) = memchr::memchr(b'}', &key[open + 1..]) {
             if length > 0 {
                 return &key[open + 1..open + 1 + length];
             }
@@ -20,8 +20,10 @@ pub fn hash_tag(key: &[u8]) -> &[u8] {
     key
 }
 
-const fn crc16_table() -> [u16; 256] {
-    let mut table = [0u16; 256];
+/// The CRC16 (XMODEM, polynomial 0x1021) tables for slicing by four: `TABLES[k][x]` is the
+/// CRC contribution of byte `x` followed by `k` zero bytes.
+const fn crc16_tables() -> [[u16; 256]; 4] {
+    let mut tables = [[0u16; 256]; 4];
     let mut index = 0;
     while index < 256 {
         let mut crc = (index as u16) << 8;
@@ -34,23 +36,65 @@ const fn crc16_table() -> [u16; 256] {
             };
             bit += 1;
         }
-        table[index] = crc;
+        tables[0][index] = crc;
         index += 1;
     }
-    table
+    let mut k = 1;
+    while k < 4 {
+        let mut index = 0;
+        while index < 256 {
+            let previous = tables[k - 1][index];
+            tables[k][index] = (previous << 8) ^ tables[0][(previous >> 8) as usize];
+            index += 1;
+        }
+        k += 1;
+    }
+    tables
 }
 
-static CRC16_TABLE: [u16; 256] = crc16_table();
+static CRC16_TABLES: [[u16; 256]; 4] = crc16_tables();
 
+/// CRC16-XMODEM, four bytes per step (keys are hashed on every command).
 pub fn crc16(bytes: &[u8]) -> u16 {
-    bytes.iter().fold(0u16, |crc, &byte| {
-        (crc << 8) ^ CRC16_TABLE[((crc >> 8) as u8 ^ byte) as usize]
-    })
+    let tables = &CRC16_TABLES;
+    let mut crc = 0u16;
+    let mut chunks = bytes.chunks_exact(4);
+    for chunk in &mut chunks {
+        crc = tables[3][((crc >> 8) as u8 ^ chunk[0]) as usize]
+            ^ tables[2][((crc & 0xff) as u8 ^ chunk[1]) as usize]
+            ^ tables[1][chunk[2] as usize]
+            ^ tables[0][chunk[3] as usize];
+    }
+    for &byte in chunks.remainder() {
+        crc = (crc << 8) ^ tables[0][((crc >> 8) as u8 ^ byte) as usize];
+    }
+    crc
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sliced_crc_equals_the_bytewise_definition() {
+        fn bytewise(bytes: &[u8]) -> u16 {
+            bytes.iter().fold(0u16, |crc, &byte| {
+                (crc << 8) ^ CRC16_TABLES[0][((crc >> 8) as u8 ^ byte) as usize]
+            })
+        }
+        let mut state = 0x1234_5678_9abc_def1u64;
+        for length in 0..64 {
+            let bytes: Vec<u8> = (0..length)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            assert_eq!(crc16(&bytes), bytewise(&bytes), "length {length}");
+        }
+    }
 
     #[test]
     fn slots_match_redis_cluster() {

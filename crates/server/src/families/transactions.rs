@@ -215,13 +215,12 @@ fn exec(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
             let handler = command.handler.expect("queued commands have handlers");
             handler(&mut inner, args)
         };
-        command.stats.calls.fetch_add(1, Ordering::Relaxed);
+        command.stats.add_calls(1);
         command
             .stats
-            .microseconds
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            .add_microseconds(started.elapsed().as_micros() as u64);
         if let Err(error) = result {
-            command.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
+            command.stats.add_failed();
             server.stats.error_replies.fetch_add(1, Ordering::Relaxed);
             context.reply.error(error.0.as_bytes());
         }

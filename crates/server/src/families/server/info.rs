@@ -454,7 +454,7 @@ fn persistence_section(server: &Server, text: &mut String) {
 
 fn stats_section(server: &Server, text: &mut String) {
     let stats = &server.stats;
-    let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+    let load = |counter: &crate::stats::StripedCounter| counter.load(Ordering::Relaxed);
     let (ops, input_rate, output_rate) = {
         let metrics = server.metrics.lock();
         (
@@ -469,7 +469,7 @@ fn stats_section(server: &Server, text: &mut String) {
     field!(
         text,
         "total_connections_received",
-        load(&server.clients.total_connections)
+        server.clients.total_connections.load(Ordering::Relaxed)
     );
     field!(
         text,
@@ -492,7 +492,7 @@ fn stats_section(server: &Server, text: &mut String) {
     field!(
         text,
         "rejected_connections",
-        load(&server.clients.rejected_connections)
+        server.clients.rejected_connections.load(Ordering::Relaxed)
     );
     field!(text, "sync_full", 0);
     field!(text, "sync_partial_ok", 0);
@@ -631,10 +631,10 @@ fn commandstats_section(server: &Server, text: &mut String) {
     text.push_str("# Commandstats\r\n");
     for command in all_commands(server) {
         let stats = &command.stats;
-        let calls = stats.calls.load(Ordering::Relaxed);
-        let microseconds = stats.microseconds.load(Ordering::Relaxed);
-        let rejected = stats.rejected_calls.load(Ordering::Relaxed);
-        let failed = stats.failed_calls.load(Ordering::Relaxed);
+        let calls = stats.calls();
+        let microseconds = stats.microseconds();
+        let rejected = stats.rejected_calls();
+        let failed = stats.failed_calls();
         if calls == 0 && rejected == 0 && failed == 0 {
             continue;
         }
