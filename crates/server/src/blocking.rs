@@ -233,7 +233,9 @@ pub fn block(
             .waiters(key)
             .any(|queued| Arc::ptr_eq(queued, &token))
         {
-            shard.blocked.block(key, token.clone());
+            shard
+                .blocked
+                .block(key, token.clone(), waiter.operation.wakes_on_deletion());
         }
     }
     context
@@ -252,12 +254,26 @@ pub fn serve_ready(server: &Server, database: usize, shard: &mut Shard, now_ms: 
             return;
         }
         for key in shard.blocked.take_ready() {
-            let tokens: Vec<WaiterToken> = shard.blocked.waiters(&key).cloned().collect();
-            for token in tokens {
+            // Walk the queue in place: a served waiter leaves it (the position stays), one that
+            // cannot be served stays (the position moves on).
+            let mut position = 0;
+            let mut key_live = shard.is_live(&key, now_ms);
+            loop {
+                // Once the key is gone only waiters woken by its deletion can be served.
+                if !key_live && shard.blocked.deletion_waiter_count(&key) == 0 {
+                    break;
+                }
+                let Some(token) = shard.blocked.waiter_at(&key, position) else {
+                    break;
+                };
                 let Ok(waiter) = token.clone().downcast::<Waiter>() else {
+                    position += 1;
                     continue;
                 };
-                if waiter.database != database || !waiter.try_claim() {
+                let skip = waiter.database != database
+                    || (!key_live && !waiter.operation.wakes_on_deletion());
+                if skip || !waiter.try_claim() {
+                    position += 1;
                     continue;
                 }
                 let mut reply = Vec::new();
@@ -267,17 +283,19 @@ pub fn serve_ready(server: &Server, database: usize, shard: &mut Shard, now_ms: 
                     .serve(server, database, shard, &key, now_ms, &mut writer)
                 {
                     ServeOutcome::Served => {
-                        shard.blocked.unblock(&key, &token);
+                        shard.blocked.unblock_at(&key, position, &token);
                         waiter.finish(State::Served(reply));
+                        key_live = shard.is_live(&key, now_ms);
                     }
                     ServeOutcome::Retry => {
-                        shard.blocked.unblock(&key, &token);
+                        shard.blocked.unblock_at(&key, position, &token);
                         waiter.finish(State::Retry);
                     }
                     ServeOutcome::NotReady => {
                         // Another waiter of the key may want something else (a stream reader
                         // after a list pop): keep going down the queue.
                         waiter.release_claim();
+                        position += 1;
                     }
                 }
             }

@@ -20,8 +20,24 @@ pub type WaiterToken = Arc<dyn Any + Send + Sync>;
 
 #[derive(Default)]
 pub struct BlockedKeys {
-    waiters: HashMap<SmallBytes, VecDeque<WaiterToken>>,
+    waiters: HashMap<SmallBytes, Queue>,
     ready: Vec<SmallBytes>,
+}
+
+/// The waiters on one key, oldest first, each with whether the key's deletion wakes it.
+#[derive(Default)]
+struct Queue {
+    waiters: VecDeque<(WaiterToken, bool)>,
+    /// How many of `waiters` the key's deletion wakes.
+    on_deletion: usize,
+}
+
+impl Queue {
+    fn remove_at(&mut self, position: usize) {
+        if let Some((_, on_deletion)) = self.waiters.remove(position) {
+            self.on_deletion -= usize::from(on_deletion);
+        }
+    }
 }
 
 impl BlockedKeys {
@@ -31,32 +47,69 @@ impl BlockedKeys {
         self.waiters.is_empty()
     }
 
-    /// Queues `token` as the last waiter on `key`.
-    pub fn block(&mut self, key: &[u8], token: WaiterToken) {
-        self.waiters
-            .entry_ref(key)
-            .or_insert_with(VecDeque::new)
-            .push_back(token);
+    /// Queues `token` as the last waiter on `key`; `wakes_on_deletion` says whether the key's
+    /// deletion concerns it (XREADGROUP) or only data it can take does (pops).
+    pub fn block(&mut self, key: &[u8], token: WaiterToken, wakes_on_deletion: bool) {
+        let queue = self.waiters.entry_ref(key).or_default();
+        queue.waiters.push_back((token, wakes_on_deletion));
+        queue.on_deletion += usize::from(wakes_on_deletion);
     }
 
     /// Removes `token` from `key`'s queue (by identity).
     pub fn unblock(&mut self, key: &[u8], token: &WaiterToken) {
         if let Some(queue) = self.waiters.get_mut(key) {
-            queue.retain(|queued| !Arc::ptr_eq(queued, token));
-            if queue.is_empty() {
+            if let Some(position) = queue
+                .waiters
+                .iter()
+                .position(|(queued, _)| Arc::ptr_eq(queued, token))
+            {
+                queue.remove_at(position);
+            }
+            if queue.waiters.is_empty() {
                 self.waiters.remove(key);
             }
         }
     }
 
+    /// Removes the waiter at `position` of `key`'s queue, which must be `token`.
+    pub fn unblock_at(&mut self, key: &[u8], position: usize, token: &WaiterToken) {
+        let Some(queue) = self.waiters.get_mut(key) else {
+            return;
+        };
+        match queue.waiters.get(position) {
+            Some((queued, _)) if Arc::ptr_eq(queued, token) => queue.remove_at(position),
+            _ => {
+                debug_assert!(false, "the waiter moved in its queue");
+                return self.unblock(key, token);
+            }
+        }
+        if queue.waiters.is_empty() {
+            self.waiters.remove(key);
+        }
+    }
+
     /// The waiters on `key`, oldest first.
     pub fn waiters(&self, key: &[u8]) -> impl Iterator<Item = &WaiterToken> {
-        self.waiters.get(key).into_iter().flatten()
+        self.waiters
+            .get(key)
+            .into_iter()
+            .flat_map(|queue| queue.waiters.iter().map(|(token, _)| token))
+    }
+
+    /// The waiter at `position` in the queue of `key` (0 is the oldest).
+    pub fn waiter_at(&self, key: &[u8], position: usize) -> Option<WaiterToken> {
+        let (token, _) = self.waiters.get(key)?.waiters.get(position)?;
+        Some(token.clone())
+    }
+
+    /// How many waiters of `key` its deletion wakes.
+    pub fn deletion_waiter_count(&self, key: &[u8]) -> usize {
+        self.waiters.get(key).map_or(0, |queue| queue.on_deletion)
     }
 
     /// How many waiters `key` has.
     pub fn waiter_count(&self, key: &[u8]) -> usize {
-        self.waiters.get(key).map_or(0, VecDeque::len)
+        self.waiters.get(key).map_or(0, |queue| queue.waiters.len())
     }
 
     /// Marks `key` ready if someone waits on it.
@@ -100,19 +153,22 @@ mod tests {
         let second: WaiterToken = Arc::new(2u32);
         blocked.signal(b"k");
         assert!(!blocked.has_ready(), "nobody waits yet");
-        blocked.block(b"k", first.clone());
-        blocked.block(b"k", second.clone());
+        blocked.block(b"k", first.clone(), false);
+        blocked.block(b"k", second.clone(), true);
         let order: Vec<u32> = blocked
             .waiters(b"k")
             .map(|token| *token.downcast_ref::<u32>().unwrap())
             .collect();
         assert_eq!(order, vec![1, 2]);
+        assert_eq!(blocked.deletion_waiter_count(b"k"), 1);
         blocked.signal(b"k");
         blocked.signal(b"k");
         assert_eq!(blocked.take_ready(), vec![SmallBytes::new(b"k")]);
-        blocked.unblock(b"k", &first);
+        blocked.unblock_at(b"k", 0, &first);
         assert_eq!(blocked.waiter_count(b"k"), 1);
+        assert_eq!(blocked.deletion_waiter_count(b"k"), 1);
         blocked.unblock(b"k", &second);
+        assert_eq!(blocked.deletion_waiter_count(b"k"), 0);
         assert!(blocked.is_empty());
     }
 }
