@@ -41,6 +41,9 @@ use crate::server::Server;
 /// ready, e.g. BLMOVE into a key someone waits on).
 const SERVE_ROUNDS_MAX: usize = 1024;
 
+/// Room reserved for a served waiter's reply (a popped element fits without regrowing).
+const SERVED_REPLY_BYTES: usize = 128;
+
 /// What a blocked client does once a key it waits on is ready.
 pub trait BlockedOperation: Send + Sync {
     /// Serves the waiter from `key` of the locked `shard` of `database`: pops what it needs,
@@ -276,7 +279,7 @@ pub fn serve_ready(server: &Server, database: usize, shard: &mut Shard, now_ms: 
                     position += 1;
                     continue;
                 }
-                let mut reply = Vec::new();
+                let mut reply = Vec::with_capacity(SERVED_REPLY_BYTES);
                 let mut writer = ReplyWriter::new(&mut reply, waiter.protocol);
                 match waiter
                     .operation
