@@ -1038,7 +1038,7 @@ pub fn encode_object(value: &Value, options: &EncodeOptions, out: &mut Vec<u8>) 
             let mut current = ListpackWriter::new();
             list.for_each_in(0, list.len(), |item| {
                 let bytes = item.to_vec();
-                let mut trial_size = current.total_bytes() + bytes.len() + 11;
+                let mut trial_size = current.total_bytes() + bytes.len() + 8;
                 if trial_size < current.total_bytes() {
                     trial_size = usize::MAX;
                 }
