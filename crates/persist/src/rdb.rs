@@ -754,7 +754,10 @@ fn decode_stream_node(
             continue;
         }
         seen_live += 1;
-        if stream.len() > 0 && id <= stream.last_entry_id() {
+        if fields.is_empty() {
+            return Err(Error::new("corrupt stream listpack: entry without fields"));
+        }
+        if id <= stream.last_id() {
             return Err(Error::new(
                 "corrupt stream listpack: entry IDs out of order",
             ));
@@ -1472,6 +1475,71 @@ mod tests {
             decode_payload(b"short", &limits()).unwrap_err(),
             PayloadError::VersionOrChecksum
         );
+    }
+
+    /// Every truncation and many byte changes of valid payloads (resealed with a correct CRC, so
+    /// the decoder sees them) decode or fail cleanly: never a panic.
+    #[test]
+    fn mutated_payloads_never_panic() {
+        let mut values = vec![
+            Value::String(StringValue::from_bytes(&[b'z'; 100])),
+            Value::Set(Box::new({
+                let mut set = Set::create_for(b"1", 3, &SetLimits::default());
+                for member in [&b"1"[..], b"2", b"300000"] {
+                    set.add(member, &SetLimits::default());
+                }
+                set
+            })),
+        ];
+        let mut stream = Stream::new();
+        for index in 1..20u64 {
+            stream.append(
+                StreamId::new(index, 0),
+                &[b"f", b"v", b"g", b"w"],
+                NodeLimits::default(),
+            );
+        }
+        stream.create_group(b"group", StreamId::new(3, 0), 3);
+        values.push(Value::Stream(Box::new(stream)));
+        let mut list = List::new();
+        list.push_values(
+            End::Right,
+            &[b"a", b"12", b"-7"],
+            &store::list::Limits::default(),
+        );
+        values.push(Value::List(Box::new(list)));
+        let mut hash = Hash::new();
+        hash.set(b"a", b"1", FieldTtl::Clear, &HashLimits::default());
+        values.push(Value::Hash(Box::new(hash)));
+        values.push(Value::SortedSet(Box::new(SortedSet::from_unique(
+            vec![(b"m".to_vec(), 2.5)],
+            &store::zset::Limits::default(),
+        ))));
+        let options = EncodeOptions {
+            compress: false,
+            ..EncodeOptions::default()
+        };
+        for value in &values {
+            let payload = dump_payload(value, &options);
+            let body = &payload[..payload.len() - 10];
+            let reseal = |body: &[u8]| {
+                let mut sealed = body.to_vec();
+                sealed.extend_from_slice(&10u16.to_le_bytes());
+                let crc = crc64::update(0, &sealed);
+                sealed.extend_from_slice(&crc.to_le_bytes());
+                sealed
+            };
+            for length in 0..body.len() {
+                let _ = decode_payload(&reseal(&body[..length]), &limits());
+            }
+            for position in 0..body.len() {
+                for change in [0x01u8, 0x80, 0xFF, 0x3F] {
+                    let mut mutated = body.to_vec();
+                    mutated[position] ^= change;
+                    let _ = decode_payload(&reseal(&mutated), &limits());
+                }
+            }
+        }
     }
 
     #[test]

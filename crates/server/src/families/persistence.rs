@@ -93,7 +93,14 @@ fn restore(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     };
     if expire_at_ms.is_some_and(|at| at <= now_ms) {
         if deleted {
-            shard.propagate(&[b"DEL", key]);
+            // The deletion comes from REPLACE: propagated as the server deletes (Redis does not
+            // count it as an expiry).
+            let verb: &[u8] = if context.server.config.get_bool("lazyfree-lazy-server-del") {
+                b"UNLINK"
+            } else {
+                b"DEL"
+            };
+            shard.propagate(&[verb, key]);
             drop(shard);
             context.notify(EventClass::Generic, "del", key);
         }
