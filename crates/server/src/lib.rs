@@ -22,7 +22,9 @@ pub mod families;
 pub mod notify;
 pub mod propagation;
 pub mod pubsub;
+pub mod rdb;
 pub mod server;
+pub mod snapshot;
 pub mod startup;
 pub mod stats;
 #[cfg(test)]

@@ -179,6 +179,8 @@ pub struct Server {
     /// Generation of the listening sockets: bumped when CONFIG SET port or bind replaces them,
     /// which stops the accept loops of the previous generation.
     pub listener_generation: tokio::sync::watch::Sender<u64>,
+    /// RDB persistence state (INFO persistence, LASTSAVE, save points).
+    pub rdb: crate::rdb::RdbState,
     /// The server's own `Arc`, for spawning tasks from code that only has `&Server`.
     self_reference: std::sync::OnceLock<std::sync::Weak<Server>>,
 }
@@ -221,6 +223,7 @@ pub async fn cron(server: Arc<Server>) {
                 .output_bytes
                 .sample(stats.net_output_bytes.load(Ordering::Relaxed), now_ms);
         }
+        crate::rdb::check_save_points(&server);
         if ticks % 10 == 0 {
             server.update_peak_memory();
             crate::connection::close_idle_clients(&server, now_ms);
@@ -278,6 +281,7 @@ impl Server {
             executable,
             startup_memory_bytes: crate::allocator::allocated_bytes(),
             listener_generation: tokio::sync::watch::Sender::new(0),
+            rdb: crate::rdb::RdbState::new(unix_time_ms() / 1000),
             self_reference: std::sync::OnceLock::new(),
         }
     }
@@ -285,6 +289,11 @@ impl Server {
     /// Records the `Arc` this server lives in (once, right after creating it).
     pub fn set_self_reference(&self, reference: std::sync::Weak<Server>) {
         let _ = self.self_reference.set(reference);
+    }
+
+    /// The `Arc` this server lives in (for background threads).
+    pub fn arc(&self) -> Option<Arc<Server>> {
+        self.self_reference.get().and_then(std::sync::Weak::upgrade)
     }
 
     /// Starts accepting connections on `listeners`, replacing the previous listeners.

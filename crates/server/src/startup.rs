@@ -182,6 +182,10 @@ async fn serve(server: Arc<Server>) -> i32 {
         std::process::id()
     );
     tracing::info!("Server initialized");
+    if let Err(error) = crate::rdb::load_at_startup(&server) {
+        tracing::warn!("Fatal error loading the DB: {error}. Exiting.");
+        return 1;
+    }
     server.start_accepting(listeners);
     tokio::spawn(crate::expiry::active_expiry_loop(server.clone()));
     tokio::spawn(crate::server::cron(server.clone()));

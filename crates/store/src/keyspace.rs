@@ -21,10 +21,11 @@
 //! `decay_minutes` minutes without access (see [`set_frequency_parameters`]).
 
 use hashbrown::HashTable;
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use smallvec::SmallVec;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
 
 use crate::blocked::BlockedKeys;
 use crate::slot::key_slot;
@@ -100,6 +101,13 @@ impl Entry {
     pub fn set_frequency(&mut self, frequency: u8, now_ms: u64) {
         self.frequency = frequency;
         self.access_clock_s = clock_seconds(now_ms);
+    }
+
+    /// Sets the access clock as if the last access was `idle_seconds` before `now_ms`
+    /// (RESTORE ... IDLETIME).
+    pub fn set_idle_seconds(&mut self, idle_seconds: u64, now_ms: u64) {
+        self.access_clock_s =
+            clock_seconds(now_ms).saturating_sub(idle_seconds.min(u32::MAX as u64) as u32);
     }
 
     /// Records an access at `now_ms`; `random` is uniform in [0, 1).
@@ -181,6 +189,12 @@ impl<'a> EntryMut<'a> {
     }
 
     pub fn entry(&self) -> &Entry {
+        self.entry
+    }
+
+    /// The entry, for its access data (its expiry changes only through
+    /// [`set_expire_at_ms`](Self::set_expire_at_ms)).
+    pub fn entry_mut(&mut self) -> &mut Entry {
         self.entry
     }
 
@@ -558,18 +572,40 @@ pub fn random_key<S: std::ops::DerefMut<Target = Shard>>(
     None
 }
 
+/// Sees every shard, locked, before anyone uses it while it is installed (see
+/// [`Keyspace::set_observer`]): a point-in-time snapshot copies a shard there before the
+/// first command after the snapshot's moment can change it.
+pub trait ShardObserver: Send + Sync {
+    fn observe(&self, database: usize, index: usize, shard: &mut Shard);
+}
+
+/// The observer shared by every database; `active` keeps the check to one atomic load.
+#[derive(Default)]
+struct ObserverSlot {
+    active: AtomicBool,
+    observer: RwLock<Option<Arc<dyn ShardObserver>>>,
+}
+
+impl ObserverSlot {
+    #[cold]
+    fn notify(&self, database: usize, index: usize, shard: &mut Shard) {
+        let observer = self.observer.read().clone();
+        if let Some(observer) = observer {
+            observer.observe(database, index, shard);
+        }
+    }
+}
+
 /// One numbered database.
 pub struct Database {
     shards: Box<[Mutex<Shard>]>,
+    index: usize,
+    slot: Arc<ObserverSlot>,
 }
 
 impl Default for Database {
     fn default() -> Self {
-        Database {
-            shards: (0..SHARD_COUNT)
-                .map(|_| Mutex::new(Shard::default()))
-                .collect(),
-        }
+        Database::new(0, Arc::default())
     }
 }
 
@@ -580,26 +616,49 @@ pub fn shard_index(key: &[u8]) -> usize {
 }
 
 impl Database {
+    fn new(index: usize, slot: Arc<ObserverSlot>) -> Self {
+        Database {
+            shards: (0..SHARD_COUNT)
+                .map(|_| Mutex::new(Shard::default()))
+                .collect(),
+            index,
+            slot,
+        }
+    }
+
+    /// Locks shard `index`, showing it to the observer first when one is installed. Every
+    /// lock of a shard goes through here.
+    #[inline]
+    fn lock_index(&self, index: usize) -> MutexGuard<'_, Shard> {
+        let mut guard = self.shards[index].lock();
+        if self.slot.active.load(Ordering::Acquire) {
+            self.slot.notify(self.index, index, &mut guard);
+        }
+        guard
+    }
+
     /// Locks the shard of `key`.
     #[inline]
     pub fn lock(&self, key: &[u8]) -> MutexGuard<'_, Shard> {
-        self.shards[shard_index(key)].lock()
+        self.lock_index(shard_index(key))
     }
 
     /// Locks shard `index`.
     pub fn lock_shard(&self, index: usize) -> MutexGuard<'_, Shard> {
-        self.shards[index].lock()
+        self.lock_index(index)
     }
 
     /// Locks every shard, in order.
     pub fn lock_all(&self) -> Vec<MutexGuard<'_, Shard>> {
-        self.shards.iter().map(|shard| shard.lock()).collect()
+        (0..self.shards.len())
+            .map(|index| self.lock_index(index))
+            .collect()
     }
 
     /// Keys and keys with an expiry, summed over shards (each shard read under its lock).
     pub fn counts(&self) -> (usize, usize) {
-        self.shards.iter().fold((0, 0), |(keys, volatile), shard| {
-            let shard = shard.lock();
+        (0..self.shards.len()).fold((0, 0), |(keys, volatile), index| {
+            let shard = self.lock_index(index);
             (keys + shard.len(), volatile + shard.volatile_len())
         })
     }
@@ -608,6 +667,7 @@ impl Database {
 /// Every database.
 pub struct Keyspace {
     databases: Box<[Database]>,
+    slot: Arc<ObserverSlot>,
 }
 
 /// A locked shard with its (database, shard index).
@@ -641,9 +701,22 @@ impl<'a> LockedShards<'a> {
 impl Keyspace {
     pub fn new(databases: usize) -> Self {
         assert!((1..=DATABASES_MAX).contains(&databases));
+        let slot = Arc::<ObserverSlot>::default();
         Keyspace {
-            databases: (0..databases).map(|_| Database::default()).collect(),
+            databases: (0..databases)
+                .map(|index| Database::new(index, slot.clone()))
+                .collect(),
+            slot,
         }
+    }
+
+    /// Installs (or with `None` removes) the observer every shard lock shows its shard to.
+    /// Install it while holding every shard ([`lock_everything`](Self::lock_everything)) so
+    /// that no command straddles the moment.
+    pub fn set_observer(&self, observer: Option<Arc<dyn ShardObserver>>) {
+        let active = observer.is_some();
+        *self.slot.observer.write() = observer;
+        self.slot.active.store(active, Ordering::Release);
     }
 
     pub fn database_count(&self) -> usize {
@@ -671,7 +744,7 @@ impl Keyspace {
             .map(|(database, shard)| {
                 (
                     (database, shard),
-                    self.databases[database].shards[shard].lock(),
+                    self.databases[database].lock_index(shard),
                 )
             })
             .collect();

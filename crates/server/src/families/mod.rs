@@ -10,6 +10,7 @@ pub mod connection;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod persistence;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
@@ -26,6 +27,7 @@ pub fn register_all(table: &mut CommandTable) {
     hashes::register(table);
     keys::register(table);
     lists::register(table);
+    persistence::register(table);
     pubsub::register(table);
     server::register(table);
     streams::register(table);

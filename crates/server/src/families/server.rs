@@ -242,10 +242,10 @@ struct ShutdownOptions {
     abort: bool,
 }
 
-/// Writes a snapshot of the dataset for SHUTDOWN SAVE. Persistence is not implemented yet, so
-/// this always fails.
-fn save_snapshot() -> Result<(), String> {
-    Err("persistence is not available".into())
+/// Writes the dataset to the RDB file for SHUTDOWN (blocking, every shard held).
+fn save_snapshot(context: &Context) -> Result<(), String> {
+    let mut locked = context.lock_everything();
+    crate::rdb::save_locked(context.server, &mut locked)
 }
 
 /// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]
@@ -283,16 +283,12 @@ fn shutdown(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let save_points = !context.server.config.get("save").is_empty();
     if options.save || (save_points && !options.no_save) {
         tracing::warn!("Saving the final RDB snapshot before exiting.");
-        if let Err(error) = save_snapshot() {
+        if let Err(error) = save_snapshot(context) {
             if options.force {
                 tracing::warn!("Error trying to save the DB ({error}). Exit anyway.");
-            } else if options.save {
+            } else {
                 tracing::warn!("Error trying to save the DB ({error}), can't exit.");
                 return Err("ERR Errors trying to SHUTDOWN. Check logs.".into());
-            } else {
-                // Save points are configured but there is no persistence to honour them:
-                // refusing to stop would leave the server impossible to stop.
-                tracing::warn!("Error trying to save the DB ({error}). Exit anyway.");
             }
         }
     }

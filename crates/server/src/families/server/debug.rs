@@ -36,6 +36,7 @@ pub fn debug(context: &mut Context, args: &[&[u8]]) -> CommandResult {
             context.reply.ok();
         }
         ("object", 3) | ("object", 4) => object(context, args[2])?,
+        ("reload", _) => reload(context, &args[2..])?,
         ("digest", 2) => {
             let digest = dataset_digest(context);
             context.reply.simple(digest.as_bytes());
@@ -104,6 +105,76 @@ pub fn debug(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 }
 
 /// C's `strtod` on a prefix: the longest leading number, 0 when there is none.
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: saves the RDB file, empties the dataset and loads
+/// the file back, all while holding every shard.
+fn reload(context: &mut Context, options: &[&[u8]]) -> CommandResult {
+    let (mut merge, mut no_flush, mut no_save) = (false, false, false);
+    for option in options {
+        match option.to_ascii_uppercase().as_slice() {
+            b"MERGE" => merge = true,
+            b"NOFLUSH" => no_flush = true,
+            b"NOSAVE" => no_save = true,
+            _ => {
+                return Err(
+                    "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.".into(),
+                )
+            }
+        }
+    }
+    let server = context.server;
+    let mut locked = context.lock_everything();
+    if !no_save {
+        crate::rdb::save_locked(server, &mut locked)
+            .map_err(|_| "ERR Error trying to save the DB")?;
+    }
+    let path = crate::rdb::rdb_path(server);
+    let bytes = std::fs::read(&path)
+        .map_err(|_| "ERR Error trying to load the RDB dump, check server logs.")?;
+    if !no_flush {
+        for (_, _, shard) in locked.iter_mut() {
+            shard.clear();
+        }
+    }
+    if merge || no_flush {
+        // Keys already present are replaced by the file's.
+        let now_ms = context.now_ms;
+        let limits = crate::rdb::limits(server);
+        struct Replace<'l, 's> {
+            locked: &'l mut crate::context::LockedMany<'s>,
+            now_ms: u64,
+        }
+        impl persist::rdb::Sink for Replace<'_, '_> {
+            fn entry(&mut self, entry: persist::rdb::LoadedEntry) -> Result<(), persist::Error> {
+                if entry.expire_at_ms.is_some_and(|at| at <= self.now_ms) {
+                    return Ok(());
+                }
+                self.locked.shard(entry.database, &entry.key).insert(
+                    &entry.key,
+                    entry.value,
+                    entry.expire_at_ms,
+                    self.now_ms,
+                );
+                Ok(())
+            }
+        }
+        let mut sink = Replace {
+            locked: &mut locked,
+            now_ms,
+        };
+        persist::rdb::load(&bytes, &limits, &mut sink).map_err(|error| {
+            tracing::warn!("Error trying to load the RDB dump: {error}");
+            "ERR Error trying to load the RDB dump, check server logs."
+        })?;
+    } else if let Err(error) = crate::rdb::load_into(server, &mut locked, &bytes) {
+        tracing::warn!("Error trying to load the RDB dump: {error}");
+        return Err("ERR Error trying to load the RDB dump, check server logs.".into());
+    }
+    drop(locked);
+    tracing::info!("DB reloaded by DEBUG RELOAD");
+    context.reply.ok();
+    Ok(())
+}
+
 fn lenient_float(arg: &[u8]) -> f64 {
     let text = String::from_utf8_lossy(arg);
     let text = text.trim_start();

@@ -416,24 +416,49 @@ fn persistence_section(server: &Server, text: &mut String) {
     field!(text, "current_fork_perc", "0.00");
     field!(text, "current_save_keys_processed", 0);
     field!(text, "current_save_keys_total", 0);
+    let rdb = &server.rdb;
+    let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
     field!(
         text,
         "rdb_changes_since_last_save",
-        server.propagation.appended()
+        crate::rdb::changes_since_last_save(server)
     );
-    field!(text, "rdb_bgsave_in_progress", 0);
-    field!(text, "rdb_last_save_time", server.started_unix_ms / 1000);
-    field!(text, "rdb_last_bgsave_status", "ok");
-    field!(text, "rdb_last_bgsave_time_sec", -1);
-    field!(text, "rdb_current_bgsave_time_sec", -1);
-    for name in [
-        "rdb_saves",
-        "rdb_last_cow_size",
+    let in_progress = rdb.bgsave_in_progress.load(Ordering::Relaxed);
+    field!(text, "rdb_bgsave_in_progress", i64::from(in_progress));
+    field!(text, "rdb_last_save_time", load(&rdb.last_save_unix_s));
+    field!(
+        text,
+        "rdb_last_bgsave_status",
+        if rdb.last_bgsave_ok.load(Ordering::Relaxed) {
+            "ok"
+        } else {
+            "err"
+        }
+    );
+    field!(
+        text,
+        "rdb_last_bgsave_time_sec",
+        rdb.last_bgsave_seconds.load(Ordering::Relaxed)
+    );
+    let current = if in_progress {
+        (crate::server::unix_time_ms().saturating_sub(load(&rdb.bgsave_started_unix_ms)) / 1000)
+            as i64
+    } else {
+        -1
+    };
+    field!(text, "rdb_current_bgsave_time_sec", current);
+    field!(text, "rdb_saves", load(&rdb.saves));
+    field!(text, "rdb_last_cow_size", 0);
+    field!(
+        text,
         "rdb_last_load_keys_expired",
+        load(&rdb.last_load_keys_expired)
+    );
+    field!(
+        text,
         "rdb_last_load_keys_loaded",
-    ] {
-        field!(text, name, 0);
-    }
+        load(&rdb.last_load_keys_loaded)
+    );
     field!(
         text,
         "aof_enabled",

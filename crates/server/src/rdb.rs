@@ -1,0 +1,510 @@
+//! RDB files for the server: loading at start-up and for DEBUG RELOAD, SAVE (blocking, all
+//! shards held), BGSAVE (a point-in-time [`Snapshot`](crate::snapshot) written by a background
+//! thread), save points, and the state INFO persistence and LASTSAVE report. The file format
+//! itself is the `persist` crate's.
+//!
+//! Files are written to `temp-<pid>.rdb` in `dir`, fsynced, renamed over `dbfilename`, and the
+//! directory is fsynced.
+
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use persist::rdb::{EncodeOptions, FileWriter, LoadedEntry, Sink};
+use store::keyspace::shard_index;
+use store::{Shard, Value};
+
+use crate::server::{unix_time_ms, Server};
+use crate::snapshot::{Snapshot, SnapshotVisitor};
+
+/// What INFO persistence, LASTSAVE and the save points need.
+pub struct RdbState {
+    pub last_save_unix_s: AtomicU64,
+    /// The propagation counter when the last successful save took its moment.
+    pub changes_at_last_save: AtomicU64,
+    pub bgsave_in_progress: AtomicBool,
+    pub bgsave_started_unix_ms: AtomicU64,
+    pub bgsave_scheduled: AtomicBool,
+    pub last_bgsave_ok: AtomicBool,
+    pub last_bgsave_seconds: AtomicI64,
+    pub last_failed_attempt_unix_s: AtomicU64,
+    pub saves: AtomicU64,
+    pub last_load_keys_loaded: AtomicU64,
+    pub last_load_keys_expired: AtomicU64,
+    /// Function libraries read from the last loaded file (`FUNCTION2`), for the Lua engine.
+    pub functions: Mutex<Vec<Vec<u8>>>,
+}
+
+impl RdbState {
+    pub fn new(now_unix_s: u64) -> Self {
+        RdbState {
+            last_save_unix_s: AtomicU64::new(now_unix_s),
+            changes_at_last_save: AtomicU64::new(0),
+            bgsave_in_progress: AtomicBool::new(false),
+            bgsave_started_unix_ms: AtomicU64::new(0),
+            bgsave_scheduled: AtomicBool::new(false),
+            last_bgsave_ok: AtomicBool::new(true),
+            last_bgsave_seconds: AtomicI64::new(-1),
+            last_failed_attempt_unix_s: AtomicU64::new(0),
+            saves: AtomicU64::new(0),
+            last_load_keys_loaded: AtomicU64::new(0),
+            last_load_keys_expired: AtomicU64::new(0),
+            functions: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// Writes since the last successful save (`rdb_changes_since_last_save`).
+pub fn changes_since_last_save(server: &Server) -> u64 {
+    server
+        .propagation
+        .appended()
+        .saturating_sub(server.rdb.changes_at_last_save.load(Ordering::Relaxed))
+}
+
+/// The encoding thresholds in force, for decoding.
+pub fn limits(server: &Server) -> persist::Limits {
+    let hot = &server.config.hot;
+    persist::Limits {
+        list: crate::families::lists::limits(server),
+        hash: store::HashLimits {
+            listpack_entries: hot.hash_max_listpack_entries.load(Ordering::Relaxed) as usize,
+            listpack_value: hot.hash_max_listpack_value.load(Ordering::Relaxed) as usize,
+        },
+        set: store::SetLimits {
+            intset_entries: hot.set_max_intset_entries.load(Ordering::Relaxed) as usize,
+            listpack_entries: hot.set_max_listpack_entries.load(Ordering::Relaxed) as usize,
+            listpack_value: hot.set_max_listpack_value.load(Ordering::Relaxed) as usize,
+        },
+        zset: store::zset::Limits {
+            listpack_entries: hot.zset_max_listpack_entries.load(Ordering::Relaxed) as usize,
+            listpack_value: hot.zset_max_listpack_value.load(Ordering::Relaxed) as usize,
+        },
+        stream: stream_limits(server),
+        databases: server.keyspace.database_count(),
+    }
+}
+
+fn stream_limits(server: &Server) -> store::stream::NodeLimits {
+    let hot = &server.config.hot;
+    store::stream::NodeLimits {
+        max_bytes: hot.stream_node_max_bytes.load(Ordering::Relaxed).max(0) as usize,
+        max_entries: hot.stream_node_max_entries.load(Ordering::Relaxed).max(0) as usize,
+    }
+}
+
+/// How values are written (DUMP and files).
+pub fn encode_options(server: &Server) -> EncodeOptions {
+    EncodeOptions {
+        compress: server.config.get_bool("rdbcompression"),
+        stream: stream_limits(server),
+        list_fill: server
+            .config
+            .hot
+            .list_max_listpack_size
+            .load(Ordering::Relaxed),
+    }
+}
+
+/// `dir`/`dbfilename`.
+pub fn rdb_path(server: &Server) -> PathBuf {
+    Path::new(&server.config.get("dir")).join(server.config.get("dbfilename"))
+}
+
+/// What a load did.
+#[derive(Clone, Debug, Default)]
+pub struct LoadStats {
+    pub keys_loaded: u64,
+    pub keys_expired: u64,
+    pub empty_keys_skipped: u64,
+    pub functions: u64,
+    pub version: u16,
+}
+
+/// Gives the loader the shard of a key.
+pub trait ShardAccess {
+    fn shard(&mut self, database: usize, key: &[u8]) -> &mut Shard;
+}
+
+impl ShardAccess for crate::context::LockedMany<'_> {
+    fn shard(&mut self, database: usize, key: &[u8]) -> &mut Shard {
+        crate::context::LockedMany::shard(self, database, key)
+    }
+}
+
+impl ShardAccess for Vec<Vec<parking_lot::MutexGuard<'_, Shard>>> {
+    fn shard(&mut self, database: usize, key: &[u8]) -> &mut Shard {
+        &mut self[database][shard_index(key)]
+    }
+}
+
+struct LoadSink<'a, S: ShardAccess> {
+    shards: &'a mut S,
+    now_ms: u64,
+    stats: LoadStats,
+    functions: Vec<Vec<u8>>,
+}
+
+impl<S: ShardAccess> Sink for LoadSink<'_, S> {
+    fn entry(&mut self, entry: LoadedEntry) -> Result<(), persist::Error> {
+        if entry
+            .expire_at_ms
+            .is_some_and(|expire_at_ms| expire_at_ms <= self.now_ms)
+        {
+            self.stats.keys_expired += 1;
+            return Ok(());
+        }
+        let shard = self.shards.shard(entry.database, &entry.key);
+        if shard.contains(&entry.key, self.now_ms) {
+            return Err(persist::Error::new(format!(
+                "Duplicated key '{}' found in RDB file (DB {})",
+                String::from_utf8_lossy(&entry.key),
+                entry.database
+            )));
+        }
+        shard.insert(&entry.key, entry.value, entry.expire_at_ms, self.now_ms);
+        if entry.frequency.is_some() || entry.idle_seconds.is_some() {
+            if let Some(mut stored) = shard.lookup_untouched(&entry.key, self.now_ms) {
+                if let Some(frequency) = entry.frequency {
+                    stored.entry_mut().set_frequency(frequency, self.now_ms);
+                }
+                if let Some(idle_seconds) = entry.idle_seconds {
+                    stored
+                        .entry_mut()
+                        .set_idle_seconds(idle_seconds, self.now_ms);
+                }
+            }
+        }
+        self.stats.keys_loaded += 1;
+        Ok(())
+    }
+
+    fn function(&mut self, source: Vec<u8>) {
+        self.functions.push(source);
+    }
+}
+
+/// Loads RDB `bytes` into shards the caller holds (keys already there make it fail).
+pub fn load_into<S: ShardAccess>(
+    server: &Server,
+    shards: &mut S,
+    bytes: &[u8],
+) -> Result<LoadStats, String> {
+    let limits = limits(server);
+    let mut sink = LoadSink {
+        shards,
+        now_ms: unix_time_ms(),
+        stats: LoadStats::default(),
+        functions: Vec::new(),
+    };
+    let result = persist::rdb::load(bytes, &limits, &mut sink);
+    let LoadSink {
+        mut stats,
+        functions,
+        ..
+    } = sink;
+    let found = result.map_err(|error| error.to_string())?;
+    stats.version = found.version;
+    stats.functions = found.functions;
+    stats.empty_keys_skipped = found.empty_keys_skipped;
+    *server.rdb.functions.lock() = functions;
+    server
+        .rdb
+        .last_load_keys_loaded
+        .store(stats.keys_loaded, Ordering::Relaxed);
+    server
+        .rdb
+        .last_load_keys_expired
+        .store(stats.keys_expired, Ordering::Relaxed);
+    Ok(stats)
+}
+
+/// Loads the RDB file at `path` into the keyspace (start-up; the AOF's RDB preamble).
+pub fn load_rdb_file(server: &Server, path: &Path) -> Result<LoadStats, String> {
+    let bytes = std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
+    let mut guards = server.keyspace.lock_everything();
+    load_into(server, &mut guards, &bytes)
+}
+
+/// Loads `dir`/`dbfilename` at start-up if it exists (not when `appendonly yes`: the AOF is
+/// the source then). Logs as Redis does; an error is fatal for the caller.
+pub fn load_at_startup(server: &Server) -> Result<(), String> {
+    if server.config.get_bool("appendonly") {
+        return Ok(());
+    }
+    let path = rdb_path(server);
+    if !path.exists() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let stats = load_rdb_file(server, &path)?;
+    if stats.empty_keys_skipped > 0 {
+        tracing::warn!(
+            "Done loading RDB, keys loaded: {}, keys expired: {}, empty keys skipped: {}.",
+            stats.keys_loaded,
+            stats.keys_expired,
+            stats.empty_keys_skipped
+        );
+    } else {
+        tracing::info!(
+            "Done loading RDB, keys loaded: {}, keys expired: {}.",
+            stats.keys_loaded,
+            stats.keys_expired
+        );
+    }
+    tracing::info!(
+        "DB loaded from disk: {:.3} seconds",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing.
+
+/// The RDB file visitor: one writer, a SELECTDB whenever the database changes.
+pub struct RdbVisitor {
+    writer: FileWriter<BufWriter<std::fs::File>>,
+    database: Option<usize>,
+    temporary: PathBuf,
+}
+
+impl RdbVisitor {
+    /// Creates `temp-<pid>.rdb` next to the target and writes the header and aux fields.
+    pub fn create(server: &Server, background: bool) -> std::io::Result<Self> {
+        let prefix = if background { "bgsave-" } else { "" };
+        let directory = PathBuf::from(server.config.get("dir"));
+        let temporary = directory.join(format!("temp-{}{}.rdb", prefix, std::process::id()));
+        let file = std::fs::File::create(&temporary)?;
+        let mut writer = FileWriter::new(
+            BufWriter::with_capacity(1 << 16, file),
+            encode_options(server),
+            server.config.get_bool("rdbchecksum"),
+        );
+        let now_s = (unix_time_ms() / 1000).to_string();
+        let used_memory = crate::allocator::allocated_bytes().to_string();
+        for (name, value) in [
+            ("redis-ver", crate::config::REDIS_VERSION.to_string()),
+            ("redis-bits", "64".to_string()),
+            ("ctime", now_s),
+            ("used-mem", used_memory),
+            ("aof-base", "0".to_string()),
+        ] {
+            writer.aux(name.as_bytes(), value.as_bytes())?;
+        }
+        for source in server.rdb.functions.lock().iter() {
+            writer.function(source)?;
+        }
+        Ok(RdbVisitor {
+            writer,
+            database: None,
+            temporary,
+        })
+    }
+
+    /// Ends the file, fsyncs it, renames it over `target` and fsyncs the directory.
+    pub fn finish(self, target: &Path) -> std::io::Result<u64> {
+        let (buffered, size) = self.writer.finish()?;
+        let file = buffered.into_inner().map_err(|error| error.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&self.temporary, target)?;
+        if let Some(parent) = target.parent() {
+            if let Ok(directory) = std::fs::File::open(if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            }) {
+                let _ = directory.sync_all();
+            }
+        }
+        Ok(size)
+    }
+
+    /// Removes the temporary file after a failure.
+    pub fn abandon(self) {
+        let _ = std::fs::remove_file(&self.temporary);
+    }
+}
+
+impl SnapshotVisitor for RdbVisitor {
+    fn entry(
+        &mut self,
+        database: usize,
+        key: &[u8],
+        value: &Value,
+        expire_at_ms: Option<u64>,
+    ) -> std::io::Result<()> {
+        if self.database != Some(database) {
+            self.writer.select_database(database)?;
+            self.database = Some(database);
+        }
+        self.writer.entry(key, value, expire_at_ms)
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+/// Writes every shard the caller holds to the RDB file (SAVE, SHUTDOWN, DEBUG RELOAD).
+pub fn save_locked(
+    server: &Server,
+    locked: &mut crate::context::LockedMany<'_>,
+) -> Result<(), String> {
+    let changes = server.propagation.appended();
+    let result = (|| -> std::io::Result<()> {
+        let mut visitor = RdbVisitor::create(server, false)?;
+        for (database, _, shard) in locked.iter_mut() {
+            for entry in shard.iter() {
+                if let Err(error) =
+                    visitor.entry(database, entry.key(), &entry.value, entry.expire_at_ms())
+                {
+                    visitor.abandon();
+                    return Err(error);
+                }
+            }
+        }
+        visitor.finish(&rdb_path(server))?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => {
+            tracing::info!("DB saved on disk");
+            record_success(server, changes);
+            Ok(())
+        }
+        Err(error) => {
+            tracing::warn!("Failed saving the DB: {error}");
+            server.rdb.last_bgsave_ok.store(false, Ordering::Relaxed);
+            Err(error.to_string())
+        }
+    }
+}
+
+fn record_success(server: &Server, changes: u64) {
+    let state = &server.rdb;
+    state.changes_at_last_save.store(changes, Ordering::Relaxed);
+    state
+        .last_save_unix_s
+        .store(unix_time_ms() / 1000, Ordering::Relaxed);
+    state.last_bgsave_ok.store(true, Ordering::Relaxed);
+    state.saves.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Starts a background save; the caller holds every shard (the snapshot's moment) and
+/// releases them right after. Fails when one is already running.
+pub fn start_background_save(server: &Arc<Server>) -> Result<(), String> {
+    let state = &server.rdb;
+    if state.bgsave_in_progress.swap(true, Ordering::AcqRel) {
+        return Err("Background save already in progress".into());
+    }
+    let visitor = match RdbVisitor::create(server, true) {
+        Ok(visitor) => visitor,
+        Err(error) => {
+            state.bgsave_in_progress.store(false, Ordering::Release);
+            state.last_bgsave_ok.store(false, Ordering::Relaxed);
+            state
+                .last_failed_attempt_unix_s
+                .store(unix_time_ms() / 1000, Ordering::Relaxed);
+            return Err(format!("Can't save in background: {error}"));
+        }
+    };
+    let started_ms = unix_time_ms();
+    state
+        .bgsave_started_unix_ms
+        .store(started_ms, Ordering::Relaxed);
+    let changes = server.propagation.appended();
+    let snapshot = Snapshot::begin(server, Box::new(visitor));
+    tracing::info!("Background saving started");
+    let background = server.clone();
+    let spawned = std::thread::Builder::new()
+        .name("cinnabar-bgsave".into())
+        .spawn(move || {
+            let server = background;
+            let result = snapshot
+                .walk(&server)
+                .and_then(|visitor| finish_visitor(visitor, &rdb_path(&server)));
+            let state = &server.rdb;
+            state.last_bgsave_seconds.store(
+                ((unix_time_ms() - started_ms) / 1000) as i64,
+                Ordering::Relaxed,
+            );
+            match result {
+                Ok(()) => {
+                    tracing::info!("Background saving terminated with success");
+                    record_success(&server, changes);
+                }
+                Err(error) => {
+                    tracing::warn!("Background saving error: {error}");
+                    state.last_bgsave_ok.store(false, Ordering::Relaxed);
+                    state
+                        .last_failed_attempt_unix_s
+                        .store(unix_time_ms() / 1000, Ordering::Relaxed);
+                }
+            }
+            state.bgsave_in_progress.store(false, Ordering::Release);
+        });
+    if spawned.is_err() {
+        server.keyspace.set_observer(None);
+        server
+            .rdb
+            .bgsave_in_progress
+            .store(false, Ordering::Release);
+        return Err("Can't save in background: thread creation failed".into());
+    }
+    Ok(())
+}
+
+fn finish_visitor(visitor: Box<dyn SnapshotVisitor>, target: &Path) -> std::io::Result<()> {
+    let visitor = visitor
+        .into_any()
+        .downcast::<RdbVisitor>()
+        .map_err(|_| std::io::Error::other("snapshot visitor is not an RDB writer"))?;
+    visitor.finish(target).map(|_| ())
+}
+
+/// The `save` configuration as (seconds, changes) pairs.
+fn save_points(server: &Server) -> Vec<(u64, u64)> {
+    let words: Vec<u64> = server
+        .config
+        .get("save")
+        .split_whitespace()
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    words
+        .chunks_exact(2)
+        .map(|pair| (pair[0], pair[1]))
+        .collect()
+}
+
+/// Called periodically: starts a BGSAVE when a save point is reached (or one was scheduled).
+pub fn check_save_points(server: &Arc<Server>) {
+    let state = &server.rdb;
+    if state.bgsave_in_progress.load(Ordering::Acquire) {
+        return;
+    }
+    let now_s = unix_time_ms() / 1000;
+    let scheduled = state.bgsave_scheduled.load(Ordering::Relaxed);
+    let changes = changes_since_last_save(server);
+    let last_save = state.last_save_unix_s.load(Ordering::Relaxed);
+    let retry_allowed = state.last_bgsave_ok.load(Ordering::Relaxed)
+        || now_s.saturating_sub(state.last_failed_attempt_unix_s.load(Ordering::Relaxed)) > 5;
+    let due = save_points(server).iter().any(|&(seconds, minimum)| {
+        changes >= minimum && now_s.saturating_sub(last_save) >= seconds
+    });
+    if (due && retry_allowed) || scheduled {
+        state.bgsave_scheduled.store(false, Ordering::Relaxed);
+        if due {
+            tracing::info!("{changes} changes in some seconds. Saving...");
+        }
+        let everything = server.keyspace.lock_everything();
+        let result = start_background_save(server);
+        drop(everything);
+        if let Err(error) = result {
+            tracing::warn!("{error}");
+        }
+    }
+}

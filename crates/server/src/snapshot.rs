@@ -1,0 +1,114 @@
+//! Point-in-time snapshots of the whole keyspace without fork, with little extra memory.
+//!
+//! A snapshot has a *moment*: [`Snapshot::begin`] runs while the caller holds every shard
+//! (so no command straddles it) and installs the snapshot as the keyspace's shard observer.
+//! From then on the first lock of each shard — by the walker ([`Snapshot::walk`]) that visits
+//! the shards one by one, or by any command, expiry or background task that gets there first —
+//! hands the shard's entries to the [`SnapshotVisitor`] before the locker can change anything
+//! (copy-on-write at shard granularity: the copy is the serialized output itself). Each shard
+//! is claimed once with an atomic flag, under its lock. When the walker has visited every
+//! shard the observer is removed; the visitor then holds exactly the keyspace as it was at the
+//! moment. While no snapshot runs, a shard lock costs one extra atomic load.
+//!
+//! The visitor sees shards in any order and from any thread (always one at a time): it must
+//! not assume databases arrive together. RDB saving and the AOF rewrite's base file are
+//! visitors.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use store::{Shard, ShardObserver, Value, SHARD_COUNT};
+
+use crate::server::Server;
+
+/// Receives a snapshot's entries, shard by shard.
+pub trait SnapshotVisitor: Send + 'static {
+    /// One key as it was at the snapshot's moment.
+    fn entry(
+        &mut self,
+        database: usize,
+        key: &[u8],
+        value: &Value,
+        expire_at_ms: Option<u64>,
+    ) -> std::io::Result<()>;
+
+    /// The concrete visitor back, once the snapshot is complete.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
+}
+
+/// A running snapshot.
+pub struct Snapshot {
+    visited: Box<[AtomicBool]>,
+    visitor: Mutex<Box<dyn SnapshotVisitor>>,
+    error: Mutex<Option<std::io::Error>>,
+}
+
+impl Snapshot {
+    /// Takes the snapshot's moment. The caller must hold every shard of every database (for
+    /// example through `Context::lock_everything`) and release them afterwards.
+    pub fn begin(server: &Server, visitor: Box<dyn SnapshotVisitor>) -> Arc<Snapshot> {
+        let shards = server.keyspace.database_count() * SHARD_COUNT;
+        let snapshot = Arc::new(Snapshot {
+            visited: (0..shards).map(|_| AtomicBool::new(false)).collect(),
+            visitor: Mutex::new(visitor),
+            error: Mutex::new(None),
+        });
+        server
+            .keyspace
+            .set_observer(Some(snapshot.clone() as Arc<dyn ShardObserver>));
+        snapshot
+    }
+
+    /// Visits every shard not visited yet, then removes the observer and returns the visitor
+    /// (or the first write error).
+    pub fn walk(
+        self: Arc<Self>,
+        server: &Server,
+    ) -> Result<Box<dyn SnapshotVisitor>, std::io::Error> {
+        for database in 0..server.keyspace.database_count() {
+            for index in 0..SHARD_COUNT {
+                // Locking shows the shard to the observer (this snapshot) if nobody did yet.
+                drop(server.keyspace.database(database).lock_shard(index));
+            }
+        }
+        server.keyspace.set_observer(None);
+        if let Some(error) = self.error.lock().take() {
+            return Err(error);
+        }
+        let placeholder: Box<dyn SnapshotVisitor> = Box::new(Discard);
+        Ok(std::mem::replace(&mut *self.visitor.lock(), placeholder))
+    }
+}
+
+struct Discard;
+
+impl SnapshotVisitor for Discard {
+    fn entry(&mut self, _: usize, _: &[u8], _: &Value, _: Option<u64>) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+impl ShardObserver for Snapshot {
+    fn observe(&self, database: usize, index: usize, shard: &mut Shard) {
+        let Some(flag) = self.visited.get(database * SHARD_COUNT + index) else {
+            return;
+        };
+        if flag.swap(true, Ordering::AcqRel) || shard.is_empty() {
+            return;
+        }
+        let mut visitor = self.visitor.lock();
+        for entry in shard.iter() {
+            if let Err(error) =
+                visitor.entry(database, entry.key(), &entry.value, entry.expire_at_ms())
+            {
+                self.error.lock().get_or_insert(error);
+                return;
+            }
+        }
+    }
+}
