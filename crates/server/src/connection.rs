@@ -100,6 +100,8 @@ async fn serve(server: Arc<Server>, mut stream: TcpStream, address: SocketAddr) 
     server.clients.register(shared.clone());
     let mut client = Client::new(shared.clone(), no_password);
     let _ = run_connection(&server, &mut stream, &mut client).await;
+    // Whatever still feeds this client (a replica's stream) sees it gone.
+    shared.kill();
     crate::families::transactions::unwatch_all(&server, &mut client);
     crate::families::pubsub::unsubscribe_all(&server, &mut client);
     server.clients.unregister(shared.id);

@@ -23,6 +23,7 @@ pub mod notify;
 pub mod propagation;
 pub mod pubsub;
 pub mod rdb;
+pub mod replication;
 pub mod server;
 pub mod snapshot;
 pub mod startup;

@@ -169,6 +169,8 @@ pub struct Server {
     pub active_expire_enabled: AtomicBool,
     /// Replication IDs (INFO replication; DEBUG CHANGE-REPL-ID makes new ones).
     pub replication_ids: Mutex<(String, String)>,
+    /// Replicas fed by this server (`crate::replication`).
+    pub replication: crate::replication::ReplicationState,
     pub metrics: Mutex<Metrics>,
     /// Highest `used_memory` seen (INFO `used_memory_peak`).
     pub peak_memory_bytes: AtomicU64,
@@ -276,6 +278,7 @@ impl Server {
             worker_threads,
             active_expire_enabled: AtomicBool::new(true),
             replication_ids: Mutex::new((random_hex_id(), "0".repeat(40))),
+            replication: Default::default(),
             metrics: Mutex::new(Metrics::default()),
             peak_memory_bytes: AtomicU64::new(0),
             executable,
@@ -408,14 +411,17 @@ impl Server {
         let words: Vec<&str> = limits.split_whitespace().collect();
         for class in words.chunks(4) {
             if let [name, hard, soft, seconds] = class {
-                if *name == "pubsub" {
-                    let parse =
-                        |text: &str| crate::config::parse_memory(text).unwrap_or(0).max(0) as usize;
-                    *self.pubsub.limit.lock() = BufferLimit {
-                        hard_bytes: parse(hard),
-                        soft_bytes: parse(soft),
-                        soft_seconds: seconds.parse().unwrap_or(0),
-                    };
+                let parse =
+                    |text: &str| crate::config::parse_memory(text).unwrap_or(0).max(0) as usize;
+                let limit = BufferLimit {
+                    hard_bytes: parse(hard),
+                    soft_bytes: parse(soft),
+                    soft_seconds: seconds.parse().unwrap_or(0),
+                };
+                match *name {
+                    "pubsub" => *self.pubsub.limit.lock() = limit,
+                    "replica" | "slave" => *self.replication.limit.lock() = limit,
+                    _ => {}
                 }
             }
         }

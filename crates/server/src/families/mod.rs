@@ -12,6 +12,7 @@ pub mod keys;
 pub mod lists;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod sets;
 pub mod streams;
@@ -29,6 +30,7 @@ pub fn register_all(table: &mut CommandTable) {
     lists::register(table);
     persistence::register(table);
     pubsub::register(table);
+    replication::register(table);
     server::register(table);
     streams::register(table);
     sets::register(table);

@@ -590,11 +590,19 @@ fn replication_section(server: &Server, text: &mut String) {
     let (replication_id, replication_id2) = server.replication_ids.lock().clone();
     text.push_str("# Replication\r\n");
     field!(text, "role", "master");
-    field!(text, "connected_slaves", 0);
+    field!(
+        text,
+        "connected_slaves",
+        server.replication.replicas.load(Ordering::Relaxed)
+    );
     field!(text, "master_failover_state", "no-failover");
     field!(text, "master_replid", replication_id);
     field!(text, "master_replid2", replication_id2);
-    field!(text, "master_repl_offset", 0);
+    field!(
+        text,
+        "master_repl_offset",
+        server.replication.offset.load(Ordering::Relaxed)
+    );
     field!(text, "second_repl_offset", -1);
     field!(text, "repl_backlog_active", 0);
     field!(

@@ -1,0 +1,131 @@
+//! Replication commands, master side: SYNC, PSYNC and REPLCONF (see `crate::replication` for
+//! the model: a full resynchronisation, then the propagation stream as RESP commands).
+
+use std::sync::atomic::Ordering;
+
+use persist::rdb::FileWriter;
+
+use crate::arguments::is;
+use crate::command::CommandTable;
+use crate::context::{errors, CommandResult, Context};
+use crate::replication::ReplicaFeed;
+use crate::server::unix_time_ms;
+
+pub fn register(table: &mut CommandTable) {
+    table.handle("sync", sync);
+    table.handle("psync", psync);
+    table.handle("replconf", replconf);
+}
+
+/// Which handshake the replica used.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Handshake {
+    /// SYNC: the payload alone.
+    Sync,
+    /// PSYNC: `+FULLRESYNC <replid> <offset>` first.
+    Psync,
+}
+
+/// SYNC
+fn sync(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    full_resync(context, Handshake::Sync)
+}
+
+/// PSYNC replicationid offset
+fn psync(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    full_resync(context, Handshake::Psync)
+}
+
+fn full_resync(context: &mut Context, handshake: Handshake) -> CommandResult {
+    if context.in_transaction() {
+        return Err("ERR Replica can't interact with the keyspace".into());
+    }
+    let Some(server) = context.server.arc() else {
+        return Err("ERR Replication unavailable".into());
+    };
+    let limit = *server.replication.limit.lock();
+    let mailbox = context.client.mailbox.clone();
+    let options = crate::rdb::encode_options(&server);
+    let checksum = server.config.get_bool("rdbchecksum");
+    // Every shard held: the payload is the state at one point of the stream, where the feed
+    // starts.
+    let mut everything = context.lock_everything();
+    let mut writer = FileWriter::new(Vec::new(), options, checksum);
+    let encoded = (|| -> std::io::Result<Vec<u8>> {
+        let now_s = (unix_time_ms() / 1000).to_string();
+        for (name, value) in [
+            ("redis-ver", crate::config::REDIS_VERSION.to_string()),
+            ("redis-bits", "64".to_string()),
+            ("ctime", now_s),
+            ("used-mem", crate::allocator::allocated_bytes().to_string()),
+            ("aof-base", "0".to_string()),
+        ] {
+            writer.aux(name.as_bytes(), value.as_bytes())?;
+        }
+        for source in server.rdb.functions.lock().iter() {
+            writer.function(source)?;
+        }
+        let mut current = None;
+        for (database, _, shard) in everything.iter_mut() {
+            for entry in shard.iter() {
+                if current != Some(database) {
+                    writer.select_database(database)?;
+                    current = Some(database);
+                }
+                writer.entry(entry.key(), &entry.value, entry.expire_at_ms())?;
+            }
+        }
+        Ok(writer.finish()?.0)
+    })();
+    let payload = match encoded {
+        Ok(payload) => payload,
+        Err(error) => return Err(format!("ERR Replication payload failed: {error}").into()),
+    };
+    let offset = server.replication.offset.load(Ordering::Relaxed);
+    server
+        .propagation
+        .attach(Box::new(ReplicaFeed::new(server.clone(), mailbox, limit)));
+    drop(everything);
+    tracing::info!(
+        "Replica {} asks for synchronization; full resync with {} bytes of payload",
+        context.client.shared.address,
+        payload.len()
+    );
+    if handshake == Handshake::Psync {
+        let (replication_id, _) = server.replication_ids.lock().clone();
+        context
+            .reply
+            .simple(format!("FULLRESYNC {replication_id} {offset}").as_bytes());
+    }
+    // The payload is a bulk without the trailing CRLF, as Redis sends it.
+    let buffer = context.reply.buffer();
+    buffer.push(b'$');
+    buffer.extend_from_slice(payload.len().to_string().as_bytes());
+    buffer.extend_from_slice(b"\r\n");
+    buffer.extend_from_slice(&payload);
+    Ok(())
+}
+
+/// REPLCONF <option> <value> [<option> <value> ...]
+fn replconf(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    if args.len() % 2 == 0 {
+        return Err(errors::SYNTAX.into());
+    }
+    for pair in args[1..].chunks(2) {
+        let option = pair[0];
+        if is(option, "ack") || is(option, "fack") {
+            // Acknowledgements get no reply.
+            return Ok(());
+        }
+        let known = ["listening-port", "ip-address", "capa", "getack", "rdb-only"];
+        if !known.iter().any(|name| is(option, name)) {
+            return Err(format!(
+                "ERR Unrecognized REPLCONF option: {}",
+                String::from_utf8_lossy(option)
+            )
+            .into());
+        }
+    }
+    context.reply.ok();
+    Ok(())
+}
