@@ -23,7 +23,48 @@ pub fn compress(input: &[u8], output_max: usize) -> Option<Vec<u8>> {
     if length < 3 {
         return None;
     }
-    let mut table = vec![0usize; HASH_SIZE];
+    TABLE.with(|table| compress_with(input, output_max, &mut table.borrow_mut()))
+}
+
+/// The hash table, reused between calls: a slot holds (generation, position) and counts as
+/// empty when its generation is not the current call's, so no call clears 64 K slots.
+struct Table {
+    generation: u32,
+    slots: Vec<(u32, u32)>,
+}
+
+impl Table {
+    fn get(&self, index: usize) -> usize {
+        let (generation, position) = self.slots[index];
+        if generation == self.generation {
+            position as usize
+        } else {
+            0
+        }
+    }
+
+    fn set(&mut self, index: usize, position: usize) {
+        self.slots[index] = (self.generation, position as u32);
+    }
+}
+
+thread_local! {
+    static TABLE: std::cell::RefCell<Table> = std::cell::RefCell::new(Table {
+        generation: 0,
+        slots: vec![(0, 0); HASH_SIZE],
+    });
+}
+
+fn compress_with(input: &[u8], output_max: usize, table: &mut Table) -> Option<Vec<u8>> {
+    let length = input.len();
+    if length > u32::MAX as usize {
+        return None;
+    }
+    table.generation = table.generation.wrapping_add(1);
+    if table.generation == 0 {
+        table.slots.iter_mut().for_each(|slot| *slot = (0, 0));
+        table.generation = 1;
+    }
     let mut out: Vec<u8> = Vec::with_capacity(output_max.min(length + length / 16 + 8));
     // `run_start` is the index of the current literal run's control byte; `literals` its count.
     let mut literals = 0usize;
@@ -35,8 +76,8 @@ pub fn compress(input: &[u8], output_max: usize) -> Option<Vec<u8>> {
     while position + 2 < length {
         hash = (hash << 8) | input[position + 2] as u32;
         let index = slot(hash);
-        let reference = table[index];
-        table[index] = position;
+        let reference = table.get(index);
+        table.set(index, position);
         let matched = reference < position
             && reference > 0
             && position - reference - 1 < OFFSET_MAX
@@ -83,10 +124,10 @@ pub fn compress(input: &[u8], output_max: usize) -> Option<Vec<u8>> {
             position -= 2;
             hash = first(position);
             hash = (hash << 8) | input[position + 2] as u32;
-            table[slot(hash)] = position;
+            table.set(slot(hash), position);
             position += 1;
             hash = (hash << 8) | input[position + 2] as u32;
-            table[slot(hash)] = position;
+            table.set(slot(hash), position);
             position += 1;
         } else {
             if out.len() >= output_max {

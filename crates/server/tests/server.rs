@@ -790,6 +790,8 @@ fn shutdown_options_and_errors() {
         client.cmd("SHUTDOWN ABORT"),
         error("ERR No shutdown in progress.")
     );
+    // A save that fails (the RDB file's name is taken by a directory) keeps the server up.
+    std::fs::create_dir_all(server.dir.join("dump.rdb")).unwrap();
     assert_eq!(
         client.cmd("SHUTDOWN SAVE"),
         error("ERR Errors trying to SHUTDOWN. Check logs.")
