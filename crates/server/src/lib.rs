@@ -11,6 +11,7 @@
 
 pub mod allocator;
 pub mod arguments;
+pub mod barrier;
 pub mod blocking;
 pub mod client;
 pub mod command;
@@ -22,6 +23,7 @@ pub mod families;
 pub mod notify;
 pub mod propagation;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod startup;
 #[cfg(test)]

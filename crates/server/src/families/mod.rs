@@ -11,6 +11,7 @@ pub mod hashes;
 pub mod keys;
 pub mod lists;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod streams;
@@ -27,6 +28,7 @@ pub fn register_all(table: &mut CommandTable) {
     keys::register(table);
     lists::register(table);
     pubsub::register(table);
+    scripting::register(table);
     server::register(table);
     streams::register(table);
     sets::register(table);
