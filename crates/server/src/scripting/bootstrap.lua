@@ -6,17 +6,6 @@ local G = _G
 local error, type, tostring, setmetatable, xpcall, pairs = error, type, tostring, setmetatable, xpcall, pairs
 local getinfo, sub = debug.getinfo, string.sub
 
--- Rust primitives return (ok, value); on failure value is an error table to raise.
-local function raising(f)
-    return function(...)
-        local ok, value = f(...)
-        if not ok then
-            error(value)
-        end
-        return value
-    end
-end
-
 local function readonly(t)
     return setmetatable({}, {
         __index = t,
@@ -29,13 +18,7 @@ end
 
 local redis = {}
 local call_raw = primitives.call
-redis.call = function(...)
-    local ok, value = call_raw(...)
-    if not ok then
-        error(value)
-    end
-    return value
-end
+redis.call = primitives.raising.call
 redis.pcall = function(...)
     local ok, value = call_raw(...)
     return value
@@ -53,7 +36,7 @@ redis.status_reply = function(text)
     return { ok = text }
 end
 for _, name in pairs({ "sha1hex", "log", "setresp", "set_repl", "acl_check_cmd", "register_function" }) do
-    redis[name] = raising(primitives[name])
+    redis[name] = primitives.raising[name]
 end
 redis.replicate_commands = function()
     return true

@@ -110,7 +110,9 @@ impl Engine {
         // `debug.getinfo` in an upvalue; scripts never see the `debug` table.
         let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
         let (env, real, run) = bootstrap(&lua).expect("the Lua bootstrap runs");
-        lua.set_app_data(Rand48(0));
+        let mut random = Rand48(0);
+        random.seed(0);
+        lua.set_app_data(random);
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS),
             |lua, _debug| hook(lua),
@@ -286,9 +288,6 @@ impl Engine {
         });
         client.database = caller.database;
         client.protocol = resp::Protocol::Resp2;
-        if let Some(mut random) = lua.app_data_mut::<Rand48>() {
-            random.seed(0);
-        }
         let mut state = CallState {
             server,
             client: &mut client,
@@ -854,8 +853,77 @@ fn primitive_randomseed(lua: &Lua, seed: f64) -> mlua::Result<()> {
     Ok(())
 }
 
+/// Defines a C function that calls the Rust primitive registered as `cinnabar.<name>` and
+/// raises the error table it returns. A C function (unlike a Lua wrapper) keeps the caller's
+/// frame on the stack even in `return redis.call(...)`, so errors name the script's line.
+macro_rules! raising {
+    ($function:ident, $key:literal) => {
+        unsafe extern "C-unwind" fn $function(
+            state: *mut mlua::ffi::lua_State,
+        ) -> std::os::raw::c_int {
+            use mlua::ffi;
+            // SAFETY: plain Lua C API use on the calling state; no Rust value with a destructor
+            // lives in this frame when `lua_error` unwinds through it.
+            unsafe {
+                let count = ffi::lua_gettop(state);
+                ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, $key.as_ptr());
+                ffi::lua_insert(state, 1);
+                ffi::lua_call(state, count, 2);
+                if ffi::lua_toboolean(state, -2) == 0 {
+                    ffi::lua_error(state);
+                }
+                1
+            }
+        }
+    };
+}
+
+raising!(raising_call, c"cinnabar.call");
+raising!(raising_sha1hex, c"cinnabar.sha1hex");
+raising!(raising_log, c"cinnabar.log");
+raising!(raising_setresp, c"cinnabar.setresp");
+raising!(raising_set_repl, c"cinnabar.set_repl");
+raising!(raising_acl_check_cmd, c"cinnabar.acl_check_cmd");
+raising!(raising_register_function, c"cinnabar.register_function");
+
 fn bootstrap(lua: &Lua) -> mlua::Result<(Table, Table, Function)> {
     let primitives = lua.create_table()?;
+    let raising_functions: [(&str, mlua::ffi::lua_CFunction, Function); 7] = [
+        ("call", raising_call, lua.create_function(primitive_call)?),
+        (
+            "sha1hex",
+            raising_sha1hex,
+            lua.create_function(primitive_sha1hex)?,
+        ),
+        ("log", raising_log, lua.create_function(primitive_log)?),
+        (
+            "setresp",
+            raising_setresp,
+            lua.create_function(primitive_setresp)?,
+        ),
+        (
+            "set_repl",
+            raising_set_repl,
+            lua.create_function(primitive_set_repl)?,
+        ),
+        (
+            "acl_check_cmd",
+            raising_acl_check_cmd,
+            lua.create_function(primitive_acl_check_cmd)?,
+        ),
+        (
+            "register_function",
+            raising_register_function,
+            lua.create_function(primitive_register_function)?,
+        ),
+    ];
+    let raising = lua.create_table()?;
+    for (name, c_function, primitive) in raising_functions {
+        lua.set_named_registry_value(&format!("cinnabar.{name}"), primitive)?;
+        // SAFETY: the C functions only use the Lua API on the state they are given.
+        raising.set(name, unsafe { lua.create_c_function(c_function)? })?;
+    }
+    primitives.set("raising", raising)?;
     primitives.set("call", lua.create_function(primitive_call)?)?;
     primitives.set("sha1hex", lua.create_function(primitive_sha1hex)?)?;
     primitives.set("log", lua.create_function(primitive_log)?)?;
