@@ -108,7 +108,13 @@ impl Barrier {
             self.stripes[stripe].0.fetch_sub(1, Ordering::SeqCst);
             while self.exclusive.load(Ordering::SeqCst) {
                 give_up()?;
-                pause(&mut waits);
+                if waits < SPINS {
+                    pause(&mut waits);
+                } else {
+                    // Park until the script ends (it holds `writers`), waking now and then to
+                    // ask `give_up` (BUSY).
+                    drop(self.writers.try_lock_for(WAKE_INTERVAL));
+                }
             }
         }
     }
@@ -121,11 +127,16 @@ impl Barrier {
     ) -> Result<ExclusiveGuard<'_>, E> {
         let mut waits: u32 = 0;
         let writers = loop {
-            if let Some(writers) = self.writers.try_lock() {
+            let attempt = if waits < SPINS {
+                pause(&mut waits);
+                self.writers.try_lock()
+            } else {
+                self.writers.try_lock_for(WAKE_INTERVAL)
+            };
+            if let Some(writers) = attempt {
                 break writers;
             }
             give_up()?;
-            pause(&mut waits);
         };
         self.exclusive.store(true, Ordering::SeqCst);
         waits = 0;
@@ -146,16 +157,21 @@ impl Barrier {
     }
 }
 
-/// Spins briefly, then yields, then sleeps: waits are usually a few microseconds (one command
-/// or one short script), but a long script must not burn a core per waiting thread.
+/// Spins before parking on `writers` (waits are usually one command or one short script).
+const SPINS: u32 = 128;
+/// How often a parked waiter wakes to check for BUSY.
+const WAKE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Spins briefly, then yields, then sleeps: draining in-flight commands takes microseconds,
+/// but nothing must burn a core for long.
 fn pause(waits: &mut u32) {
-    *waits += 1;
+    *waits = waits.saturating_add(1);
     if *waits < 64 {
         std::hint::spin_loop();
-    } else if *waits < 256 {
+    } else if *waits < 4096 {
         std::thread::yield_now();
     } else {
-        std::thread::sleep(std::time::Duration::from_micros(100));
+        std::thread::sleep(std::time::Duration::from_micros(20));
     }
 }
 

@@ -48,8 +48,9 @@ fn is(arg: &[u8], word: &str) -> bool {
 /// Splits `numkeys key... arg...` (starting at `args[2]`) into keys and arguments.
 fn keys_and_args<'a>(
     args: &'a [&'a [u8]],
+    not_integer: &'static str,
 ) -> Result<(&'a [&'a [u8]], &'a [&'a [u8]]), crate::context::CommandError> {
-    let count = parse_i64(args[2]).ok_or(errors::NOT_INTEGER)?;
+    let count = parse_i64(args[2]).ok_or(not_integer)?;
     if count < 0 {
         return Err("ERR Number of keys can't be negative".into());
     }
@@ -85,10 +86,12 @@ fn run(
     running.busy.store(false, Ordering::Relaxed);
     running.kill_requested.store(false, Ordering::Relaxed);
     running.wrote.store(false, Ordering::Relaxed);
-    *running.description.lock() = Some((
-        name.as_bytes().to_vec(),
-        whole.iter().map(|arg| arg.to_vec()).collect(),
-    ));
+    if function_call {
+        *running.description.lock() = Some((
+            name.as_bytes().to_vec(),
+            whole.iter().map(|arg| arg.to_vec()).collect(),
+        ));
+    }
     running.active.store(true, Ordering::Release);
     let mut engine = server.scripting.engine();
     match context.scope {
@@ -127,7 +130,9 @@ fn run(
     running.active.store(false, Ordering::Release);
     running.busy.store(false, Ordering::Release);
     running.kill_requested.store(false, Ordering::Relaxed);
-    *running.description.lock() = None;
+    if function_call {
+        *running.description.lock() = None;
+    }
     Ok(())
 }
 
@@ -137,7 +142,7 @@ fn eval_common(
     access: Access,
     by_sha: bool,
 ) -> CommandResult {
-    let (keys, script_args) = keys_and_args(args)?;
+    let (keys, script_args) = keys_and_args(args, errors::NOT_INTEGER)?;
     let (sha, callback, flags) = {
         let mut engine = context.server.scripting.engine();
         let sha = if by_sha {
@@ -152,8 +157,6 @@ fn eval_common(
         let script = &engine.scripts[&sha];
         (sha.clone(), script.function.clone(), script.flags)
     };
-    let name = format!("f_{sha}");
-    let _ = name;
     run(
         context,
         callback,
@@ -188,14 +191,19 @@ fn evalsha_ro(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 }
 
 fn fcall_common(context: &mut Context, args: &[&[u8]], access: Access) -> CommandResult {
-    let (keys, function_args) = keys_and_args(args)?;
+    let (keys, function_args) = keys_and_args(args, "ERR Bad number of keys provided")?;
     let name = String::from_utf8_lossy(args[1]).into_owned();
     let (callback, flags) = {
         let engine = context.server.scripting.engine();
-        let Some(library) = engine.functions.get(&name) else {
+        let Some(library) = engine.functions.get(&name.to_ascii_lowercase()) else {
             return Err("ERR Function not found".into());
         };
-        let function = &engine.libraries[library].functions[&name];
+        let function = engine.libraries[library]
+            .functions
+            .iter()
+            .find(|(function_name, _)| function_name.eq_ignore_ascii_case(&name))
+            .map(|(_, function)| function)
+            .expect("the function index matches the libraries");
         (function.callback.clone(), function.flags)
     };
     run(
@@ -304,18 +312,19 @@ fn update_counts(context: &Context, engine: &crate::scripting::engine::Engine) {
 
 /// FUNCTION LOAD [REPLACE] function-code
 fn function_load(context: &mut Context, args: &[&[u8]]) -> CommandResult {
-    let (replace, code) = match args.len() {
-        3 => (false, args[2]),
-        4 if is(args[2], "REPLACE") => (true, args[3]),
-        4 => {
+    let mut replace = false;
+    for option in &args[2..args.len() - 1] {
+        if is(option, "REPLACE") {
+            replace = true;
+        } else {
             return Err(format!(
                 "ERR Unknown option given: {}",
-                String::from_utf8_lossy(args[2])
+                String::from_utf8_lossy(option)
             )
-            .into())
+            .into());
         }
-        _ => return Err(errors::SYNTAX.into()),
-    };
+    }
+    let code = args[args.len() - 1];
     let mut engine = context.server.scripting.engine();
     let name = engine.load_library(code, replace)?;
     update_counts(context, &engine);

@@ -121,14 +121,18 @@ fn pack_value(out: &mut Vec<u8>, value: &Value, level: usize) -> mlua::Result<()
                 }
             }
             None => {
-                let pairs: Vec<(Value, Value)> = table
-                    .clone()
-                    .pairs::<Value, Value>()
-                    .collect::<mlua::Result<_>>()?;
-                pack_header(out, pairs.len(), 0x80, 16, 0xde, 0xdf);
-                for (key, item) in &pairs {
-                    pack_value(out, key, level + 1)?;
-                    pack_value(out, item, level + 1)?;
+                // Count, then encode, without holding every pair at once (values live on Lua's
+                // limited reference stack).
+                let mut count = 0;
+                for pair in table.clone().pairs::<Value, Value>() {
+                    pair?;
+                    count += 1;
+                }
+                pack_header(out, count, 0x80, 16, 0xde, 0xdf);
+                for pair in table.clone().pairs::<Value, Value>() {
+                    let (key, item) = pair?;
+                    pack_value(out, &key, level + 1)?;
+                    pack_value(out, &item, level + 1)?;
                 }
             }
         },

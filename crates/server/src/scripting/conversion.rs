@@ -214,17 +214,13 @@ fn write_table(table: &Table, writer: &mut ReplyWriter, depth: usize) {
             }
         }
     }
-    let mut items = Vec::new();
-    let mut index = 1;
-    loop {
-        match table.raw_get::<Value>(index) {
-            Ok(Value::Nil) | Err(_) => break,
-            Ok(value) => items.push(value),
-        }
-        index += 1;
+    let mut length = 0;
+    while !matches!(table.raw_get::<Value>(length + 1), Ok(Value::Nil) | Err(_)) {
+        length += 1;
     }
-    writer.array(items.len());
-    for item in &items {
-        write_value(item, writer, depth + 1);
+    writer.array(length);
+    for index in 1..=length {
+        let item = table.raw_get::<Value>(index).unwrap_or(Value::Nil);
+        write_value(&item, writer, depth + 1);
     }
 }

@@ -47,7 +47,7 @@ pub struct Engine {
     run: Function,
     pub scripts: HashMap<String, Script>,
     pub libraries: BTreeMap<String, Library>,
-    /// Function name → library name.
+    /// Lower-cased function name (FCALL is case-insensitive) → library name.
     pub functions: HashMap<String, String>,
     script_client: Option<Client>,
 }
@@ -202,7 +202,7 @@ impl Engine {
             return Err("ERR No functions registered".into());
         }
         for function_name in loading.functions.keys() {
-            if let Some(owner) = self.functions.get(function_name) {
+            if let Some(owner) = self.functions.get(&function_name.to_ascii_lowercase()) {
                 if *owner != name {
                     return Err(format!("ERR Function {function_name} already exists"));
                 }
@@ -210,11 +210,12 @@ impl Engine {
         }
         if let Some(previous) = self.libraries.remove(&name) {
             for function_name in previous.functions.keys() {
-                self.functions.remove(function_name);
+                self.functions.remove(&function_name.to_ascii_lowercase());
             }
         }
         for function_name in loading.functions.keys() {
-            self.functions.insert(function_name.clone(), name.clone());
+            self.functions
+                .insert(function_name.to_ascii_lowercase(), name.clone());
         }
         self.libraries.insert(
             name.clone(),
@@ -233,7 +234,7 @@ impl Engine {
             return false;
         };
         for function_name in library.functions.keys() {
-            self.functions.remove(function_name);
+            self.functions.remove(&function_name.to_ascii_lowercase());
         }
         true
     }
@@ -332,8 +333,6 @@ impl Engine {
                 }
             }
         }
-        // Keep memory in check between scripts, as Redis's periodic full GC does.
-        let _ = lua.gc_step();
     }
 }
 
@@ -789,7 +788,11 @@ fn primitive_register_function(lua: &Lua, args: MultiValue) -> mlua::Result<(boo
     }
     let name = String::from_utf8_lossy(&name).into_owned();
     let mut loading = lua.app_data_mut::<Loading>().expect("checked above");
-    if loading.functions.contains_key(&name) {
+    if loading
+        .functions
+        .keys()
+        .any(|existing| existing.eq_ignore_ascii_case(&name))
+    {
         drop(loading);
         return error_table(lua, "ERR Function already exists in the library");
     }
