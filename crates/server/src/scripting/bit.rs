@@ -93,15 +93,12 @@ pub fn create(lua: &Lua) -> mlua::Result<Table> {
         "tohex",
         lua.create_function(|_, args: MultiValue| {
             let value = argument(&args, 0, "tohex")? as u32;
-            let mut digits = match args.get(1) {
+            let digits = match args.get(1) {
                 None | Some(Value::Nil) => 8,
-                _ => argument(&args, 1, "tohex")?,
+                _ => argument(&args, 1, "tohex")? as i64,
             };
             let upper = digits < 0;
-            if upper {
-                digits = -digits;
-            }
-            let digits = digits.clamp(1, 8) as usize;
+            let digits = digits.abs().clamp(1, 8) as usize;
             let masked = if digits == 8 {
                 value
             } else {

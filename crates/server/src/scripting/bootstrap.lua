@@ -6,8 +6,14 @@ local G = _G
 local error, type, tostring, setmetatable, xpcall, pairs = error, type, tostring, setmetatable, xpcall, pairs
 local getinfo, sub = debug.getinfo, string.sub
 
+-- Read-only proxies, and what they stand for (so that pairs and next see through them).
+local proxied = setmetatable({}, { __mode = "k" })
+local next_raw, pairs_raw = next, pairs
+
 local function readonly(t)
-    return setmetatable({}, {
+    local proxy = {}
+    proxied[proxy] = t
+    return setmetatable(proxy, {
         __index = t,
         __newindex = function()
             error("Attempt to modify a readonly table", 2)
@@ -54,7 +60,18 @@ G.math.random = primitives.random
 G.math.randomseed = primitives.randomseed
 
 local real = {}
-for _, name in pairs({
+G.next = function(t, key)
+    return next_raw(proxied[t] or t, key)
+end
+G.pairs = function(t)
+    local target = proxied[t]
+    if target ~= nil then
+        return next_raw, target, nil
+    end
+    return pairs_raw(t)
+end
+
+for _, name in pairs_raw({
     "xpcall", "tostring", "getfenv", "setmetatable", "next", "assert", "tonumber", "rawequal",
     "collectgarbage", "getmetatable", "rawset", "pcall", "coroutine", "type", "select", "unpack",
     "gcinfo", "pairs", "loadstring", "ipairs", "error", "_VERSION", "rawget", "setfenv", "load",
@@ -86,6 +103,7 @@ local env = setmetatable({}, {
     __metatable = false,
 })
 real._G = env
+proxied[env] = real
 
 -- Finds the user's frame (not this file's wrappers) and turns any error into a table.
 local function handler(err)
