@@ -86,6 +86,7 @@ fn run(
     running.busy.store(false, Ordering::Relaxed);
     running.kill_requested.store(false, Ordering::Relaxed);
     running.wrote.store(false, Ordering::Relaxed);
+    running.handoffs.store(0, Ordering::Relaxed);
     if function_call {
         *running.description.lock() = Some((
             name.as_bytes().to_vec(),

@@ -17,6 +17,8 @@ use crate::server::{unix_time_ms, Server};
 
 /// Lua instructions between two checks of the clock and the kill flag.
 const HOOK_INSTRUCTIONS: u32 = 10_000;
+/// Times a busy script hands its thread's other tasks to another worker (see `hook`).
+const HANDOFFS: u32 = 10;
 
 /// A cached EVAL script.
 pub struct Script {
@@ -432,6 +434,19 @@ fn hook(lua: &Lua) -> mlua::Result<VmState> {
                 "Slow script detected: still in execution after {elapsed_ms} milliseconds. You can try killing the script using the SCRIPT KILL command."
             );
             running.busy.store(true, Ordering::Release);
+        }
+    }
+    if running.busy.load(Ordering::Relaxed) && running.handoffs.load(Ordering::Relaxed) < HANDOFFS {
+        // The script keeps this worker thread: hand the thread's other tasks (queued
+        // connections, including the one tokio would poll next) to another worker, so that
+        // their clients get BUSY instead of waiting for the script. The pause lets the new
+        // worker take the queues before this thread could reclaim them; it is repeated a few
+        // times because that is not guaranteed.
+        running.handoffs.fetch_add(1, Ordering::Relaxed);
+        if tokio::runtime::Handle::try_current().is_ok_and(|handle| {
+            handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        }) {
+            tokio::task::block_in_place(|| std::thread::sleep(std::time::Duration::from_millis(1)));
         }
     }
     if running.kill_requested.load(Ordering::Acquire) {

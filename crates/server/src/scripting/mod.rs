@@ -67,6 +67,8 @@ pub struct Running {
     /// Past `busy-reply-threshold`: other clients get BUSY.
     pub busy: AtomicBool,
     pub kill_requested: AtomicBool,
+    /// How often the busy script handed its thread's tasks to another worker.
+    pub handoffs: std::sync::atomic::AtomicU32,
     /// It ran a write command (SCRIPT KILL refuses: UNKILLABLE).
     pub wrote: AtomicBool,
     /// Name and command of the running function (FUNCTION STATS).
