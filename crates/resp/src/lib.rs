@@ -14,6 +14,8 @@
 pub mod invariants;
 mod parse;
 mod reply;
+mod value;
 
 pub use parse::{parse_request, split_arguments, ParseLimits, ProtocolError, Request, RequestArgs};
 pub use reply::{format_double, Protocol, ReplyWriter};
+pub use value::{parse_reply, MalformedReply, ReplyValue};

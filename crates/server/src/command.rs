@@ -42,6 +42,9 @@ pub mod flags {
     pub const TOUCHES_ARBITRARY_KEYS: u32 = 1 << 21;
     pub const SENTINEL: u32 = 1 << 22;
     pub const ONLY_SENTINEL: u32 = 1 << 23;
+    /// Cinnabar's own: the command runs alone, holding the script barrier exclusively
+    /// (scripts, which may touch keys they did not declare). Never shown by COMMAND INFO.
+    pub const EXCLUSIVE: u32 = 1 << 24;
 
     /// Names as COMMAND INFO prints them, in Redis's order.
     pub const NAMES: &[(u32, &str, &str)] = &[
@@ -481,6 +484,14 @@ impl CommandTable {
         let command = command.unwrap_or_else(|| panic!("no spec for command {full_name}"));
         assert!(command.handler.is_none(), "{full_name} registered twice");
         command.handler = Some(handler);
+    }
+
+    /// Registers the handler of a command that runs alone (see [`flags::EXCLUSIVE`]).
+    pub fn handle_exclusive(&mut self, full_name: &str, handler: Handler) {
+        self.handle(full_name, handler);
+        if let Some(command) = self.commands.get_mut(full_name.as_bytes()) {
+            command.flags |= flags::EXCLUSIVE;
+        }
     }
 
     /// Drops every command that has no handler, so that clients see only what works.

@@ -381,6 +381,15 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                 .shared
                 .argument_bytes
                 .store(argument_bytes, Ordering::Relaxed);
+            let _barrier = match enter_barrier(server, command) {
+                Ok(guard) => guard,
+                Err(error) => {
+                    command.stats.add_rejected();
+                    reply_error(server, client, output, &error);
+                    client.sync_shared();
+                    return;
+                }
+            };
             let protocol = client.protocol;
             let mut context = Context {
                 server,
@@ -426,6 +435,50 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
             client.reply_mode = ReplyMode::On;
         }
         ReplyMode::On | ReplyMode::SkipNext => {}
+    }
+}
+
+/// How a command holds the script barrier while it runs.
+enum BarrierHold<'a> {
+    Shared(#[allow(dead_code)] crate::barrier::SharedGuard<'a>),
+    Exclusive(#[allow(dead_code)] crate::barrier::ExclusiveGuard<'a>),
+    /// An `allow_busy` command (SCRIPT KILL ...) while a script is busy.
+    Bypassed,
+}
+
+enum GiveUp {
+    Busy(&'static str),
+    Bypass,
+}
+
+/// Enters the script barrier: exclusively for scripts, shared for everything else. While a
+/// script is past `busy-reply-threshold`, waiting commands get BUSY, except `allow_busy` ones,
+/// which run beside it.
+fn enter_barrier<'a>(
+    server: &'a Server,
+    command: &Command,
+) -> Result<BarrierHold<'a>, CommandError> {
+    let running = &server.scripting.running;
+    let give_up = || match running.busy_error() {
+        None => Ok(()),
+        Some(_) if command.has(flags::ALLOW_BUSY) => Err(GiveUp::Bypass),
+        Some(error) => Err(GiveUp::Busy(error)),
+    };
+    let entered = if command.has(flags::EXCLUSIVE) {
+        server
+            .barrier
+            .enter_exclusive(give_up)
+            .map(BarrierHold::Exclusive)
+    } else {
+        server
+            .barrier
+            .enter_shared(give_up)
+            .map(BarrierHold::Shared)
+    };
+    match entered {
+        Ok(hold) => Ok(hold),
+        Err(GiveUp::Bypass) => Ok(BarrierHold::Bypassed),
+        Err(GiveUp::Busy(error)) => Err(CommandError::new(error)),
     }
 }
 

@@ -11,6 +11,7 @@
 
 pub mod allocator;
 pub mod arguments;
+pub mod barrier;
 pub mod blocking;
 pub mod client;
 pub mod command;
@@ -24,6 +25,7 @@ pub mod propagation;
 pub mod pubsub;
 pub mod rdb;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod snapshot;
 pub mod startup;

@@ -155,6 +155,9 @@ pub struct Server {
     pub propagation: Propagation,
     pub blocked: BlockedClients,
     pub pubsub: PubSub,
+    /// Ordinary commands share it, scripts hold it alone (see `crate::barrier`).
+    pub barrier: crate::barrier::Barrier,
+    pub scripting: crate::scripting::Scripting,
     pub notifications: Notifications,
     pub stats: Stats,
     pub started: Instant,
@@ -267,6 +270,8 @@ impl Server {
             propagation: Propagation::default(),
             blocked: BlockedClients::default(),
             pubsub: PubSub::default(),
+            barrier: Default::default(),
+            scripting: Default::default(),
             notifications: Notifications::default(),
             stats: Stats::default(),
             started: Instant::now(),

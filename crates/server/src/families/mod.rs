@@ -13,6 +13,7 @@ pub mod lists;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod streams;
@@ -31,6 +32,7 @@ pub fn register_all(table: &mut CommandTable) {
     persistence::register(table);
     pubsub::register(table);
     replication::register(table);
+    scripting::register(table);
     server::register(table);
     streams::register(table);
     sets::register(table);

@@ -25,7 +25,6 @@ pub fn register(table: &mut CommandTable) {
     table.handle("config|help", config_help);
     table.handle("shutdown", shutdown);
     table.handle("time", time);
-    table.handle("function|flush", function_flush);
     table.handle("info", info::info);
     table.handle("command", introspection::command);
     table.handle("command|count", introspection::command_count);
@@ -53,19 +52,6 @@ pub fn reply_help(context: &mut Context, command: &str, lines: &[&str]) {
     }
     context.reply.simple(b"HELP");
     context.reply.simple(b"    Prints this help.");
-}
-
-/// FUNCTION FLUSH [ASYNC | SYNC]
-///
-/// No function libraries exist until scripting lands, so there is nothing to flush.
-fn function_flush(context: &mut Context, args: &[&[u8]]) -> CommandResult {
-    match args.get(2) {
-        None => {}
-        Some(mode) if is(mode, "ASYNC") || is(mode, "SYNC") => {}
-        Some(_) => return Err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option".into()),
-    }
-    context.reply.ok();
-    Ok(())
 }
 
 /// DBSIZE

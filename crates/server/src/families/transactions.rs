@@ -119,6 +119,7 @@ fn needs_every_shard(command: &Command) -> bool {
         && !command.has(flags::WRITE);
     (keyless && !harmless)
         || command.has(flags::MOVABLE_KEYS) && command.key_specs.is_empty()
+        || command.has(flags::EXCLUSIVE)
         || matches!(
             command.full_name.as_str(),
             "select" | "move" | "copy" | "swapdb"

@@ -1,0 +1,553 @@
+//! Scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT, FUNCTION, FCALL, FCALL_RO.
+//!
+//! The scripts themselves run in `crate::scripting` (see its model). The script commands carry
+//! the `EXCLUSIVE` table flag, so they run alone (the script barrier); SCRIPT KILL and
+//! FUNCTION KILL are `allow_busy` and run beside a busy script.
+
+use std::sync::atomic::Ordering;
+
+use store::glob::glob_match;
+
+use crate::command::CommandTable;
+use crate::context::{errors, CommandResult, Context, HeldScope};
+use crate::scripting::{ScriptFlags, ScriptScope};
+use crate::server::unix_time_ms;
+use store::number::parse_i64;
+
+pub fn register(table: &mut CommandTable) {
+    table.handle_exclusive("eval", eval);
+    table.handle_exclusive("eval_ro", eval_ro);
+    table.handle_exclusive("evalsha", evalsha);
+    table.handle_exclusive("evalsha_ro", evalsha_ro);
+    table.handle_exclusive("fcall", fcall);
+    table.handle_exclusive("fcall_ro", fcall_ro);
+    table.handle("script|load", script_load);
+    table.handle("script|exists", script_exists);
+    table.handle("script|flush", script_flush);
+    table.handle("script|kill", script_kill);
+    table.handle("function|load", function_load);
+    table.handle("function|delete", function_delete);
+    table.handle("function|list", function_list);
+    table.handle("function|flush", function_flush);
+    table.handle("function|dump", function_dump);
+    table.handle("function|restore", function_restore);
+    table.handle("function|stats", function_stats);
+    table.handle("function|kill", function_kill);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
+fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// Splits `numkeys key... arg...` (starting at `args[2]`) into keys and arguments.
+fn keys_and_args<'a>(
+    args: &'a [&'a [u8]],
+    not_integer: &'static str,
+) -> Result<(&'a [&'a [u8]], &'a [&'a [u8]]), crate::context::CommandError> {
+    let count = parse_i64(args[2]).ok_or(not_integer)?;
+    if count < 0 {
+        return Err("ERR Number of keys can't be negative".into());
+    }
+    let rest = &args[3..];
+    if count as usize > rest.len() {
+        return Err("ERR Number of keys can't be greater than number of args".into());
+    }
+    Ok(rest.split_at(count as usize))
+}
+
+/// Runs a script or function: marks it running (for BUSY, KILL, FUNCTION STATS), lends it a
+/// scope (its own, or EXEC's), and settles the scope after it.
+#[allow(clippy::too_many_arguments)]
+fn run(
+    context: &mut Context,
+    callback: mlua::Function,
+    flags: ScriptFlags,
+    access: Access,
+    function_call: bool,
+    name: &str,
+    keys: &[&[u8]],
+    args: &[&[u8]],
+    whole: &[&[u8]],
+) -> CommandResult {
+    if access == Access::ReadOnly && !flags.legacy && !flags.no_writes {
+        return Err("ERR Can not execute a script with write flag using *_ro command.".into());
+    }
+    let read_only = access == Access::ReadOnly || flags.no_writes;
+    let server = context.server;
+    let running = &server.scripting.running;
+    running.function.store(function_call, Ordering::Relaxed);
+    running.started_ms.store(unix_time_ms(), Ordering::Relaxed);
+    running.busy.store(false, Ordering::Relaxed);
+    running.kill_requested.store(false, Ordering::Relaxed);
+    running.wrote.store(false, Ordering::Relaxed);
+    running.handoffs.store(0, Ordering::Relaxed);
+    if function_call {
+        *running.description.lock() = Some((
+            name.as_bytes().to_vec(),
+            whole.iter().map(|arg| arg.to_vec()).collect(),
+        ));
+    }
+    running.active.store(true, Ordering::Release);
+    let mut engine = server.scripting.engine();
+    match context.scope {
+        Some(scope) => engine.run_callback(
+            server,
+            context.client,
+            scope,
+            None,
+            &callback,
+            function_call,
+            read_only,
+            name,
+            keys,
+            args,
+            &mut context.reply,
+        ),
+        None => {
+            let scope = ScriptScope::new(server);
+            engine.run_callback(
+                server,
+                context.client,
+                &scope as &dyn HeldScope,
+                Some(&scope.replicate),
+                &callback,
+                function_call,
+                read_only,
+                name,
+                keys,
+                args,
+                &mut context.reply,
+            );
+            drop(engine);
+            scope.finish();
+        }
+    }
+    running.active.store(false, Ordering::Release);
+    running.busy.store(false, Ordering::Release);
+    running.kill_requested.store(false, Ordering::Relaxed);
+    if function_call {
+        *running.description.lock() = None;
+    }
+    Ok(())
+}
+
+fn eval_common(
+    context: &mut Context,
+    args: &[&[u8]],
+    access: Access,
+    by_sha: bool,
+) -> CommandResult {
+    let (keys, script_args) = keys_and_args(args, errors::NOT_INTEGER)?;
+    let (sha, callback, flags) = {
+        let mut engine = context.server.scripting.engine();
+        let sha = if by_sha {
+            let sha = String::from_utf8_lossy(args[1]).to_ascii_lowercase();
+            if !engine.scripts.contains_key(&sha) {
+                return Err("NOSCRIPT No matching script. Please use EVAL.".into());
+            }
+            sha
+        } else {
+            engine.load_script(args[1])?
+        };
+        let script = &engine.scripts[&sha];
+        (sha.clone(), script.function.clone(), script.flags)
+    };
+    run(
+        context,
+        callback,
+        flags,
+        access,
+        false,
+        &sha,
+        keys,
+        script_args,
+        args,
+    )
+}
+
+/// EVAL script numkeys [key [key ...]] [arg [arg ...]]
+fn eval(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    eval_common(context, args, Access::ReadWrite, false)
+}
+
+/// EVAL_RO script numkeys [key [key ...]] [arg [arg ...]]
+fn eval_ro(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    eval_common(context, args, Access::ReadOnly, false)
+}
+
+/// EVALSHA sha1 numkeys [key [key ...]] [arg [arg ...]]
+fn evalsha(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    eval_common(context, args, Access::ReadWrite, true)
+}
+
+/// EVALSHA_RO sha1 numkeys [key [key ...]] [arg [arg ...]]
+fn evalsha_ro(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    eval_common(context, args, Access::ReadOnly, true)
+}
+
+fn fcall_common(context: &mut Context, args: &[&[u8]], access: Access) -> CommandResult {
+    let (keys, function_args) = keys_and_args(args, "ERR Bad number of keys provided")?;
+    let name = String::from_utf8_lossy(args[1]).into_owned();
+    let (callback, flags) = {
+        let engine = context.server.scripting.engine();
+        let Some(library) = engine.functions.get(&name.to_ascii_lowercase()) else {
+            return Err("ERR Function not found".into());
+        };
+        let function = engine.libraries[library]
+            .functions
+            .iter()
+            .find(|(function_name, _)| function_name.eq_ignore_ascii_case(&name))
+            .map(|(_, function)| function)
+            .expect("the function index matches the libraries");
+        (function.callback.clone(), function.flags)
+    };
+    run(
+        context,
+        callback,
+        flags,
+        access,
+        true,
+        &name,
+        keys,
+        function_args,
+        args,
+    )
+}
+
+/// FCALL function numkeys [key [key ...]] [arg [arg ...]]
+fn fcall(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    fcall_common(context, args, Access::ReadWrite)
+}
+
+/// FCALL_RO function numkeys [key [key ...]] [arg [arg ...]]
+fn fcall_ro(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    fcall_common(context, args, Access::ReadOnly)
+}
+
+/// SCRIPT LOAD script
+fn script_load(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let sha = context.server.scripting.engine().load_script(args[2])?;
+    context.reply.bulk(sha.as_bytes());
+    Ok(())
+}
+
+/// SCRIPT EXISTS sha1 [sha1 ...]
+fn script_exists(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let engine = context.server.scripting.engine();
+    let found: Vec<bool> = args[2..]
+        .iter()
+        .map(|sha| {
+            let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+            engine.scripts.contains_key(&sha)
+        })
+        .collect();
+    drop(engine);
+    context.reply.array(found.len());
+    for exists in found {
+        context.reply.integer(exists as i64);
+    }
+    Ok(())
+}
+
+/// Reads the optional `ASYNC | SYNC` of SCRIPT FLUSH and FUNCTION FLUSH.
+fn flush_mode(args: &[&[u8]], command: &str) -> CommandResult {
+    match args.get(2) {
+        None => Ok(()),
+        Some(mode) if args.len() == 3 && (is(mode, "ASYNC") || is(mode, "SYNC")) => Ok(()),
+        Some(_) => Err(format!("ERR {command} only supports SYNC|ASYNC option").into()),
+    }
+}
+
+/// SCRIPT FLUSH [ASYNC | SYNC]
+fn script_flush(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    flush_mode(args, "SCRIPT FLUSH")?;
+    context.server.scripting.engine().flush_scripts();
+    context.reply.ok();
+    Ok(())
+}
+
+/// SCRIPT KILL and FUNCTION KILL: only while a script (or function) that wrote nothing runs.
+fn kill(context: &mut Context, function: bool) -> CommandResult {
+    let running = &context.server.scripting.running;
+    if !running.active.load(Ordering::Acquire) {
+        return Err("NOTBUSY No scripts in execution right now.".into());
+    }
+    if running.function.load(Ordering::Relaxed) != function {
+        return Err(if function {
+            "NOTBUSY No scripts in execution right now."
+        } else {
+            "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+        }
+        .into());
+    }
+    if running.wrote.load(Ordering::Relaxed) {
+        return Err("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.".into());
+    }
+    running.kill_requested.store(true, Ordering::Release);
+    context.reply.ok();
+    Ok(())
+}
+
+/// SCRIPT KILL
+fn script_kill(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    kill(context, false)
+}
+
+/// FUNCTION KILL
+fn function_kill(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    kill(context, true)
+}
+
+fn update_counts(context: &Context, engine: &crate::scripting::engine::Engine) {
+    let (libraries, functions) = engine.counts();
+    let scripting = &context.server.scripting;
+    scripting.library_count.store(libraries, Ordering::Relaxed);
+    scripting.function_count.store(functions, Ordering::Relaxed);
+}
+
+/// FUNCTION LOAD [REPLACE] function-code
+fn function_load(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let mut replace = false;
+    for option in &args[2..args.len() - 1] {
+        if is(option, "REPLACE") {
+            replace = true;
+        } else {
+            return Err(format!(
+                "ERR Unknown option given: {}",
+                String::from_utf8_lossy(option)
+            )
+            .into());
+        }
+    }
+    let code = args[args.len() - 1];
+    let mut engine = context.server.scripting.engine();
+    let name = engine.load_library(code, replace)?;
+    update_counts(context, &engine);
+    drop(engine);
+    context.propagate(args);
+    context.reply.bulk(name.as_bytes());
+    Ok(())
+}
+
+/// FUNCTION DELETE library-name
+fn function_delete(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let name = String::from_utf8_lossy(args[2]).into_owned();
+    let mut engine = context.server.scripting.engine();
+    if !engine.delete_library(&name) {
+        return Err("ERR Library not found".into());
+    }
+    update_counts(context, &engine);
+    drop(engine);
+    context.propagate(args);
+    context.reply.ok();
+    Ok(())
+}
+
+/// FUNCTION FLUSH [ASYNC | SYNC]
+fn function_flush(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    flush_mode(args, "FUNCTION FLUSH")?;
+    let mut engine = context.server.scripting.engine();
+    engine.flush_libraries();
+    update_counts(context, &engine);
+    drop(engine);
+    context.propagate(args);
+    context.reply.ok();
+    Ok(())
+}
+
+/// FUNCTION LIST [LIBRARYNAME library-name-pattern] [WITHCODE]
+fn function_list(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let mut with_code = false;
+    let mut pattern: Option<&[u8]> = None;
+    let mut index = 2;
+    while index < args.len() {
+        if is(args[index], "WITHCODE") {
+            if with_code {
+                return Err("ERR Unknown argument withcode".into());
+            }
+            with_code = true;
+        } else if is(args[index], "LIBRARYNAME") {
+            if pattern.is_some() {
+                return Err("ERR library name argument was already given".into());
+            }
+            let Some(value) = args.get(index + 1) else {
+                return Err("ERR library name argument was not given".into());
+            };
+            pattern = Some(value);
+            index += 1;
+        } else {
+            return Err(format!(
+                "ERR Unknown argument {}",
+                String::from_utf8_lossy(args[index])
+            )
+            .into());
+        }
+        index += 1;
+    }
+    let engine = context.server.scripting.engine();
+    let libraries: Vec<_> = engine
+        .libraries
+        .values()
+        .filter(|library| {
+            pattern.is_none_or(|pattern| glob_match(pattern, library.name.as_bytes(), false))
+        })
+        .collect();
+    let reply = &mut context.reply;
+    reply.array(libraries.len());
+    for library in libraries {
+        reply.map(if with_code { 4 } else { 3 });
+        reply.bulk(b"library_name");
+        reply.bulk(library.name.as_bytes());
+        reply.bulk(b"engine");
+        reply.bulk(b"LUA");
+        reply.bulk(b"functions");
+        reply.array(library.functions.len());
+        for (name, function) in &library.functions {
+            reply.map(3);
+            reply.bulk(b"name");
+            reply.bulk(name.as_bytes());
+            reply.bulk(b"description");
+            match &function.description {
+                Some(description) => reply.bulk(description),
+                None => reply.null(),
+            }
+            reply.bulk(b"flags");
+            let names = function.flags.names();
+            reply.set(names.len());
+            for name in names {
+                reply.bulk(name.as_bytes());
+            }
+        }
+        if with_code {
+            reply.bulk(b"library_code");
+            reply.bulk(&library.code);
+        }
+    }
+    Ok(())
+}
+
+/// Magic and version at the start of a FUNCTION DUMP payload.
+const DUMP_MAGIC: &[u8] = b"CNBRFN1";
+
+/// FUNCTION DUMP
+fn function_dump(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    let engine = context.server.scripting.engine();
+    let mut payload = DUMP_MAGIC.to_vec();
+    for library in engine.libraries.values() {
+        payload.extend_from_slice(&(library.code.len() as u32).to_le_bytes());
+        payload.extend_from_slice(&library.code);
+    }
+    let checksum = crate::scripting::sha1::digest(&payload);
+    payload.extend_from_slice(&checksum[..8]);
+    drop(engine);
+    context.reply.bulk(&payload);
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RestorePolicy {
+    Flush,
+    Append,
+    Replace,
+}
+
+/// FUNCTION RESTORE serialized-value [FLUSH | APPEND | REPLACE]
+fn function_restore(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let policy =
+        match args.get(3) {
+            None => RestorePolicy::Append,
+            Some(word) if args.len() == 4 && is(word, "FLUSH") => RestorePolicy::Flush,
+            Some(word) if args.len() == 4 && is(word, "APPEND") => RestorePolicy::Append,
+            Some(word) if args.len() == 4 && is(word, "REPLACE") => RestorePolicy::Replace,
+            Some(_) if args.len() > 4 => return Err(errors::SYNTAX.into()),
+            Some(_) => return Err(
+                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."
+                    .into(),
+            ),
+        };
+    let payload = args[2];
+    let invalid =
+        || crate::context::CommandError::from("ERR payload version or checksum are wrong");
+    if payload.len() < DUMP_MAGIC.len() + 8 || !payload.starts_with(DUMP_MAGIC) {
+        return Err(invalid());
+    }
+    let (body, checksum) = payload.split_at(payload.len() - 8);
+    if crate::scripting::sha1::digest(body)[..8] != *checksum {
+        return Err(invalid());
+    }
+    let mut codes = Vec::new();
+    let mut rest = &body[DUMP_MAGIC.len()..];
+    while !rest.is_empty() {
+        if rest.len() < 4 {
+            return Err(invalid());
+        }
+        let length = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        rest = &rest[4..];
+        if rest.len() < length {
+            return Err(invalid());
+        }
+        codes.push(rest[..length].to_vec());
+        rest = &rest[length..];
+    }
+    let mut engine = context.server.scripting.engine();
+    if policy == RestorePolicy::Flush {
+        engine.flush_libraries();
+    }
+    for code in &codes {
+        if let Err(error) = engine.load_library(code, policy != RestorePolicy::Append) {
+            update_counts(context, &engine);
+            return Err(error.into());
+        }
+    }
+    update_counts(context, &engine);
+    drop(engine);
+    context.propagate(args);
+    context.reply.ok();
+    Ok(())
+}
+
+/// FUNCTION STATS
+fn function_stats(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    let scripting = &context.server.scripting;
+    let running = &scripting.running;
+    let description =
+        if running.active.load(Ordering::Acquire) && running.function.load(Ordering::Relaxed) {
+            running.description.lock().clone()
+        } else {
+            None
+        };
+    let started_ms = running.started_ms.load(Ordering::Relaxed);
+    let reply = &mut context.reply;
+    reply.map(2);
+    reply.bulk(b"running_script");
+    match description {
+        None => reply.null(),
+        Some((name, command)) => {
+            reply.map(3);
+            reply.bulk(b"name");
+            reply.bulk(&name);
+            reply.bulk(b"command");
+            reply.array(command.len());
+            for arg in &command {
+                reply.bulk(arg);
+            }
+            reply.bulk(b"duration_ms");
+            reply.integer(unix_time_ms().saturating_sub(started_ms) as i64);
+        }
+    }
+    reply.bulk(b"engines");
+    reply.map(1);
+    reply.bulk(b"LUA");
+    reply.map(2);
+    reply.bulk(b"libraries_count");
+    reply.integer(scripting.library_count.load(Ordering::Relaxed) as i64);
+    reply.bulk(b"functions_count");
+    reply.integer(scripting.function_count.load(Ordering::Relaxed) as i64);
+    Ok(())
+}

@@ -1,0 +1,137 @@
+-- Cinnabar's Lua bootstrap: the sandbox and the Lua side of the `redis` API.
+-- Called once with the Rust primitives; returns the sandboxed globals (what scripts see), the
+-- real globals table behind them, the error handler and the runner.
+local primitives, libraries = ...
+local G = _G
+local error, type, tostring, setmetatable, xpcall, pairs = error, type, tostring, setmetatable, xpcall, pairs
+local getinfo, sub = debug.getinfo, string.sub
+
+-- Read-only proxies, and what they stand for (so that pairs and next see through them).
+local proxied = setmetatable({}, { __mode = "k" })
+local next_raw, pairs_raw = next, pairs
+
+local function readonly(t)
+    local proxy = {}
+    proxied[proxy] = t
+    return setmetatable(proxy, {
+        __index = t,
+        __newindex = function()
+            error("Attempt to modify a readonly table", 2)
+        end,
+        __metatable = false,
+    })
+end
+
+local redis = {}
+local call_raw = primitives.call
+redis.call = primitives.raising.call
+redis.pcall = function(...)
+    local ok, value = call_raw(...)
+    return value
+end
+redis.error_reply = function(text)
+    if type(text) ~= "string" then
+        return { err = "ERR wrong number or type of arguments" }
+    end
+    return { err = text }
+end
+redis.status_reply = function(text)
+    if type(text) ~= "string" then
+        return { err = "ERR wrong number or type of arguments" }
+    end
+    return { ok = text }
+end
+for _, name in pairs({ "sha1hex", "log", "setresp", "set_repl", "acl_check_cmd", "register_function" }) do
+    redis[name] = primitives.raising[name]
+end
+redis.replicate_commands = function()
+    return true
+end
+redis.breakpoint = function()
+    return false
+end
+redis.debug = function() end
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+redis.REDIS_VERSION = primitives.version
+redis.REDIS_VERSION_NUM = primitives.version_number
+
+G.math.random = primitives.random
+G.math.randomseed = primitives.randomseed
+
+local real = {}
+G.next = function(t, key)
+    return next_raw(proxied[t] or t, key)
+end
+G.pairs = function(t)
+    local target = proxied[t]
+    if target ~= nil then
+        return next_raw, target, nil
+    end
+    return pairs_raw(t)
+end
+
+for _, name in pairs_raw({
+    "xpcall", "tostring", "getfenv", "setmetatable", "next", "assert", "tonumber", "rawequal",
+    "collectgarbage", "getmetatable", "rawset", "pcall", "coroutine", "type", "select", "unpack",
+    "gcinfo", "pairs", "loadstring", "ipairs", "error", "_VERSION", "rawget", "setfenv", "load",
+    "print", "newproxy", "rawlen",
+}) do
+    real[name] = G[name]
+end
+for _, name in pairs({ "string", "math", "table" }) do
+    real[name] = readonly(G[name])
+end
+real.os = readonly({ clock = G.os.clock })
+for name, library in pairs(libraries) do
+    real[name] = readonly(library)
+end
+real.redis = readonly(redis)
+real.server = real.redis
+
+local env = setmetatable({}, {
+    __index = function(_, key)
+        local value = real[key]
+        if value == nil then
+            error("Script attempted to access nonexistent global variable '" .. tostring(key) .. "'", 2)
+        end
+        return value
+    end,
+    __newindex = function()
+        error("Attempt to modify a readonly table", 2)
+    end,
+    __metatable = false,
+})
+real._G = env
+proxied[env] = real
+
+-- Finds the user's frame (not this file's wrappers) and turns any error into a table.
+local function handler(err)
+    local level = 2
+    local info
+    while true do
+        info = getinfo(level, "Sl")
+        if info == nil or (info.what ~= "C" and sub(info.source, 1, 6) == "@user_") then
+            break
+        end
+        level = level + 1
+    end
+    if type(err) ~= "table" then
+        err = { err = "ERR " .. tostring(err) }
+    elseif type(err.err) ~= "string" then
+        err = { err = "ERR unknown error" }
+    end
+    if info ~= nil and err.source == nil then
+        err.source = info.source
+        err.line = info.currentline
+    end
+    return err
+end
+
+local function run(f, a, b)
+    return xpcall(function()
+        return f(a, b)
+    end, handler)
+end
+
+return env, real, run

@@ -1,0 +1,975 @@
+//! The Lua interpreter: sandbox, the `redis` API, the script cache, function libraries, and
+//! running a script or function with a script client.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use resp::{ReplyValue, ReplyWriter};
+
+use super::{conversion, ScriptFlags};
+use crate::client::{Client, ClientShared};
+use crate::command::flags;
+use crate::context::{Context, HeldScope};
+use crate::server::{unix_time_ms, Server};
+
+/// Lua instructions between two checks of the clock and the kill flag.
+const HOOK_INSTRUCTIONS: u32 = 10_000;
+/// Times a busy script hands its thread's other tasks to another worker (see `hook`).
+const HANDOFFS: u32 = 10;
+
+/// A cached EVAL script.
+pub struct Script {
+    pub body: Vec<u8>,
+    pub function: Function,
+    pub flags: ScriptFlags,
+}
+
+/// One function of a library.
+pub struct LibraryFunction {
+    pub callback: Function,
+    pub flags: ScriptFlags,
+    pub description: Option<Vec<u8>>,
+}
+
+/// A function library (FUNCTION LOAD).
+pub struct Library {
+    pub name: String,
+    pub code: Vec<u8>,
+    pub functions: BTreeMap<String, LibraryFunction>,
+}
+
+pub struct Engine {
+    lua: Lua,
+    /// The sandboxed globals scripts see, and the table behind them (KEYS, ARGV).
+    env: Table,
+    real: Table,
+    run: Function,
+    pub scripts: HashMap<String, Script>,
+    pub libraries: BTreeMap<String, Library>,
+    /// Lower-cased function name (FCALL is case-insensitive) → library name.
+    pub functions: HashMap<String, String>,
+    script_client: Option<Client>,
+}
+
+/// What the `redis` API needs while a script runs; reached from Lua through app data.
+struct CallState<'a> {
+    server: &'a Server,
+    client: &'a mut Client,
+    scope: &'a (dyn HeldScope + 'a),
+    replicate: Option<&'a std::cell::Cell<bool>>,
+    read_only: bool,
+}
+
+/// A pointer to the running script's [`CallState`], valid while the script runs.
+struct CurrentCall(*mut CallState<'static>);
+// SAFETY: the pointer is only dereferenced on the thread running the script, while the state
+// it points to is alive (it is removed before `run_callback` returns).
+unsafe impl Send for CurrentCall {}
+
+/// A library being loaded: the functions it registers.
+#[derive(Default)]
+struct Loading {
+    functions: BTreeMap<String, LibraryFunction>,
+}
+
+/// Redis's PRNG for `math.random` (rand48), reseeded before every script.
+struct Rand48(u64);
+
+impl Rand48 {
+    fn seed(&mut self, seed: i32) {
+        self.0 = ((seed as u32 as u64) << 16) | 0x330E;
+    }
+
+    fn next(&mut self) -> i32 {
+        self.0 = (self.0.wrapping_mul(0x5DEECE66D).wrapping_add(0xB)) & ((1 << 48) - 1);
+        (self.0 >> 17) as i32
+    }
+}
+
+fn error_table(lua: &Lua, message: &str) -> mlua::Result<(bool, Value)> {
+    let table = lua.create_table()?;
+    table.raw_set("err", message)?;
+    Ok((false, Value::Table(table)))
+}
+
+/// `%.14g`, as Lua 5.1 turns numbers into strings.
+pub fn lua_number_text(value: f64) -> String {
+    super::cjson::format_g(value, 14)
+}
+
+/// What a script or function call produced: its reply bytes.
+pub enum Outcome {
+    Reply(Vec<u8>),
+}
+
+impl Engine {
+    pub fn new() -> Self {
+        let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::OS | StdLib::DEBUG;
+        // SAFETY: `debug` is loaded only for the bootstrap's error handler, which keeps
+        // `debug.getinfo` in an upvalue; scripts never see the `debug` table.
+        let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
+        let (env, real, run) = bootstrap(&lua).expect("the Lua bootstrap runs");
+        let mut random = Rand48(0);
+        random.seed(0);
+        lua.set_app_data(random);
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS),
+            |lua, _debug| hook(lua),
+        )
+        .expect("the Lua hook installs");
+        Engine {
+            lua,
+            env,
+            real,
+            run,
+            scripts: HashMap::new(),
+            libraries: BTreeMap::new(),
+            functions: HashMap::new(),
+            script_client: None,
+        }
+    }
+
+    /// Compiles and caches an EVAL script; returns its SHA1.
+    pub fn load_script(&mut self, body: &[u8]) -> Result<String, String> {
+        let sha = super::sha1::hex(body);
+        if self.scripts.contains_key(&sha) {
+            return Ok(sha);
+        }
+        let (flags, compiled) = super::parse_eval_shebang(body)?;
+        let function = self
+            .lua
+            .load(&compiled[..])
+            .set_name("@user_script")
+            .set_environment(self.env.clone())
+            .into_function()
+            .map_err(|error| {
+                format!(
+                    "ERR Error compiling script (new function): {}",
+                    compile_message(&error)
+                )
+            })?;
+        self.scripts.insert(
+            sha.clone(),
+            Script {
+                body: body.to_vec(),
+                function,
+                flags,
+            },
+        );
+        Ok(sha)
+    }
+
+    /// SCRIPT FLUSH.
+    pub fn flush_scripts(&mut self) {
+        self.scripts.clear();
+        let _ = self.lua.gc_collect();
+    }
+
+    /// Compiles a library and runs its registration code. Returns its name.
+    pub fn load_library(&mut self, code: &[u8], replace: bool) -> Result<String, String> {
+        let (name, body) = parse_library_shebang(code)?;
+        if self.libraries.contains_key(&name) && !replace {
+            return Err(format!("ERR Library '{name}' already exists"));
+        }
+        let function = self
+            .lua
+            .load(&body[..])
+            .set_name("@user_function")
+            .set_environment(self.env.clone())
+            .into_function()
+            .map_err(|error| {
+                format!("ERR Error compiling function: {}", compile_message(&error))
+            })?;
+        self.lua.set_app_data(Loading::default());
+        let result: mlua::Result<MultiValue> = self.run.call((function, Value::Nil, Value::Nil));
+        let loading = self
+            .lua
+            .remove_app_data::<Loading>()
+            .expect("the loading state is set");
+        let values = result.map_err(|error| format!("ERR Error registering functions: {error}"))?;
+        let mut values = values.into_iter();
+        if let Some(Value::Boolean(false)) = values.next() {
+            let message = match values.next() {
+                Some(Value::Table(table)) => table
+                    .get::<String>("err")
+                    .unwrap_or_else(|_| "ERR unknown error".into()),
+                _ => "ERR unknown error".into(),
+            };
+            return Err(format!("ERR Error registering functions: {message}"));
+        }
+        if loading.functions.is_empty() {
+            return Err("ERR No functions registered".into());
+        }
+        for function_name in loading.functions.keys() {
+            if let Some(owner) = self.functions.get(&function_name.to_ascii_lowercase()) {
+                if *owner != name {
+                    return Err(format!("ERR Function {function_name} already exists"));
+                }
+            }
+        }
+        if let Some(previous) = self.libraries.remove(&name) {
+            for function_name in previous.functions.keys() {
+                self.functions.remove(&function_name.to_ascii_lowercase());
+            }
+        }
+        for function_name in loading.functions.keys() {
+            self.functions
+                .insert(function_name.to_ascii_lowercase(), name.clone());
+        }
+        self.libraries.insert(
+            name.clone(),
+            Library {
+                name: name.clone(),
+                code: code.to_vec(),
+                functions: loading.functions,
+            },
+        );
+        Ok(name)
+    }
+
+    /// Deletes a library; false when there is none by that name.
+    pub fn delete_library(&mut self, name: &str) -> bool {
+        let Some(library) = self.libraries.remove(name) else {
+            return false;
+        };
+        for function_name in library.functions.keys() {
+            self.functions.remove(&function_name.to_ascii_lowercase());
+        }
+        true
+    }
+
+    pub fn flush_libraries(&mut self) {
+        self.libraries.clear();
+        self.functions.clear();
+        let _ = self.lua.gc_collect();
+    }
+
+    /// Counts for FUNCTION STATS.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.libraries.len(), self.functions.len())
+    }
+
+    /// Runs a cached script or a function with `keys` and `args`; the reply is written in the
+    /// caller's protocol into `reply`. `name` is the SHA1 or the function name (for errors).
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_callback(
+        &mut self,
+        server: &Server,
+        caller: &Client,
+        scope: &(dyn HeldScope + '_),
+        replicate: Option<&std::cell::Cell<bool>>,
+        callback: &Function,
+        function_call: bool,
+        read_only: bool,
+        name: &str,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+        reply: &mut ReplyWriter,
+    ) {
+        let lua = &self.lua;
+        let Ok((keys_table, args_table)) = (|| -> mlua::Result<(Table, Table)> {
+            let keys_table = lua.create_table_with_capacity(keys.len(), 0)?;
+            for (index, key) in keys.iter().enumerate() {
+                keys_table.raw_set(index + 1, lua.create_string(key)?)?;
+            }
+            let args_table = lua.create_table_with_capacity(args.len(), 0)?;
+            for (index, arg) in args.iter().enumerate() {
+                args_table.raw_set(index + 1, lua.create_string(arg)?)?;
+            }
+            Ok((keys_table, args_table))
+        })() else {
+            reply.error(b"ERR out of memory creating the script's arguments");
+            return;
+        };
+        let mut client = self.script_client.take().unwrap_or_else(|| {
+            let address = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+            let shared = Arc::new(ClientShared::new(0, address, address, -1, unix_time_ms()));
+            Client::new(shared, true)
+        });
+        client.database = caller.database;
+        client.protocol = resp::Protocol::Resp2;
+        let mut state = CallState {
+            server,
+            client: &mut client,
+            scope,
+            replicate,
+            read_only,
+        };
+        let pointer = &mut state as *mut CallState<'_> as *mut CallState<'static>;
+        lua.set_app_data(CurrentCall(pointer));
+        let result: mlua::Result<MultiValue> = if function_call {
+            self.run.call((callback.clone(), keys_table, args_table))
+        } else {
+            let _ = self.real.raw_set("KEYS", keys_table);
+            let _ = self.real.raw_set("ARGV", args_table);
+            self.run.call((callback.clone(), Value::Nil, Value::Nil))
+        };
+        lua.remove_app_data::<CurrentCall>();
+        drop(state);
+        self.script_client = Some(client);
+        let running = &server.scripting.running;
+        if running.kill_requested.load(Ordering::Acquire) {
+            let command = if function_call { "FUNCTION" } else { "SCRIPT" };
+            reply.error(format!("ERR Script killed by user with {command} KILL...").as_bytes());
+            return;
+        }
+        match result {
+            Err(error) => reply.error(format!("ERR {error}").as_bytes()),
+            Ok(values) => {
+                let mut values = values.into_iter();
+                match values.next() {
+                    Some(Value::Boolean(true)) => {
+                        let value = values.next().unwrap_or(Value::Nil);
+                        conversion::lua_to_reply(&value, reply);
+                    }
+                    _ => {
+                        let message = match values.next() {
+                            Some(Value::Table(table)) => script_error(&table, name),
+                            _ => "ERR unknown error".to_string(),
+                        };
+                        reply.error(message.as_bytes());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The error a failed script replies: the error text, then where it happened.
+fn script_error(table: &Table, name: &str) -> String {
+    let message = table
+        .get::<mlua::LuaString>("err")
+        .map(|text| String::from_utf8_lossy(&text.as_bytes()).into_owned())
+        .unwrap_or_else(|_| "ERR unknown error".into());
+    let message = message.replace(['\r', '\n'], " ");
+    match (
+        table.get::<mlua::LuaString>("source"),
+        table.get::<i64>("line"),
+    ) {
+        (Ok(source), Ok(line)) => format!(
+            "{message} script: {name}, on {}:{line}.",
+            String::from_utf8_lossy(&source.as_bytes())
+        ),
+        _ => message,
+    }
+}
+
+/// A compile error's message as Lua prints it (`user_script:1: ...`).
+fn compile_message(error: &mlua::Error) -> String {
+    match error {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `#!lua name=<library>`: the library's name and the code to compile (the shebang line
+/// emptied so line numbers stay right).
+fn parse_library_shebang(code: &[u8]) -> Result<(String, Vec<u8>), String> {
+    if !code.starts_with(b"#!") {
+        return Err("ERR Missing library metadata".into());
+    }
+    let end = code
+        .iter()
+        .position(|&byte| byte == b'\n')
+        .unwrap_or(code.len());
+    let line = &code[2..end];
+    let mut parts = line
+        .split(|&byte| byte == b' ')
+        .filter(|part| !part.is_empty());
+    let engine = parts.next().unwrap_or(b"");
+    if !engine.eq_ignore_ascii_case(b"lua") {
+        return Err(format!(
+            "ERR Engine '{}' not found",
+            String::from_utf8_lossy(engine)
+        ));
+    }
+    let mut name = None;
+    for part in parts {
+        match part.strip_prefix(b"name=") {
+            Some(value) => name = Some(value.to_vec()),
+            None => {
+                return Err(format!(
+                    "ERR Invalid metadata value given: {}",
+                    String::from_utf8_lossy(part)
+                ))
+            }
+        }
+    }
+    let Some(name) = name else {
+        return Err("ERR Library name was not given".into());
+    };
+    if !valid_name(&name) {
+        return Err("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
+    }
+    let mut body = code[end..].to_vec();
+    if body.is_empty() {
+        body.push(b'\n');
+    }
+    Ok((String::from_utf8_lossy(&name).into_owned(), body))
+}
+
+fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|&byte| byte.is_ascii_alphanumeric() || byte == b'_')
+}
+
+/// The Lua hook: marks the script busy past the threshold and obeys SCRIPT/FUNCTION KILL.
+fn hook(lua: &Lua) -> mlua::Result<VmState> {
+    let Some(current) = lua.app_data_ref::<CurrentCall>() else {
+        return Ok(VmState::Continue);
+    };
+    // SAFETY: see `CurrentCall`.
+    let server = unsafe { (*current.0).server };
+    let running = &server.scripting.running;
+    if !running.busy.load(Ordering::Relaxed) {
+        let threshold_ms = server.config.get_i64("busy-reply-threshold").max(0) as u64;
+        let elapsed_ms = unix_time_ms().saturating_sub(running.started_ms.load(Ordering::Relaxed));
+        if threshold_ms > 0 && elapsed_ms >= threshold_ms {
+            tracing::warn!(
+                "Slow script detected: still in execution after {elapsed_ms} milliseconds. You can try killing the script using the SCRIPT KILL command."
+            );
+            running.busy.store(true, Ordering::Release);
+        }
+    }
+    if running.busy.load(Ordering::Relaxed) && running.handoffs.load(Ordering::Relaxed) < HANDOFFS {
+        // The script keeps this worker thread: hand the thread's other tasks (queued
+        // connections, including the one tokio would poll next) to another worker, so that
+        // their clients get BUSY instead of waiting for the script. The pause lets the new
+        // worker take the queues before this thread could reclaim them; it is repeated a few
+        // times because that is not guaranteed.
+        running.handoffs.fetch_add(1, Ordering::Relaxed);
+        if tokio::runtime::Handle::try_current().is_ok_and(|handle| {
+            handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        }) {
+            tokio::task::block_in_place(|| std::thread::sleep(std::time::Duration::from_millis(1)));
+        }
+    }
+    if running.kill_requested.load(Ordering::Acquire) {
+        return Err(mlua::Error::RuntimeError("Script killed by user".into()));
+    }
+    Ok(VmState::Continue)
+}
+
+/// Runs one command for a script: Redis's checks for scripts, then the handler with the
+/// script client; returns the reply as RESP.
+fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
+    let server = state.server;
+    let mut output = Vec::new();
+    let protocol = state.client.protocol;
+    let fail = |output: &mut Vec<u8>, message: &str| {
+        ReplyWriter::new(output, protocol).error(message.as_bytes());
+    };
+    let Some(mut command) = server.commands.get(argv[0]) else {
+        fail(&mut output, "ERR Unknown Redis command called from script");
+        return output;
+    };
+    if command.is_container() && argv.len() >= 2 {
+        match command.subcommand(argv[1]) {
+            Some(sub) => command = sub,
+            None => {
+                fail(&mut output, "ERR Unknown Redis command called from script");
+                return output;
+            }
+        }
+    }
+    if !command.arity_allows(argv.len()) {
+        fail(
+            &mut output,
+            "ERR Wrong number of args calling Redis command from script",
+        );
+        return output;
+    }
+    if command.has(flags::NOSCRIPT) || command.has(flags::EXCLUSIVE) {
+        fail(
+            &mut output,
+            "ERR This Redis command is not allowed from script",
+        );
+        return output;
+    }
+    if command.has(flags::WRITE) && state.read_only {
+        fail(
+            &mut output,
+            "ERR Write commands are not allowed from read-only scripts.",
+        );
+        return output;
+    }
+    let handler = command
+        .handler
+        .expect("the table holds only commands with handlers");
+    let started = std::time::Instant::now();
+    let result = {
+        let mut context = Context {
+            server,
+            client: &mut *state.client,
+            reply: ReplyWriter::new(&mut output, protocol),
+            now_ms: unix_time_ms(),
+            command,
+            scope: Some(state.scope),
+        };
+        handler(&mut context, argv)
+    };
+    command.stats.add_calls(1);
+    command
+        .stats
+        .add_microseconds(started.elapsed().as_micros() as u64);
+    server
+        .stats
+        .commands_processed
+        .fetch_add(1, Ordering::Relaxed);
+    match result {
+        Err(error) => {
+            command.stats.add_failed();
+            server.stats.count_error(error.0.as_bytes());
+            ReplyWriter::new(&mut output, protocol).error(error.0.as_bytes());
+        }
+        Ok(()) => {
+            if command.has(flags::WRITE) {
+                server
+                    .scripting
+                    .running
+                    .wrote
+                    .store(true, Ordering::Relaxed);
+            }
+        }
+    }
+    // Commands inside a script never block (the scope makes them behave as in EXEC).
+    state.client.blocked = None;
+    output
+}
+
+fn with_state<R>(lua: &Lua, f: impl FnOnce(&mut CallState) -> R) -> Option<R> {
+    let current = lua.app_data_ref::<CurrentCall>()?;
+    // SAFETY: see `CurrentCall`; the state is not otherwise borrowed while Lua calls back.
+    let state = unsafe { &mut *current.0 };
+    Some(f(state))
+}
+
+/// `redis.call` / `redis.pcall`: (true, reply) or (false, error table).
+fn primitive_call(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+    if args.is_empty() {
+        return error_table(
+            lua,
+            "ERR Please specify at least one argument for this redis lib call",
+        );
+    }
+    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(args.len());
+    for arg in args.iter() {
+        match arg {
+            Value::String(text) => argv.push(text.as_bytes().to_vec()),
+            Value::Integer(value) => argv.push(value.to_string().into_bytes()),
+            Value::Number(value) => argv.push(lua_number_text(*value).into_bytes()),
+            _ => return error_table(lua, "ERR Command arguments must be strings or integers"),
+        }
+    }
+    let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+    let Some((output, resp3)) = with_state(lua, |state| {
+        let resp3 = state.client.protocol == resp::Protocol::Resp3;
+        (call_command(state, &argv), resp3)
+    }) else {
+        return error_table(
+            lua,
+            "ERR redis.call can not be used while loading a library",
+        );
+    };
+    let parsed = match resp::parse_reply(&output) {
+        Ok((value, _)) => value,
+        Err(_) => return error_table(lua, "ERR the command's reply could not be read"),
+    };
+    if let ReplyValue::Error(message) = &parsed {
+        let table = lua.create_table()?;
+        table.raw_set("err", lua.create_string(message)?)?;
+        return Ok((false, Value::Table(table)));
+    }
+    Ok((
+        true,
+        conversion::reply_to_lua_resp3_aware(lua, &parsed, resp3)?,
+    ))
+}
+
+fn primitive_sha1hex(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+    if args.len() != 1 {
+        return error_table(lua, "ERR wrong number of arguments");
+    }
+    let text = match &args[0] {
+        Value::String(text) => text.as_bytes().to_vec(),
+        Value::Integer(value) => value.to_string().into_bytes(),
+        Value::Number(value) => lua_number_text(*value).into_bytes(),
+        _ => Vec::new(),
+    };
+    Ok((
+        true,
+        Value::String(lua.create_string(super::sha1::hex(&text))?),
+    ))
+}
+
+fn primitive_log(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+    if args.len() < 2 {
+        return error_table(lua, "ERR redis.log() requires two arguments or more.");
+    }
+    let level = match &args[0] {
+        Value::Integer(level) => *level as i64,
+        Value::Number(level) => *level as i64,
+        _ => return error_table(lua, "ERR First argument must be a number (log level)."),
+    };
+    if !(0..=3).contains(&level) {
+        return error_table(lua, "ERR Invalid debug level.");
+    }
+    let mut message = String::new();
+    for (index, arg) in args.iter().skip(1).enumerate() {
+        if index > 0 {
+            message.push(' ');
+        }
+        match arg {
+            Value::String(text) => message.push_str(&String::from_utf8_lossy(&text.as_bytes())),
+            Value::Integer(value) => message.push_str(&value.to_string()),
+            Value::Number(value) => message.push_str(&lua_number_text(*value)),
+            _ => {}
+        }
+    }
+    match level {
+        0 => tracing::debug!("{message}"),
+        1 => tracing::debug!("{message}"),
+        2 => tracing::info!("{message}"),
+        _ => tracing::warn!("{message}"),
+    }
+    Ok((true, Value::Nil))
+}
+
+fn integer_argument(value: &Value) -> Option<i64> {
+    match value {
+        Value::Integer(value) => Some(*value as i64),
+        Value::Number(value) => Some(*value as i64),
+        Value::String(text) => std::str::from_utf8(&text.as_bytes())
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .map(|value| value as i64),
+        _ => None,
+    }
+}
+
+fn primitive_setresp(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+    if args.len() != 1 {
+        return error_table(lua, "ERR redis.setresp() requires one argument.");
+    }
+    let protocol = match integer_argument(&args[0]) {
+        Some(2) => resp::Protocol::Resp2,
+        Some(3) => resp::Protocol::Resp3,
+        _ => return error_table(lua, "ERR RESP version must be 2 or 3."),
+    };
+    with_state(lua, |state| state.client.protocol = protocol);
+    Ok((true, Value::Nil))
+}
+
+fn primitive_set_repl(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+    if args.len() != 1 {
+        return error_table(lua, "ERR redis.set_repl() requires one argument.");
+    }
+    let Some(flags @ 0..=3) = integer_argument(&args[0]) else {
+        return error_table(
+            lua,
+            "ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+        );
+    };
+    with_state(lua, |state| {
+        if let Some(replicate) = state.replicate {
+            replicate.set(flags != 0);
+        }
+    });
+    Ok((true, Value::Nil))
+}
+
+fn primitive_acl_check_cmd(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+    if args.is_empty() {
+        return error_table(
+            lua,
+            "ERR Please specify at least one argument for this redis lib call",
+        );
+    }
+    let exists = with_state(lua, |state| match &args[0] {
+        Value::String(name) => state.server.commands.get(&name.as_bytes()).is_some(),
+        _ => false,
+    })
+    .unwrap_or(false);
+    if !exists {
+        return error_table(lua, "ERR Invalid command passed to redis.acl_check_cmd()");
+    }
+    Ok((true, Value::Boolean(true)))
+}
+
+fn primitive_register_function(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+    if lua.app_data_ref::<Loading>().is_none() {
+        return error_table(
+            lua,
+            "ERR redis.register_function can only be called on FUNCTION LOAD command",
+        );
+    }
+    let (name, callback, flags, description) = match args.len() {
+        1 => {
+            let Value::Table(table) = &args[0] else {
+                return error_table(lua, "ERR calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).");
+            };
+            let mut name = None;
+            let mut callback = None;
+            let mut flags = ScriptFlags::default();
+            let mut description = None;
+            for pair in table.pairs::<Value, Value>() {
+                let (key, value) = pair?;
+                let key = match &key {
+                    Value::String(key) => key.as_bytes().to_vec(),
+                    _ => return error_table(
+                        lua,
+                        "ERR named argument key given to redis.register_function is not a string",
+                    ),
+                };
+                match &key[..] {
+                    b"function_name" => match value {
+                        Value::String(text) => name = Some(text.as_bytes().to_vec()),
+                        _ => return error_table(lua, "ERR function_name argument given to redis.register_function must be a string"),
+                    },
+                    b"callback" => match value {
+                        Value::Function(function) => callback = Some(function),
+                        _ => return error_table(lua, "ERR callback argument given to redis.register_function must be a function"),
+                    },
+                    b"description" => match value {
+                        Value::String(text) => description = Some(text.as_bytes().to_vec()),
+                        _ => return error_table(lua, "ERR description argument given to redis.register_function must be a string"),
+                    },
+                    b"flags" => {
+                        let Value::Table(list) = value else {
+                            return error_table(lua, "ERR flags argument to redis.register_function must be a table representing function flags");
+                        };
+                        for flag in list.sequence_values::<Value>() {
+                            let ok = match flag? {
+                                Value::String(text) => flags.set(&text.as_bytes()),
+                                _ => false,
+                            };
+                            if !ok {
+                                return error_table(lua, "ERR unknown flag given");
+                            }
+                        }
+                    }
+                    _ => return error_table(lua, "ERR unknown argument given to redis.register_function"),
+                }
+            }
+            let Some(name) = name else {
+                return error_table(
+                    lua,
+                    "ERR redis.register_function must get a function name argument",
+                );
+            };
+            let Some(callback) = callback else {
+                return error_table(
+                    lua,
+                    "ERR redis.register_function must get a callback argument",
+                );
+            };
+            (name, callback, flags, description)
+        }
+        2 => {
+            let name = match &args[0] {
+                Value::String(text) => text.as_bytes().to_vec(),
+                _ => {
+                    return error_table(
+                        lua,
+                        "ERR first argument to redis.register_function must be a string",
+                    )
+                }
+            };
+            let Value::Function(callback) = args[1].clone() else {
+                return error_table(
+                    lua,
+                    "ERR second argument to redis.register_function must be a function",
+                );
+            };
+            (name, callback, ScriptFlags::default(), None)
+        }
+        _ => {
+            return error_table(
+                lua,
+                "ERR wrong number of arguments to redis.register_function",
+            )
+        }
+    };
+    if !valid_name(&name) {
+        return error_table(lua, "ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long");
+    }
+    let name = String::from_utf8_lossy(&name).into_owned();
+    let mut loading = lua.app_data_mut::<Loading>().expect("checked above");
+    if loading
+        .functions
+        .keys()
+        .any(|existing| existing.eq_ignore_ascii_case(&name))
+    {
+        drop(loading);
+        return error_table(lua, "ERR Function already exists in the library");
+    }
+    loading.functions.insert(
+        name,
+        LibraryFunction {
+            callback,
+            flags,
+            description,
+        },
+    );
+    Ok((true, Value::Nil))
+}
+
+fn primitive_random(lua: &Lua, args: MultiValue) -> mlua::Result<f64> {
+    let next = lua
+        .app_data_mut::<Rand48>()
+        .map(|mut random| random.next())
+        .unwrap_or(0);
+    let ratio = (next % i32::MAX) as f64 / i32::MAX as f64;
+    let integer = |value: &Value| -> mlua::Result<i64> {
+        match value {
+            Value::Integer(value) => Ok(*value as i64),
+            Value::Number(value) => Ok(*value as i64),
+            _ => Err(mlua::Error::RuntimeError(
+                "bad argument to 'random' (number expected)".into(),
+            )),
+        }
+    };
+    match args.len() {
+        0 => Ok(ratio),
+        1 => {
+            let upper = integer(&args[0])?;
+            if upper < 1 {
+                return Err(mlua::Error::RuntimeError(
+                    "bad argument #1 to 'random' (interval is empty)".into(),
+                ));
+            }
+            Ok((ratio * upper as f64).floor() + 1.0)
+        }
+        2 => {
+            let lower = integer(&args[0])?;
+            let upper = integer(&args[1])?;
+            if lower > upper {
+                return Err(mlua::Error::RuntimeError(
+                    "bad argument #2 to 'random' (interval is empty)".into(),
+                ));
+            }
+            Ok((ratio * (upper - lower + 1) as f64).floor() + lower as f64)
+        }
+        _ => Err(mlua::Error::RuntimeError(
+            "wrong number of arguments".into(),
+        )),
+    }
+}
+
+fn primitive_randomseed(lua: &Lua, seed: f64) -> mlua::Result<()> {
+    if let Some(mut random) = lua.app_data_mut::<Rand48>() {
+        random.seed(seed as i64 as i32);
+    }
+    Ok(())
+}
+
+/// Defines a C function that calls the Rust primitive registered as `cinnabar.<name>` and
+/// raises the error table it returns. A C function (unlike a Lua wrapper) keeps the caller's
+/// frame on the stack even in `return redis.call(...)`, so errors name the script's line.
+macro_rules! raising {
+    ($function:ident, $key:literal) => {
+        unsafe extern "C-unwind" fn $function(
+            state: *mut mlua::ffi::lua_State,
+        ) -> std::os::raw::c_int {
+            use mlua::ffi;
+            // SAFETY: plain Lua C API use on the calling state; no Rust value with a destructor
+            // lives in this frame when `lua_error` unwinds through it.
+            unsafe {
+                let count = ffi::lua_gettop(state);
+                ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, $key.as_ptr());
+                ffi::lua_insert(state, 1);
+                ffi::lua_call(state, count, 2);
+                if ffi::lua_toboolean(state, -2) == 0 {
+                    ffi::lua_error(state);
+                }
+                1
+            }
+        }
+    };
+}
+
+raising!(raising_call, c"cinnabar.call");
+raising!(raising_sha1hex, c"cinnabar.sha1hex");
+raising!(raising_log, c"cinnabar.log");
+raising!(raising_setresp, c"cinnabar.setresp");
+raising!(raising_set_repl, c"cinnabar.set_repl");
+raising!(raising_acl_check_cmd, c"cinnabar.acl_check_cmd");
+raising!(raising_register_function, c"cinnabar.register_function");
+
+fn bootstrap(lua: &Lua) -> mlua::Result<(Table, Table, Function)> {
+    let primitives = lua.create_table()?;
+    let raising_functions: [(&str, mlua::ffi::lua_CFunction, Function); 7] = [
+        ("call", raising_call, lua.create_function(primitive_call)?),
+        (
+            "sha1hex",
+            raising_sha1hex,
+            lua.create_function(primitive_sha1hex)?,
+        ),
+        ("log", raising_log, lua.create_function(primitive_log)?),
+        (
+            "setresp",
+            raising_setresp,
+            lua.create_function(primitive_setresp)?,
+        ),
+        (
+            "set_repl",
+            raising_set_repl,
+            lua.create_function(primitive_set_repl)?,
+        ),
+        (
+            "acl_check_cmd",
+            raising_acl_check_cmd,
+            lua.create_function(primitive_acl_check_cmd)?,
+        ),
+        (
+            "register_function",
+            raising_register_function,
+            lua.create_function(primitive_register_function)?,
+        ),
+    ];
+    let raising = lua.create_table()?;
+    for (name, c_function, primitive) in raising_functions {
+        lua.set_named_registry_value(&format!("cinnabar.{name}"), primitive)?;
+        // SAFETY: the C functions only use the Lua API on the state they are given.
+        raising.set(name, unsafe { lua.create_c_function(c_function)? })?;
+    }
+    primitives.set("raising", raising)?;
+    primitives.set("call", lua.create_function(primitive_call)?)?;
+    primitives.set("sha1hex", lua.create_function(primitive_sha1hex)?)?;
+    primitives.set("log", lua.create_function(primitive_log)?)?;
+    primitives.set("setresp", lua.create_function(primitive_setresp)?)?;
+    primitives.set("set_repl", lua.create_function(primitive_set_repl)?)?;
+    primitives.set(
+        "acl_check_cmd",
+        lua.create_function(primitive_acl_check_cmd)?,
+    )?;
+    primitives.set(
+        "register_function",
+        lua.create_function(primitive_register_function)?,
+    )?;
+    primitives.set("random", lua.create_function(primitive_random)?)?;
+    primitives.set("randomseed", lua.create_function(primitive_randomseed)?)?;
+    primitives.set("version", crate::config::REDIS_VERSION)?;
+    let number = crate::config::REDIS_VERSION
+        .split('.')
+        .map(|part| part.parse::<i64>().unwrap_or(0))
+        .fold(0, |total, part| total * 256 + part);
+    primitives.set("version_number", number)?;
+    let libraries = lua.create_table()?;
+    libraries.set("cjson", super::cjson::create(lua)?)?;
+    libraries.set("bit", super::bit::create(lua)?)?;
+    libraries.set("struct", super::structs::create(lua)?)?;
+    libraries.set("cmsgpack", super::cmsgpack::create(lua)?)?;
+    let (env, real, run): (Table, Table, Function) = lua
+        .load(include_str!("bootstrap.lua"))
+        .set_name("=cinnabar")
+        .call((primitives, libraries))?;
+    Ok((env, real, run))
+}

@@ -1,0 +1,669 @@
+//! Lua scripting: EVAL / EVALSHA / SCRIPT / FUNCTION / FCALL, conversions, the sandbox, the
+//! bundled libraries, atomicity under concurrency, and a differential check of library output
+//! against a real redis-server (CINNABAR_REFERENCE_SERVER).
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// The text of an error reply (panics on anything else).
+fn error_text(reply: Reply) -> String {
+    match reply {
+        Reply::Error(text) => text,
+        other => panic!("not an error: {other:?}"),
+    }
+}
+
+fn eval(client: &mut RawClient, script: &str, keys: &[&str], args: &[&str]) -> Reply {
+    let numkeys = keys.len().to_string();
+    let mut argv: Vec<&[u8]> = vec![b"EVAL", script.as_bytes(), numkeys.as_bytes()];
+    argv.extend(keys.iter().map(|key| key.as_bytes()));
+    argv.extend(args.iter().map(|arg| arg.as_bytes()));
+    client.call(&argv)
+}
+
+#[test]
+fn eval_basics_and_conversions_resp2() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    assert_eq!(eval(&mut client, "return 1", &[], &[]), int(1));
+    assert_eq!(eval(&mut client, "return 3.99", &[], &[]), int(3));
+    assert_eq!(eval(&mut client, "return -2.7", &[], &[]), int(-2));
+    assert_eq!(eval(&mut client, "return 'x'", &[], &[]), bulk("x"));
+    assert_eq!(eval(&mut client, "return true", &[], &[]), int(1));
+    assert_eq!(eval(&mut client, "return false", &[], &[]), Reply::Nil);
+    assert_eq!(eval(&mut client, "return nil", &[], &[]), Reply::Nil);
+    assert_eq!(
+        eval(&mut client, "return {1,'a',{2},nil,5}", &[], &[]),
+        array(vec![int(1), bulk("a"), array(vec![int(2)])])
+    );
+    assert_eq!(
+        eval(&mut client, "return {ok='fine'}", &[], &[]),
+        status("fine")
+    );
+    assert_eq!(
+        eval(&mut client, "return redis.status_reply('S')", &[], &[]),
+        status("S")
+    );
+    assert_eq!(
+        eval(&mut client, "return {err='MY bad'}", &[], &[]),
+        error("MY bad")
+    );
+    assert_eq!(
+        eval(&mut client, "return redis.error_reply('')", &[], &[]),
+        error("ERR")
+    );
+    assert_eq!(
+        eval(&mut client, "return {double=1.5}", &[], &[]),
+        bulk("1.5")
+    );
+    assert_eq!(
+        eval(
+            &mut client,
+            "return {KEYS[1], ARGV[1], #KEYS, #ARGV}",
+            &["k"],
+            &["a", "b"]
+        ),
+        array(vec![bulk("k"), bulk("a"), int(1), int(2)])
+    );
+    // Reply → Lua.
+    client.cmd("SET s x");
+    client.cmd("RPUSH l a b");
+    assert_eq!(
+        eval(
+            &mut client,
+            "return redis.call('GET', 'nokey') == false",
+            &[],
+            &[]
+        ),
+        int(1)
+    );
+    assert_eq!(
+        eval(&mut client, "return redis.call('PING').ok", &[], &[]),
+        bulk("PONG")
+    );
+    assert_eq!(
+        eval(
+            &mut client,
+            "return redis.call('LRANGE', 'l', 0, -1)",
+            &[],
+            &[]
+        ),
+        bulks(&["a", "b"])
+    );
+    assert_eq!(
+        eval(&mut client, "return redis.pcall('INCR', 's').err", &[], &[]),
+        bulk("ERR value is not an integer or out of range")
+    );
+    assert_eq!(
+        eval(
+            &mut client,
+            "return redis.call('INCRBY', 'n', 2.0)",
+            &[],
+            &[]
+        ),
+        int(2)
+    );
+    // SELECT inside a script changes only the script's database.
+    assert_eq!(
+        eval(
+            &mut client,
+            "redis.call('SELECT', 1); return redis.call('SET', 'k', 'v')",
+            &[],
+            &[]
+        ),
+        ok()
+    );
+    assert_eq!(client.cmd("EXISTS k"), int(0));
+    client.cmd("SELECT 1");
+    assert_eq!(client.cmd("GET k"), bulk("v"));
+}
+
+#[test]
+fn conversions_resp3() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    client.cmd("HELLO 3");
+    assert_eq!(
+        eval(&mut client, "return true", &[], &[]),
+        Reply::Boolean(true)
+    );
+    assert_eq!(
+        eval(&mut client, "return false", &[], &[]),
+        Reply::Boolean(false)
+    );
+    assert_eq!(eval(&mut client, "return nil", &[], &[]), Reply::Null);
+    assert_eq!(
+        eval(&mut client, "return {double=1.5}", &[], &[]),
+        Reply::Double("1.5".into())
+    );
+    assert_eq!(
+        eval(&mut client, "return {big_number='123'}", &[], &[]),
+        Reply::BigNumber("123".into())
+    );
+    assert_eq!(
+        eval(&mut client, "return {map={a=1}}", &[], &[]),
+        Reply::Map(vec![(bulk("a"), int(1))])
+    );
+    assert_eq!(
+        eval(&mut client, "return {set={a=true}}", &[], &[]),
+        Reply::Set(vec![bulk("a")])
+    );
+    client.cmd("HSET h f v");
+    assert_eq!(
+        eval(
+            &mut client,
+            "redis.setresp(3); local m = redis.call('HGETALL', 'h'); return m.map.f",
+            &[],
+            &[]
+        ),
+        bulk("v")
+    );
+    assert_eq!(
+        eval(
+            &mut client,
+            "redis.setresp(3); return redis.call('GET', 'none') == nil",
+            &[],
+            &[]
+        ),
+        Reply::Boolean(true)
+    );
+}
+
+#[test]
+fn errors_as_redis() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    client.cmd("SET s x");
+    let script = "return redis.call('incr','s')";
+    let sha = client.call(&[b"SCRIPT", b"LOAD", script.as_bytes()]).text();
+    assert_eq!(
+        eval(&mut client, script, &[], &[]),
+        error(&format!(
+            "ERR value is not an integer or out of range script: {sha}, on @user_script:1."
+        ))
+    );
+    let sha = client.call(&[b"SCRIPT", b"LOAD", b"return foo"]).text();
+    assert_eq!(
+        eval(&mut client, "return foo", &[], &[]),
+        error(&format!("ERR user_script:1: Script attempted to access nonexistent global variable 'foo' script: {sha}, on @user_script:1."))
+    );
+    let reply = error_text(eval(&mut client, "foo = 1", &[], &[]));
+    assert!(
+        reply.starts_with("ERR user_script:1: Attempt to modify a readonly table script: "),
+        "{reply}"
+    );
+    let reply = error_text(eval(&mut client, "redis.call = nil", &[], &[]));
+    assert!(
+        reply.contains("Attempt to modify a readonly table"),
+        "{reply}"
+    );
+    let reply = error_text(eval(&mut client, "return redis.call('nosuch')", &[], &[]));
+    assert!(
+        reply.starts_with("ERR Unknown Redis command called from script script: "),
+        "{reply}"
+    );
+    let reply = error_text(eval(&mut client, "return redis.call('get')", &[], &[]));
+    assert!(
+        reply.starts_with("ERR Wrong number of args calling Redis command from script script: "),
+        "{reply}"
+    );
+    let reply = error_text(eval(
+        &mut client,
+        "return redis.call('subscribe', 'c')",
+        &[],
+        &[],
+    ));
+    assert!(
+        reply.starts_with("ERR This Redis command is not allowed from script script: "),
+        "{reply}"
+    );
+    let reply = error_text(eval(&mut client, "return redis.call('get', {})", &[], &[]));
+    assert!(
+        reply.starts_with("ERR Command arguments must be strings or integers script: "),
+        "{reply}"
+    );
+    let reply = error_text(eval(&mut client, "return redis.call()", &[], &[]));
+    assert!(
+        reply.starts_with(
+            "ERR Please specify at least one argument for this redis lib call script: "
+        ),
+        "{reply}"
+    );
+    assert_eq!(
+        eval(&mut client, "return 1 +", &[], &[]),
+        error("ERR Error compiling script (new function): user_script:1: unexpected symbol near '<eof>'")
+    );
+    let reply = error_text(client.call(&[b"EVAL_RO", b"return redis.call('set','a','b')", b"0"]));
+    assert!(
+        reply.starts_with("ERR Write commands are not allowed from read-only scripts. script: "),
+        "{reply}"
+    );
+    let reply = error_text(eval(
+        &mut client,
+        "#!lua flags=no-writes\nreturn redis.call('set','a','b')",
+        &[],
+        &[],
+    ));
+    assert!(
+        reply.starts_with("ERR Write commands are not allowed from read-only scripts."),
+        "{reply}"
+    );
+    assert_eq!(
+        client.call(&[b"EVAL_RO", b"#!lua\nreturn 1", b"0"]),
+        error("ERR Can not execute a script with write flag using *_ro command.")
+    );
+    assert_eq!(
+        eval(&mut client, "#!python\nreturn 1", &[], &[]),
+        error("ERR Unexpected engine in script shebang: python")
+    );
+    assert_eq!(
+        client.cmd("EVAL return 3 a"),
+        error("ERR Number of keys can't be greater than number of args")
+    );
+    assert_eq!(
+        client.cmd("EVAL return -1"),
+        error("ERR Number of keys can't be negative")
+    );
+    assert_eq!(
+        client.cmd("EVAL return x"),
+        error("ERR value is not an integer or out of range")
+    );
+    assert_eq!(
+        client.cmd("EVAL return"),
+        error("ERR wrong number of arguments for 'eval' command")
+    );
+    assert_eq!(
+        client.cmd("EVALSHA ffffffffffffffffffffffffffffffffffffffff 0"),
+        error("NOSCRIPT No matching script. Please use EVAL.")
+    );
+    let reply = error_text(eval(&mut client, "return redis.setresp(4)", &[], &[]));
+    assert!(
+        reply.starts_with("ERR RESP version must be 2 or 3. script: "),
+        "{reply}"
+    );
+    // The keyspace keeps what a failing script wrote before failing (no rollback).
+    let reply = eval(
+        &mut client,
+        "redis.call('SET','w','1'); return redis.call('INCR','s')",
+        &[],
+        &[],
+    );
+    assert!(error_text(reply).starts_with("ERR value is not an integer"));
+    assert_eq!(client.cmd("GET w"), bulk("1"));
+}
+
+#[test]
+fn script_commands() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let sha = client.call(&[b"SCRIPT", b"LOAD", b"return 7"]);
+    let sha = match sha {
+        Reply::Bulk(bytes) => String::from_utf8(bytes).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(sha.len(), 40);
+    assert_eq!(client.call(&[b"EVALSHA", sha.as_bytes(), b"0"]), int(7));
+    assert_eq!(
+        client.call(&[b"EVALSHA", sha.to_uppercase().as_bytes(), b"0"]),
+        int(7)
+    );
+    assert_eq!(client.call(&[b"EVALSHA_RO", sha.as_bytes(), b"0"]), int(7));
+    assert_eq!(
+        client.call(&[b"SCRIPT", b"EXISTS", sha.as_bytes(), b"nope"]),
+        array(vec![int(1), int(0)])
+    );
+    assert_eq!(client.cmd("SCRIPT FLUSH ASYNC"), ok());
+    assert_eq!(
+        client.call(&[b"SCRIPT", b"EXISTS", sha.as_bytes()]),
+        array(vec![int(0)])
+    );
+    assert_eq!(client.cmd("SCRIPT FLUSH SYNC"), ok());
+    assert_eq!(
+        client.cmd("SCRIPT FLUSH BAD"),
+        error("ERR SCRIPT FLUSH only supports SYNC|ASYNC option")
+    );
+    assert_eq!(
+        client.cmd("SCRIPT KILL"),
+        error("NOTBUSY No scripts in execution right now.")
+    );
+    assert_eq!(
+        client.cmd("SCRIPT LOAD"),
+        error("ERR wrong number of arguments for 'script|load' command")
+    );
+    assert_eq!(
+        eval(
+            &mut client,
+            "return redis.sha1hex('Pizza & Mandolino')",
+            &[],
+            &[]
+        ),
+        bulk("74822d82031af7493c20eefa13bd07ec4fada82f")
+    );
+    assert_eq!(
+        eval(&mut client, "return redis.REDIS_VERSION_NUM > 0", &[], &[]),
+        int(1)
+    );
+    assert_eq!(
+        eval(&mut client, "return redis.replicate_commands()", &[], &[]),
+        int(1)
+    );
+    assert_eq!(
+        eval(&mut client, "return server.call('PING').ok", &[], &[]),
+        bulk("PONG")
+    );
+}
+
+#[test]
+fn sandbox() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    for global in ["io", "loadfile", "dofile", "require", "package", "debug"] {
+        let reply = error_text(eval(&mut client, &format!("return {global}"), &[], &[]));
+        assert!(
+            reply.contains("Script attempted to access nonexistent global variable"),
+            "{global}: {reply}"
+        );
+    }
+    let reply = error_text(eval(&mut client, "return os.execute()", &[], &[]));
+    assert!(reply.contains("attempt to call field 'execute'"), "{reply}");
+    assert_eq!(
+        eval(&mut client, "return type(os.clock())", &[], &[]),
+        bulk("number")
+    );
+    let reply = error_text(eval(&mut client, "string.len = nil", &[], &[]));
+    assert!(
+        reply.contains("Attempt to modify a readonly table"),
+        "{reply}"
+    );
+    assert_eq!(eval(&mut client, "local x = 5; return x", &[], &[]), int(5));
+}
+
+#[test]
+fn libraries() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let cases: &[(&str, Reply)] = &[
+        ("return cjson.encode({1,2,3})", bulk("[1,2,3]")),
+        ("return cjson.encode({})", bulk("{}")),
+        ("return cjson.encode({a='x/y'})", bulk("{\"a\":\"x\\/y\"}")),
+        ("return cjson.encode(0.1)", bulk("0.1")),
+        ("return cjson.encode(1e15)", bulk("1e+15")),
+        (
+            "return cjson.encode(cjson.decode('[1,null,\"\\\\u00e9\"]'))",
+            bulk("[1,null,\"é\"]"),
+        ),
+        ("return cjson.decode('{\"a\":[1,2]}').a[2]", int(2)),
+        ("return cmsgpack.unpack(cmsgpack.pack({1,2,3}))[3]", int(3)),
+        (
+            "local a, b = cmsgpack.unpack(cmsgpack.pack('x', 300)); return {a, b}",
+            array(vec![bulk("x"), int(300)]),
+        ),
+        ("return bit.band(0xff, 0x0f)", int(15)),
+        ("return bit.tohex(255, 4)", bulk("00ff")),
+        ("return bit.tohex(-1, -4)", bulk("FFFF")),
+        ("return bit.bnot(0)", int(-1)),
+        ("return bit.lshift(1, 33)", int(2)),
+        ("return bit.bswap(0x12345678) == 0x78563412", int(1)),
+        ("return struct.size('>hI')", int(6)),
+        (
+            "return {struct.unpack('<hi', struct.pack('<hi', -5, 70000))}",
+            array(vec![int(-5), int(70000), int(7)]),
+        ),
+    ];
+    for (script, expected) in cases {
+        assert_eq!(&eval(&mut client, script, &[], &[]), expected, "{script}");
+    }
+    let reply = error_text(eval(
+        &mut client,
+        "return cjson.encode(function() end)",
+        &[],
+        &[],
+    ));
+    assert!(
+        reply.contains("Cannot serialise function: type not supported"),
+        "{reply}"
+    );
+    let reply = error_text(eval(&mut client, "return cjson.decode('[1,')", &[], &[]));
+    assert!(reply.contains("Expected value but found"), "{reply}");
+}
+
+#[test]
+fn functions() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let library = "#!lua name=mylib\nredis.register_function('incr_by', function(keys, args) return redis.call('INCRBY', keys[1], args[1]) end)\nredis.register_function{function_name='ro', callback=function(keys) return redis.call('GET', keys[1]) end, flags={'no-writes'}, description='reads'}";
+    assert_eq!(
+        client.call(&[b"FUNCTION", b"LOAD", library.as_bytes()]),
+        bulk("mylib")
+    );
+    assert_eq!(
+        client.call(&[b"FUNCTION", b"LOAD", library.as_bytes()]),
+        error("ERR Library 'mylib' already exists")
+    );
+    assert_eq!(
+        client.call(&[b"FUNCTION", b"LOAD", b"REPLACE", library.as_bytes()]),
+        bulk("mylib")
+    );
+    assert_eq!(client.cmd("FCALL incr_by 1 counter 5"), int(5));
+    assert_eq!(client.cmd("FCALL_RO ro 1 counter"), bulk("5"));
+    assert_eq!(
+        client.cmd("FCALL_RO incr_by 1 counter 5"),
+        error("ERR Can not execute a script with write flag using *_ro command.")
+    );
+    assert_eq!(client.cmd("FCALL nope 0"), error("ERR Function not found"));
+    let reply = client.cmd("FUNCTION LIST WITHCODE");
+    let libraries = reply.items();
+    assert_eq!(libraries.len(), 1);
+    assert_eq!(libraries[0].items()[1], bulk("mylib"));
+    assert_eq!(
+        client.call(&[b"FUNCTION", b"LOAD", b"return 1"]),
+        error("ERR Missing library metadata")
+    );
+    assert_eq!(
+        client.call(&[b"FUNCTION", b"LOAD", b"#!lua name=empty\nreturn 1"]),
+        error("ERR No functions registered")
+    );
+    assert_eq!(
+        client.call(&[
+            b"FUNCTION",
+            b"LOAD",
+            b"#!lua name=other\nredis.register_function('incr_by', function() end)"
+        ]),
+        error("ERR Function incr_by already exists")
+    );
+    let dump = match client.cmd("FUNCTION DUMP") {
+        Reply::Bulk(bytes) => bytes,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(client.cmd("FUNCTION DELETE mylib"), ok());
+    assert_eq!(
+        client.cmd("FUNCTION DELETE mylib"),
+        error("ERR Library not found")
+    );
+    assert_eq!(client.call(&[b"FUNCTION", b"RESTORE", &dump]), ok());
+    assert_eq!(client.cmd("FCALL incr_by 1 counter 1"), int(6));
+    assert_eq!(
+        client.call(&[b"FUNCTION", b"RESTORE", b"garbage"]),
+        error("ERR payload version or checksum are wrong")
+    );
+    assert_eq!(client.cmd("FUNCTION FLUSH"), ok());
+    assert_eq!(client.cmd("FUNCTION LIST"), array(vec![]));
+    assert_eq!(
+        client.cmd("FUNCTION KILL"),
+        error("NOTBUSY No scripts in execution right now.")
+    );
+    let stats = client.cmd("FUNCTION STATS").items();
+    assert_eq!(stats[0], bulk("running_script"));
+}
+
+#[test]
+fn busy_script_and_kill() {
+    let server = TestServer::start(&["--busy-reply-threshold", "100"]);
+    let mut runner = server.client();
+    runner.send(&[b"EVAL", b"while true do end", b"0"]);
+    let mut other = server.client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = other.cmd("PING");
+        if matches!(&reply, Reply::Error(text) if text.starts_with("BUSY")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never BUSY: {reply:?}");
+    }
+    assert_eq!(other.cmd("SCRIPT KILL"), ok());
+    let reply = error_text(runner.read_reply());
+    assert!(
+        reply.contains("Script killed by user with SCRIPT KILL"),
+        "{reply}"
+    );
+    assert_eq!(other.cmd("PING"), status("PONG"));
+}
+
+/// (a) The delayed queue: due jobs are claimed by a Lua script (ZRANGEBYSCORE + ZREM) by 8
+/// concurrent consumers on 4 threads; every job is claimed exactly once.
+#[test]
+fn delayed_queue_claimed_exactly_once() {
+    let server = TestServer::start(&["--worker-threads", "4"]);
+    let mut producer = server.client();
+    let jobs = 2000;
+    for job in 0..jobs {
+        producer.call(&[
+            b"ZADD",
+            b"queue",
+            job.to_string().as_bytes(),
+            format!("job{job}").as_bytes(),
+        ]);
+    }
+    let claim =
+        "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2]) \
+                 for _, job in ipairs(due) do redis.call('ZREM', KEYS[1], job) end return due";
+    let port = server.port;
+    let consumers: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut client = RawClient::connect(port);
+                let mut claimed = Vec::new();
+                loop {
+                    let reply =
+                        client.call(&[b"EVAL", claim.as_bytes(), b"1", b"queue", b"1000000", b"7"]);
+                    let items = reply.items();
+                    if items.is_empty() {
+                        return claimed;
+                    }
+                    claimed.extend(items.into_iter().map(|item| item.text()));
+                }
+            })
+        })
+        .collect();
+    let mut all: Vec<String> = consumers
+        .into_iter()
+        .flat_map(|thread| thread.join().unwrap())
+        .collect();
+    assert_eq!(all.len(), jobs);
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), jobs);
+}
+
+/// (b) WATCH-based optimistic increments under contention never lose an update.
+#[test]
+fn watch_transactions_never_lose_updates() {
+    let server = TestServer::start(&["--worker-threads", "4"]);
+    let port = server.port;
+    let clients = 4;
+    let increments = 100_000 / clients;
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut client = RawClient::connect(port);
+                let mut done = 0;
+                while done < increments {
+                    client.cmd("WATCH counter");
+                    let value = match client.cmd("GET counter") {
+                        Reply::Bulk(bytes) => {
+                            String::from_utf8(bytes).unwrap().parse::<i64>().unwrap()
+                        }
+                        _ => 0,
+                    };
+                    let next = (value + 1).to_string();
+                    client.send(&[b"MULTI"]);
+                    client.send(&[b"SET", b"counter", next.as_bytes()]);
+                    client.send(&[b"EXEC"]);
+                    client.read_reply();
+                    client.read_reply();
+                    if client.read_reply() != Reply::NilArray {
+                        done += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let mut client = server.client();
+    assert_eq!(client.cmd("GET counter"), bulk("100000"));
+}
+
+/// (c) cjson and cmsgpack round trips, byte-identical to a real redis-server.
+#[test]
+fn differential_libraries() {
+    let Ok(reference) = std::env::var("CINNABAR_REFERENCE_SERVER") else {
+        eprintln!("CINNABAR_REFERENCE_SERVER not set: differential scripting test skipped");
+        return;
+    };
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(&reference)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the reference server starts");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "reference server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let server = TestServer::start(&[]);
+    let mut ours = server.client();
+    let mut theirs = RawClient::connect(port);
+    let scripts = [
+        "return cjson.encode({user={id=42, name='ann', tags={'a','b'}, score=3.25, ratio=1/3}})",
+        "return cjson.encode(cjson.decode('{\"a\":[1,2,{\"b\":null}],\"c\":\"\\\\u00e9\\\\n\"}'))",
+        "return cjson.encode({1e100, -0.5, 123456789012345, 2^53})",
+        "return cjson.encode({'x', 'y\\\"z', '\\1\\127'})",
+        "local t = cjson.decode(ARGV[1]); t.count = t.count + 1; return cjson.encode(t)",
+        "return cmsgpack.pack({1, -1, 127, 128, 255, 256, 65535, 65536, -32, -33, -129, -32769, 2^32, -2^31 - 1})",
+        "return cmsgpack.pack('short', string.rep('x', 40), string.rep('y', 300), 1.5, 0.1, true, false)",
+        "return cmsgpack.pack(cmsgpack.unpack(cmsgpack.pack({a=1}, {1,2,{3}})))",
+        "return {cmsgpack.unpack(cmsgpack.pack(1, 'two', 3.5))}",
+        "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 0)}",
+        "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2, 1)}",
+        "return cjson.encode(cmsgpack.unpack(cmsgpack.pack({list={1,2,3}, n=7})))",
+        "return bit.tohex(bit.bxor(0x12345678, 0xff00ff00)) .. bit.tohex(bit.rol(1, 31)) .. bit.arshift(-256, 4)",
+        "return struct.pack('>iHbc3', -2, 513, 7, 'abc')",
+        "return {struct.unpack('>iHb', struct.pack('>iHb', -2, 513, 7))}",
+    ];
+    for script in scripts {
+        let argv: [&[u8]; 4] = [b"EVAL", script.as_bytes(), b"0", b"{\"count\":1}"];
+        let expected = theirs.call(&argv);
+        let actual = ours.call(&argv);
+        assert_eq!(actual, expected, "{script}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
