@@ -147,6 +147,8 @@ pub struct CommandStats {
     pub microseconds: AtomicU64,
     pub rejected_calls: AtomicU64,
     pub failed_calls: AtomicU64,
+    /// Latency distribution (`latency-tracking`: INFO latencystats, LATENCY HISTOGRAM).
+    pub latency: crate::latency::Histogram,
 }
 
 impl CommandStats {
@@ -160,6 +162,7 @@ impl CommandStats {
         ] {
             counter.store(0, std::sync::atomic::Ordering::Relaxed);
         }
+        self.latency.reset();
     }
 }
 

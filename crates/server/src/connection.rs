@@ -282,6 +282,15 @@ async fn wait_while_blocked(
             crate::blocking::WaitOutcome::Reply(reply) => {
                 if let Some(command) = server.commands.get(&argv[0]) {
                     command.stats.calls.fetch_add(1, Ordering::Relaxed);
+                    // Logged when served, as Redis logs a blocked command once it is unblocked.
+                    let args: SmallVec<[&[u8]; 8]> = argv.iter().map(Vec::as_slice).collect();
+                    crate::latency::record_call(
+                        server,
+                        client,
+                        command,
+                        &args,
+                        std::time::Duration::ZERO,
+                    );
                     if reply.first() == Some(&b'-') {
                         command.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
                     }
@@ -334,15 +343,34 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
     if client.reply_mode == ReplyMode::SkipNext {
         client.reply_mode = ReplyMode::Skipping;
     }
-    let resolved = resolve(server, client, argv);
+    let resolved = resolve(server, client, argv).and_then(|command| {
+        if !crate::eviction::rejects(server, client, command) {
+            return Ok(command);
+        }
+        // Refused for lack of memory: a transaction being queued is doomed (EXECABORT); EXEC
+        // itself discards it.
+        if command.full_name == "exec" {
+            client.transaction = None;
+            crate::families::transactions::unwatch_all(server, client);
+            let message = format!(
+                "EXECABORT Transaction discarded because of: {}",
+                crate::eviction::OOM_ERROR
+            );
+            return Err((Some(command), CommandError::new(message)));
+        }
+        Err((Some(command), crate::eviction::OOM_ERROR.into()))
+    });
     if client.transaction.is_some() {
         let queue = match &resolved {
             Ok(command) => !crate::families::transactions::runs_inside_multi(command),
             Err(_) => false,
         };
-        if let Err((_, error)) = &resolved {
+        if let Err((command, error)) = &resolved {
             if let Some(transaction) = client.transaction.as_mut() {
                 transaction.failed = true;
+            }
+            if let Some(command) = command {
+                command.stats.rejected_calls.fetch_add(1, Ordering::Relaxed);
             }
             reply_error(server, client, output, error);
             client.sync_shared();
@@ -390,10 +418,12 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                 scope: None,
             };
             let result = handler(&mut context, argv);
-            let elapsed = started.elapsed().as_micros() as u64;
+            let duration = started.elapsed();
+            let elapsed = duration.as_micros() as u64;
             // A command that blocked is counted when its wait ends (as Redis does).
             if client.blocked.is_none() {
                 command.stats.calls.fetch_add(1, Ordering::Relaxed);
+                crate::latency::record_call(server, client, command, argv, duration);
             }
             command
                 .stats

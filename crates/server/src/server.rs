@@ -156,6 +156,11 @@ pub struct Server {
     pub pubsub: PubSub,
     pub notifications: Notifications,
     pub stats: Stats,
+    /// `maxmemory` eviction (candidate pool, background task).
+    pub eviction: crate::eviction::Eviction,
+    pub slowlog: crate::slowlog::SlowLog,
+    /// The latency monitor (LATENCY LATEST, HISTORY, ...).
+    pub latency: crate::latency::LatencyMonitor,
     pub started: Instant,
     pub started_unix_ms: u64,
     pub run_id: String,
@@ -252,6 +257,9 @@ impl Server {
             pubsub: PubSub::default(),
             notifications: Notifications::default(),
             stats: Stats::default(),
+            eviction: Default::default(),
+            slowlog: Default::default(),
+            latency: Default::default(),
             started: Instant::now(),
             started_unix_ms: unix_time_ms(),
             run_id,
@@ -264,7 +272,7 @@ impl Server {
             metrics: Mutex::new(Metrics::default()),
             peak_memory_bytes: AtomicU64::new(0),
             executable,
-            startup_memory_bytes: crate::allocator::allocated_bytes(),
+            startup_memory_bytes: crate::allocator::used_memory_bytes(),
             listener_generation: tokio::sync::watch::Sender::new(0),
             self_reference: std::sync::OnceLock::new(),
         }
@@ -273,6 +281,11 @@ impl Server {
     /// Records the `Arc` this server lives in (once, right after creating it).
     pub fn set_self_reference(&self, reference: std::sync::Weak<Server>) {
         let _ = self.self_reference.set(reference);
+    }
+
+    /// The `Arc` this server lives in (for spawning tasks), once recorded.
+    pub fn shared(&self) -> Option<Arc<Server>> {
+        self.self_reference.get().and_then(std::sync::Weak::upgrade)
     }
 
     /// Starts accepting connections on `listeners`, replacing the previous listeners.
@@ -338,7 +351,7 @@ impl Server {
 
     /// Bytes allocated now, and the peak updated with it.
     pub fn update_peak_memory(&self) -> u64 {
-        let used = crate::allocator::allocated_bytes();
+        let used = crate::allocator::used_memory_bytes();
         self.peak_memory_bytes.fetch_max(used, Ordering::Relaxed);
         used
     }

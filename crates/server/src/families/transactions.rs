@@ -215,11 +215,13 @@ fn exec(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
             let handler = command.handler.expect("queued commands have handlers");
             handler(&mut inner, args)
         };
+        let duration = started.elapsed();
         command.stats.calls.fetch_add(1, Ordering::Relaxed);
         command
             .stats
             .microseconds
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            .fetch_add(duration.as_micros() as u64, Ordering::Relaxed);
+        crate::latency::record_call(server, context.client, command, args, duration);
         if let Err(error) = result {
             command.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
             server.stats.error_replies.fetch_add(1, Ordering::Relaxed);
