@@ -226,7 +226,7 @@ pub fn perform(server: &Server) -> Outcome {
             break Outcome::Fail;
         }
         evicted += 1;
-        if evicted % 16 == 0 && limit.is_some_and(|limit| started.elapsed() > limit) {
+        if evicted.is_multiple_of(16) && limit.is_some_and(|limit| started.elapsed() > limit) {
             if crate::allocator::used_memory_bytes() <= maxmemory {
                 break Outcome::Ok;
             }

@@ -427,15 +427,12 @@ pub fn doctor(server: &Server) -> String {
         let count = history.len() as u64;
         let sum: u64 = history.iter().map(|sample| sample.latency_ms).sum();
         let average = sum.checked_div(count).unwrap_or(0);
-        let deviation = if count == 0 {
-            0
-        } else {
-            history
-                .iter()
-                .map(|sample| sample.latency_ms.abs_diff(average))
-                .sum::<u64>()
-                / count
-        };
+        let deviation = history
+            .iter()
+            .map(|sample| sample.latency_ms.abs_diff(average))
+            .sum::<u64>()
+            .checked_div(count)
+            .unwrap_or(0);
         let period = match (history.first(), history.last()) {
             (Some(first), Some(last)) if count > 0 => {
                 (last.time_s - first.time_s) as f64 / count as f64
