@@ -355,7 +355,8 @@ fn evict_from_pool(
         .maxmemory_samples
         .load(Ordering::Relaxed)
         .clamp(1, 64) as usize;
-    loop {
+    // Rounds whose candidates were all gone (deleted meanwhile) before giving up.
+    for _ in 0..POOL_SIZE {
         let now_ms = unix_time_ms();
         let mut sampled = 0;
         // One key from each of `samples` distinct shards (a shard's neighbours in its table are
@@ -368,13 +369,16 @@ fn evict_from_pool(
                 shard.len()
             };
             shard.sample(random_below(candidates), 1, volatile_only, |entry| {
-                if entry.is_expired(now_ms) && ranking != Ranking::SoonestToExpire {
-                    return;
-                }
+                // An expired key is the best candidate: removing it frees memory for free.
+                let score = if entry.is_expired(now_ms) {
+                    u64::MAX
+                } else {
+                    score(ranking, entry, now_ms)
+                };
                 insert_candidate(
                     &mut sampled_pool,
                     Candidate {
-                        score: score(ranking, entry, now_ms),
+                        score,
                         database,
                         key: SmallBytes::new(entry.key()),
                     },
@@ -395,6 +399,7 @@ fn evict_from_pool(
         }
         // Every pooled candidate was gone: sample again.
     }
+    false
 }
 
 /// Puts a candidate in the pool (sorted by ascending score, at most `POOL_SIZE`, each key once)
@@ -448,10 +453,13 @@ fn evict_key(server: &Server, database: usize, key: &[u8], volatile_only: bool) 
     let started = Instant::now();
     let now_ms = unix_time_ms();
     let mut shard = server.lock_shard(database, shard_index(key));
-    let eligible = shard
-        .peek(key, now_ms)
-        .is_some_and(|entry| !volatile_only || entry.expire_at_ms().is_some());
-    if !eligible {
+    let expired_before = shard.has_expired();
+    let Some(entry) = shard.peek(key, now_ms) else {
+        // Removed now because it had expired (its deletion is propagated as an expiry): that
+        // freed memory as well.
+        return !expired_before && shard.has_expired();
+    };
+    if volatile_only && entry.expire_at_ms().is_none() {
         return false;
     }
     let Some(entry) = shard.remove(key, now_ms) else {
