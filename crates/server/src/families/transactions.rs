@@ -224,7 +224,7 @@ fn exec(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
         crate::latency::record_call(server, context.client, command, args, duration);
         if let Err(error) = result {
             command.stats.failed_calls.fetch_add(1, Ordering::Relaxed);
-            server.stats.error_replies.fetch_add(1, Ordering::Relaxed);
+            server.stats.count_error(error.0.as_bytes());
             context.reply.error(error.0.as_bytes());
         }
         // A command inside EXEC never blocks.
