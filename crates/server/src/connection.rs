@@ -282,6 +282,7 @@ async fn wait_while_blocked(
             crate::blocking::WaitOutcome::Reply(reply) => {
                 if let Some(command) = server.commands.get(&argv[0]) {
                     command.stats.calls.fetch_add(1, Ordering::Relaxed);
+                    shared.commands_processed.fetch_add(1, Ordering::Relaxed);
                     // Logged when served, as Redis logs a blocked command once it is unblocked.
                     let args: SmallVec<[&[u8]; 8]> = argv.iter().map(Vec::as_slice).collect();
                     crate::latency::record_call(
@@ -423,6 +424,10 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
             // A command that blocked is counted when its wait ends (as Redis does).
             if client.blocked.is_none() {
                 command.stats.calls.fetch_add(1, Ordering::Relaxed);
+                client
+                    .shared
+                    .commands_processed
+                    .fetch_add(1, Ordering::Relaxed);
                 crate::latency::record_call(server, client, command, argv, duration);
             }
             command
@@ -431,10 +436,6 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                 .fetch_add(elapsed, Ordering::Relaxed);
             server
                 .stats
-                .commands_processed
-                .fetch_add(1, Ordering::Relaxed);
-            client
-                .shared
                 .commands_processed
                 .fetch_add(1, Ordering::Relaxed);
             client.shared.argument_bytes.store(0, Ordering::Relaxed);

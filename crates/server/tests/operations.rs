@@ -509,6 +509,20 @@ fn blocked_commands_are_logged_when_served() {
     let mut blocked = server.client();
     assert_eq!(client.cmd("CONFIG SET slowlog-log-slower-than 0"), ok());
     assert_eq!(client.cmd("SLOWLOG RESET"), ok());
+    let id = blocked.cmd("CLIENT ID").integer();
+    let commands_of_blocked = |client: &mut RawClient| -> String {
+        let list = client.cmd("CLIENT LIST").text();
+        let line = list
+            .lines()
+            .find(|line| line.starts_with(&format!("id={id} ")))
+            .expect("the blocked client's line")
+            .to_string();
+        line.split(' ')
+            .find_map(|field| field.strip_prefix("tot-cmds="))
+            .expect("tot-cmds")
+            .to_string()
+    };
+    assert_eq!(commands_of_blocked(&mut client), "1");
     blocked.send(&[b"BLPOP", b"queue", b"0"]);
     wait_until("a blocked client", || {
         client
@@ -516,6 +530,8 @@ fn blocked_commands_are_logged_when_served() {
             .text()
             .contains("blocked_clients:1")
     });
+    // A blocked command counts for its client once served (as in Redis).
+    assert_eq!(commands_of_blocked(&mut client), "1");
     let logged = |client: &mut RawClient| {
         slowlog(client, "-1")
             .iter()
@@ -526,6 +542,7 @@ fn blocked_commands_are_logged_when_served() {
     assert_eq!(client.cmd("LPUSH queue a"), int(1));
     assert_eq!(blocked.read_reply(), bulks(&["queue", "a"]));
     wait_until("the served command logged", || logged(&mut client) == 1);
+    assert_eq!(commands_of_blocked(&mut client), "2");
     let latency = client.cmd("INFO latencystats").text();
     assert!(
         latency.contains("latency_percentiles_usec_blpop:p50="),
