@@ -136,7 +136,8 @@ const BOOL: Kind = Kind::Bool;
 const TEXT: Kind = Kind::Text;
 const LOG_LEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
 const YES_NO_LOCAL: &[&str] = &["no", "yes", "local"];
-const EVICTION_POLICIES: &[&str] = &[
+/// The `maxmemory-policy` choices (the hot configuration keeps the index in this list).
+pub const EVICTION_POLICIES: &[&str] = &[
     "volatile-lru",
     "volatile-lfu",
     "volatile-random",
@@ -251,10 +252,10 @@ pub static OPTIONS: &[OptionSpec] = &[
     row("io-threads-do-reads", &[], BOOL, "no", IMMUTABLE | HIDDEN | NO_EFFECT),
     row("jemalloc-bg-thread", &[], BOOL, "yes", NO_EFFECT),
     row("key-load-delay", &[], Kind::Integer { min: I32_MIN, max: I32_MAX }, "0", HIDDEN | NO_EFFECT),
-    row("latency-monitor-threshold", &[], Kind::Integer { min: 0, max: i64::MAX }, "0", NO_EFFECT),
+    row("latency-monitor-threshold", &[], Kind::Integer { min: 0, max: i64::MAX }, "0", 0),
     row("latency-tracking", &[], BOOL, "yes", 0),
     row("latency-tracking-info-percentiles", &[], Kind::Percentiles, "50 99 99.9", 0),
-    row("lazyfree-lazy-eviction", &[], BOOL, "no", NO_EFFECT),
+    row("lazyfree-lazy-eviction", &[], BOOL, "no", 0),
     row("lazyfree-lazy-expire", &[], BOOL, "no", NO_EFFECT),
     row("lazyfree-lazy-server-del", &[], BOOL, "no", NO_EFFECT),
     row("lazyfree-lazy-user-del", &[], BOOL, "no", NO_EFFECT),
@@ -276,7 +277,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     row("maxclients", &[], Kind::Integer { min: 1, max: U32_MAX }, "10000", 0),
     row("maxmemory", &[], Kind::Memory { min: 0, max: i64::MAX }, "0", 0),
     row("maxmemory-clients", &[], Kind::MemoryOrPercent, "0", NO_EFFECT),
-    row("maxmemory-eviction-tenacity", &[], Kind::Integer { min: 0, max: 100 }, "10", NO_EFFECT),
+    row("maxmemory-eviction-tenacity", &[], Kind::Integer { min: 0, max: 100 }, "10", 0),
     row("maxmemory-policy", &[], Kind::Enum(EVICTION_POLICIES), "noeviction", 0),
     row("maxmemory-samples", &[], Kind::Integer { min: 1, max: 64 }, "5", 0),
     row("min-replicas-max-lag", &["min-slaves-max-lag"], Kind::Integer { min: 0, max: I32_MAX }, "10", NO_EFFECT),
@@ -370,6 +371,13 @@ pub static OPTIONS: &[OptionSpec] = &[
     row("worker-threads", &[], Kind::Integer { min: 0, max: 1024 }, "0", IMMUTABLE | HIDDEN),
     row("zset-max-listpack-entries", &["zset-max-ziplist-entries"], Kind::Integer { min: 0, max: i64::MAX }, "128", 0),
     row("zset-max-listpack-value", &["zset-max-ziplist-value"], Kind::Memory { min: 0, max: i64::MAX }, "64", 0),
+];
+
+/// Options Redis 7.2 still accepts in a configuration file and ignores.
+const DEPRECATED_OPTIONS: &[&str] = &[
+    "list-max-ziplist-entries",
+    "list-max-ziplist-value",
+    "lua-replicate-commands",
 ];
 
 /// An option by name or alias, any case.
@@ -730,6 +738,19 @@ pub struct HotConfig {
     pub set_max_intset_entries: AtomicU64,
     pub set_max_listpack_entries: AtomicU64,
     pub set_max_listpack_value: AtomicU64,
+    /// `maxmemory` in bytes (0: no limit).
+    pub maxmemory: AtomicU64,
+    /// Index of `maxmemory-policy` in [`EVICTION_POLICIES`].
+    pub maxmemory_policy: std::sync::atomic::AtomicUsize,
+    pub maxmemory_samples: AtomicU64,
+    pub maxmemory_eviction_tenacity: AtomicU64,
+    pub lazyfree_lazy_eviction: AtomicBool,
+    /// `slowlog-log-slower-than` in microseconds (negative: disabled).
+    pub slowlog_log_slower_than_us: AtomicI64,
+    pub slowlog_max_len: AtomicU64,
+    /// `latency-monitor-threshold` in milliseconds (0: disabled).
+    pub latency_monitor_threshold_ms: AtomicU64,
+    pub latency_tracking: AtomicBool,
 }
 
 /// The values before a change, to roll it back.
@@ -820,6 +841,34 @@ impl HotConfig {
         ] {
             atomic.store(int(name).max(0) as u64, Ordering::Relaxed);
         }
+        self.maxmemory
+            .store(int("maxmemory").max(0) as u64, Ordering::Relaxed);
+        let policy = config.get("maxmemory-policy");
+        let policy_index = EVICTION_POLICIES
+            .iter()
+            .position(|name| *name == policy)
+            .unwrap_or(EVICTION_POLICIES.len() - 1);
+        self.maxmemory_policy.store(policy_index, Ordering::Relaxed);
+        for (atomic, name) in [
+            (&self.maxmemory_samples, "maxmemory-samples"),
+            (
+                &self.maxmemory_eviction_tenacity,
+                "maxmemory-eviction-tenacity",
+            ),
+            (&self.slowlog_max_len, "slowlog-max-len"),
+            (
+                &self.latency_monitor_threshold_ms,
+                "latency-monitor-threshold",
+            ),
+        ] {
+            atomic.store(int(name).max(0) as u64, Ordering::Relaxed);
+        }
+        self.lazyfree_lazy_eviction
+            .store(config.get_bool("lazyfree-lazy-eviction"), Ordering::Relaxed);
+        self.slowlog_log_slower_than_us
+            .store(int("slowlog-log-slower-than"), Ordering::Relaxed);
+        self.latency_tracking
+            .store(config.get_bool("latency-tracking"), Ordering::Relaxed);
     }
 }
 
@@ -887,7 +936,9 @@ impl Rewrite {
             let directive = matches!(
                 name.as_deref(),
                 Some("include" | "rename-command" | "user" | "loadmodule" | "sentinel")
-            );
+            ) || name
+                .as_deref()
+                .is_some_and(|name| DEPRECATED_OPTIONS.contains(&name));
             let Some(name) = name.filter(|_| parsed && (known.is_some() || directive)) else {
                 rewrite.lines.push(format!("# ??? {line}"));
                 continue;
@@ -1147,6 +1198,10 @@ impl Config {
                 "rename-command" | "user" | "loadmodule" | "sentinel"
             ) {
                 tracing::warn!("configuration directive '{name}' is not supported and was ignored");
+                continue;
+            }
+            if DEPRECATED_OPTIONS.contains(&name.as_str()) && values.len() == 1 {
+                tracing::warn!("Configuration option '{name}' is deprecated and has no effect");
                 continue;
             }
             let Some(spec) = find_option(&name) else {
@@ -1535,8 +1590,18 @@ mod tests {
     }
 
     #[test]
+    fn deprecated_options_are_accepted_and_ignored() {
+        let config = Config::default();
+        config
+            .load("list-max-ziplist-entries 512\nlist-max-ziplist-value 64\nlua-replicate-commands yes\n")
+            .unwrap();
+        assert!(config.load("list-max-ziplist-entries\n").is_err());
+        assert!(config.load("list-max-ziplist-entries 1 2\n").is_err());
+    }
+
+    #[test]
     fn rewrite_keeps_layout() {
-        let old = "# My config\nport 7000\n\n# memory\nmaxmemory 1gb\nsave 100 1\nsave 200 2\nunknown-thing 1\nrename-command FLUSHALL \"\"\n";
+        let old = "# My config\nport 7000\n\n# memory\nmaxmemory 1gb\nsave 100 1\nsave 200 2\nunknown-thing 1\nrename-command FLUSHALL \"\"\nlist-max-ziplist-entries 512\n";
         let mut rewrite = Rewrite::read(old, false);
         let config = Config::default();
         config
@@ -1551,7 +1616,7 @@ mod tests {
         }
         assert_eq!(
             rewrite.finish(),
-            "# My config\nport 7000\n\n# memory\nmaxmemory 2gb\nsave 300 3\n\n# ??? unknown-thing 1\nrename-command FLUSHALL \"\"\n# Generated by CONFIG REWRITE\nmaxclients 50\n"
+            "# My config\nport 7000\n\n# memory\nmaxmemory 2gb\nsave 300 3\n\n# ??? unknown-thing 1\nrename-command FLUSHALL \"\"\nlist-max-ziplist-entries 512\n# Generated by CONFIG REWRITE\nmaxclients 50\n"
         );
     }
 }

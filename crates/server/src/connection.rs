@@ -283,6 +283,16 @@ async fn wait_while_blocked(
             crate::blocking::WaitOutcome::Reply(reply) => {
                 if let Some(command) = server.commands.get(&argv[0]) {
                     command.stats.add_calls(1);
+                    shared.commands_processed.fetch_add(1, Ordering::Relaxed);
+                    // Logged when served, as Redis logs a blocked command once it is unblocked.
+                    let args: SmallVec<[&[u8]; 8]> = argv.iter().map(Vec::as_slice).collect();
+                    crate::latency::record_call(
+                        server,
+                        client,
+                        command,
+                        &args,
+                        std::time::Duration::ZERO,
+                    );
                     if reply.first() == Some(&b'-') {
                         command.stats.add_failed();
                     }
@@ -336,15 +346,34 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
     if client.reply_mode == ReplyMode::SkipNext {
         client.reply_mode = ReplyMode::Skipping;
     }
-    let resolved = resolve(server, client, argv);
+    let resolved = resolve(server, client, argv).and_then(|command| {
+        if !crate::eviction::rejects(server, client, command) {
+            return Ok(command);
+        }
+        // Refused for lack of memory: a transaction being queued is doomed (EXECABORT); EXEC
+        // itself discards it.
+        if command.full_name == "exec" {
+            client.transaction = None;
+            crate::families::transactions::unwatch_all(server, client);
+            let message = format!(
+                "EXECABORT Transaction discarded because of: {}",
+                crate::eviction::OOM_ERROR
+            );
+            return Err((Some(command), CommandError::new(message)));
+        }
+        Err((Some(command), crate::eviction::OOM_ERROR.into()))
+    });
     if client.transaction.is_some() {
         let queue = match &resolved {
             Ok(command) => !crate::families::transactions::runs_inside_multi(command),
             Err(_) => false,
         };
-        if let Err((_, error)) = &resolved {
+        if let Err((command, error)) = &resolved {
             if let Some(transaction) = client.transaction.as_mut() {
                 transaction.failed = true;
+            }
+            if let Some(command) = command {
+                command.stats.add_rejected();
             }
             reply_error(server, client, output, error);
             client.sync_shared();
@@ -401,17 +430,19 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
             };
             let result = handler(&mut context, argv);
             let elapsed = unix_time_us().saturating_sub(started_us);
+            let duration = std::time::Duration::from_micros(elapsed);
             // A command that blocked is counted when its wait ends (as Redis does).
             if client.blocked.is_none() {
                 command.stats.add_calls(1);
+                client
+                    .shared
+                    .commands_processed
+                    .fetch_add(1, Ordering::Relaxed);
+                crate::latency::record_call(server, client, command, argv, duration);
             }
             command.stats.add_microseconds(elapsed);
             server
                 .stats
-                .commands_processed
-                .fetch_add(1, Ordering::Relaxed);
-            client
-                .shared
                 .commands_processed
                 .fetch_add(1, Ordering::Relaxed);
             client.shared.argument_bytes.store(0, Ordering::Relaxed);

@@ -48,7 +48,13 @@ pub async fn active_expiry_loop(server: Arc<Server>) {
             .load(Ordering::Relaxed)
             .clamp(1, 10) as u64;
         let budget = period * (CYCLE_TIME_PERCENT + 2 * (effort - 1)) as u32 / 100;
+        let started = Instant::now();
         cursor = run_cycle(&server, cursor, budget).await;
+        server.latency.add_sample_if_needed(
+            &server,
+            crate::latency::Event::ExpireCycle,
+            started.elapsed(),
+        );
         server
             .stats
             .active_expire_cycles

@@ -7,7 +7,8 @@
 //! writes for AOF and replicas), [`server`] (shared state), [`expiry`] (active expiry),
 //! [`blocking`] (clients blocked on keys), [`pubsub`] (channels, patterns, delivery),
 //! [`notify`] (keyspace notifications), [`startup`] (turning a command line into a running
-//! server), [`allocator`] (memory statistics).
+//! server), [`allocator`] (memory statistics), [`eviction`] (`maxmemory`), [`slowlog`],
+//! [`latency`] (histograms, the latency monitor, per-command accounting).
 
 pub mod allocator;
 pub mod arguments;
@@ -18,8 +19,10 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod context;
+pub mod eviction;
 pub mod expiry;
 pub mod families;
+pub mod latency;
 pub mod notify;
 pub mod propagation;
 pub mod pubsub;
@@ -28,6 +31,7 @@ pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod snapshot;
+pub mod slowlog;
 pub mod startup;
 pub mod stats;
 #[cfg(test)]

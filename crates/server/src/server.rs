@@ -160,6 +160,11 @@ pub struct Server {
     pub scripting: crate::scripting::Scripting,
     pub notifications: Notifications,
     pub stats: Stats,
+    /// `maxmemory` eviction (candidate pool, background task).
+    pub eviction: crate::eviction::Eviction,
+    pub slowlog: crate::slowlog::SlowLog,
+    /// The latency monitor (LATENCY LATEST, HISTORY, ...).
+    pub latency: crate::latency::LatencyMonitor,
     pub started: Instant,
     pub started_unix_ms: u64,
     pub run_id: String,
@@ -274,6 +279,9 @@ impl Server {
             scripting: Default::default(),
             notifications: Notifications::default(),
             stats: Stats::default(),
+            eviction: Default::default(),
+            slowlog: Default::default(),
+            latency: Default::default(),
             started: Instant::now(),
             started_unix_ms: unix_time_ms(),
             run_id,
@@ -287,7 +295,7 @@ impl Server {
             metrics: Mutex::new(Metrics::default()),
             peak_memory_bytes: AtomicU64::new(0),
             executable,
-            startup_memory_bytes: crate::allocator::allocated_bytes(),
+            startup_memory_bytes: crate::allocator::used_memory_bytes(),
             listener_generation: tokio::sync::watch::Sender::new(0),
             rdb: crate::rdb::RdbState::new(unix_time_ms() / 1000),
             self_reference: std::sync::OnceLock::new(),
@@ -367,7 +375,7 @@ impl Server {
 
     /// Bytes allocated now, and the peak updated with it.
     pub fn update_peak_memory(&self) -> u64 {
-        let used = crate::allocator::allocated_bytes();
+        let used = crate::allocator::used_memory_bytes();
         self.peak_memory_bytes.fetch_max(used, Ordering::Relaxed);
         used
     }

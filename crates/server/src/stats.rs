@@ -82,6 +82,8 @@ impl StripedCounter {
 #[derive(Default)]
 pub struct CommandStats {
     stripes: [CommandStripe; STRIPES],
+    /// Latency distribution (`latency-tracking`: INFO latencystats, LATENCY HISTOGRAM).
+    pub latency: crate::latency::Histogram,
 }
 
 #[repr(align(64))]
@@ -157,6 +159,7 @@ impl CommandStats {
                 counter.store(0, Ordering::Relaxed);
             }
         }
+        self.latency.reset();
     }
 }
 

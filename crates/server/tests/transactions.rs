@@ -236,3 +236,24 @@ fn optimistic_increments_through_watch_never_lose_an_update() {
         bulk(&(THREADS * INCREMENTS).to_string())
     );
 }
+
+#[test]
+fn errors_inside_exec_are_counted_by_code() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    assert_eq!(client.cmd("CONFIG RESETSTAT"), ok());
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("SET a b"), status("QUEUED"));
+    assert_eq!(client.cmd("LPUSH a x"), status("QUEUED"));
+    assert_eq!(
+        client.cmd("EXEC"),
+        array(vec![
+            ok(),
+            error("WRONGTYPE Operation against a key holding the wrong kind of value")
+        ])
+    );
+    let info = client.cmd("INFO errorstats").text();
+    assert!(info.contains("errorstat_WRONGTYPE:count=1"), "{info}");
+    let stats = client.cmd("INFO stats").text();
+    assert!(stats.contains("total_error_replies:1\r\n"), "{stats}");
+}

@@ -80,6 +80,16 @@ impl Entry {
         self.expire_at_ms != 0 && self.expire_at_ms <= now_ms
     }
 
+    /// Bytes the key takes (MEMORY USAGE): the entry, what its key and value own on the heap,
+    /// and its slot in the shard's table.
+    pub fn memory_usage(&self) -> usize {
+        std::mem::size_of::<Entry>()
+            + self.key.heap_bytes()
+            + self.value.heap_bytes()
+            + std::mem::size_of::<Box<Entry>>()
+            + 1
+    }
+
     /// Seconds since the last access.
     pub fn idle_seconds(&self, now_ms: u64) -> u64 {
         clock_seconds(now_ms).saturating_sub(self.access_clock_s) as u64
@@ -513,6 +523,30 @@ impl Shard {
         self.table.iter().map(|entry| &**entry)
     }
 
+    /// Calls `visit` on up to `count` entries taken in iteration order from position `start`
+    /// (wrapping around), only entries with an expiry when `volatile_only`: the eviction's
+    /// sample of this shard. Expired entries are included; callers may skip them.
+    pub fn sample(
+        &self,
+        start: usize,
+        count: usize,
+        volatile_only: bool,
+        mut visit: impl FnMut(&Entry),
+    ) {
+        let start = if self.table.is_empty() {
+            0
+        } else {
+            start % self.table.len()
+        };
+        self.table
+            .iter()
+            .skip(start)
+            .chain(self.table.iter().take(start))
+            .filter(|entry| !volatile_only || entry.expire_at_ms != 0)
+            .take(count)
+            .for_each(|entry| visit(entry));
+    }
+
     /// The entry at position `index` of an iteration (for random sampling).
     pub fn nth(&self, index: usize) -> Option<&Entry> {
         self.table.iter().nth(index).map(|entry| &**entry)
@@ -894,6 +928,30 @@ mod tests {
         }
         assert_eq!(seen.len(), 2);
         assert!(seen.iter().all(|key| key.starts_with(b"live")));
+    }
+
+    #[test]
+    fn samples_wrap_around_and_filter_volatile_keys() {
+        let mut shard = Shard::default();
+        for index in 0..10u64 {
+            let expiry = (index % 2 == 1).then_some(10_000 + index);
+            shard.insert(index.to_string().as_bytes(), string(b"v"), expiry, 0);
+        }
+        let mut seen = Vec::new();
+        shard.sample(7, 5, false, |entry| seen.push(entry.key().to_vec()));
+        assert_eq!(seen.len(), 5);
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 5);
+        let mut volatile = Vec::new();
+        shard.sample(3, 100, true, |entry| volatile.push(entry.key().to_vec()));
+        volatile.sort();
+        let expected: Vec<Vec<u8>> = [1, 3, 5, 7, 9]
+            .iter()
+            .map(|index: &i32| index.to_string().into_bytes())
+            .collect();
+        assert_eq!(volatile, expected);
+        Shard::default().sample(5, 5, false, |_| panic!("an empty shard has no sample"));
     }
 
     #[test]

@@ -1,11 +1,15 @@
-//! Server commands: DBSIZE, FLUSHDB, FLUSHALL, CONFIG, SHUTDOWN, TIME, INFO, COMMAND, DEBUG.
+//! Server commands: DBSIZE, FLUSHDB, FLUSHALL, CONFIG, SHUTDOWN, TIME, INFO, COMMAND, DEBUG,
+//! MEMORY, SLOWLOG, LATENCY.
 //!
 //! INFO lives in `server/info.rs`, COMMAND in `server/introspection.rs`, DEBUG in
-//! `server/debug.rs`; the rest is here.
+//! `server/debug.rs`, MEMORY in `server/memory.rs`, SLOWLOG and LATENCY in `server/latency.rs`;
+//! the rest is here.
 
 mod debug;
 mod info;
 mod introspection;
+mod latency;
+mod memory;
 
 use crate::arguments::{is, text};
 use crate::command::CommandTable;
@@ -38,6 +42,23 @@ pub fn register(table: &mut CommandTable) {
     table.handle("command|list", introspection::command_list);
     table.handle("command|help", introspection::command_help);
     table.handle("debug", debug::debug);
+    table.handle("memory|usage", memory::memory_usage);
+    table.handle("memory|stats", memory::memory_stats);
+    table.handle("memory|doctor", memory::memory_doctor);
+    table.handle("memory|malloc-stats", memory::memory_malloc_stats);
+    table.handle("memory|purge", memory::memory_purge);
+    table.handle("memory|help", memory::memory_help);
+    table.handle("slowlog|get", latency::slowlog_get);
+    table.handle("slowlog|len", latency::slowlog_len);
+    table.handle("slowlog|reset", latency::slowlog_reset);
+    table.handle("slowlog|help", latency::slowlog_help);
+    table.handle("latency|latest", latency::latency_latest);
+    table.handle("latency|history", latency::latency_history);
+    table.handle("latency|reset", latency::latency_reset);
+    table.handle("latency|graph", latency::latency_graph);
+    table.handle("latency|doctor", latency::latency_doctor);
+    table.handle("latency|histogram", latency::latency_histogram);
+    table.handle("latency|help", latency::latency_help);
 }
 
 /// Replies with a HELP text as Redis does: a title line, the given lines, then HELP's own
@@ -159,6 +180,15 @@ fn config_set(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         .into());
     }
     server.refresh_derived_config();
+    let changed = |option: &str| previous.iter().any(|(name, _)| *name == option);
+    if changed("maxmemory") || changed("maxmemory-policy") {
+        crate::eviction::limit_changed(server);
+    }
+    if changed("slowlog-max-len") {
+        server
+            .slowlog
+            .trim(server.config.get_i64("slowlog-max-len").max(0) as usize);
+    }
     context.reply.ok();
     Ok(())
 }
@@ -173,7 +203,7 @@ fn config_resetstat(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
     }
     *server.metrics.lock() = Default::default();
     server.peak_memory_bytes.store(
-        crate::allocator::allocated_bytes(),
+        crate::allocator::used_memory_bytes(),
         std::sync::atomic::Ordering::Relaxed,
     );
     context.reply.ok();

@@ -12,7 +12,6 @@
 //! WATCH records, per key, the version the key's shard keeps for it (`Shard::watched`); every
 //! propagated write of a key bumps it, as does its expiry, flushing and swapping databases.
 
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use resp::ReplyWriter;
@@ -216,13 +215,15 @@ fn exec(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
             let handler = command.handler.expect("queued commands have handlers");
             handler(&mut inner, args)
         };
+        let duration = started.elapsed();
         command.stats.add_calls(1);
         command
             .stats
-            .add_microseconds(started.elapsed().as_micros() as u64);
+            .add_microseconds(duration.as_micros() as u64);
+        crate::latency::record_call(server, context.client, command, args, duration);
         if let Err(error) = result {
             command.stats.add_failed();
-            server.stats.error_replies.fetch_add(1, Ordering::Relaxed);
+            server.stats.count_error(error.0.as_bytes());
             context.reply.error(error.0.as_bytes());
         }
         // A command inside EXEC never blocks.

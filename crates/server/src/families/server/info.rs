@@ -133,7 +133,7 @@ fn write_section(
         "modules" => text.push_str("# Modules\r\n"),
         "commandstats" => commandstats_section(server, text),
         "errorstats" => errorstats_section(server, text),
-        "latencystats" => text.push_str("# Latencystats\r\n"),
+        "latencystats" => latencystats_section(server, text),
         "cluster" => {
             text.push_str("# Cluster\r\n");
             let enabled = i64::from(server.config.get_bool("cluster-enabled"));
@@ -297,7 +297,7 @@ fn ratio(numerator: u64, denominator: u64) -> String {
 
 fn memory_section(server: &Server, text: &mut String) {
     let allocator = AllocatorStats::read();
-    let used = allocator.allocated;
+    let used = crate::allocator::used_memory_bytes();
     let peak = server
         .peak_memory_bytes
         .fetch_max(used, Ordering::Relaxed)
@@ -680,6 +680,38 @@ fn commandstats_section(server: &Server, text: &mut String) {
             text,
             "cmdstat_{}:calls={calls},usec={microseconds},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={failed}\r\n",
             safe_info_name(command.full_name.as_bytes())
+        );
+    }
+}
+
+fn latencystats_section(server: &Server, text: &mut String) {
+    text.push_str("# Latencystats\r\n");
+    if !server.config.hot.latency_tracking.load(Ordering::Relaxed) {
+        return;
+    }
+    let percentiles: Vec<(String, f64)> = server
+        .config
+        .get("latency-tracking-info-percentiles")
+        .split_whitespace()
+        .filter_map(|word| Some((word.to_string(), word.parse::<f64>().ok()?)))
+        .collect();
+    for command in all_commands(server) {
+        let histogram = &command.stats.latency;
+        if histogram.count() == 0 {
+            continue;
+        }
+        let values: Vec<String> = percentiles
+            .iter()
+            .map(|(name, percentile)| {
+                let nanoseconds = histogram.value_at_percentile(*percentile);
+                format!("p{name}={:.3}", nanoseconds as f64 / 1000.0)
+            })
+            .collect();
+        let _ = write!(
+            text,
+            "latency_percentiles_usec_{}:{}\r\n",
+            safe_info_name(command.full_name.as_bytes()),
+            values.join(",")
         );
     }
 }
