@@ -390,6 +390,7 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                 scope: None,
             };
             let result = handler(&mut context, argv);
+            server.notify_created(client.database);
             let elapsed = started.elapsed().as_micros() as u64;
             // A command that blocked is counted when its wait ends (as Redis does).
             if client.blocked.is_none() {

@@ -246,6 +246,18 @@ impl<'a> Context<'a> {
         self.server.notify(class, event, self.client.database, key);
     }
 
+    /// Emits `event` for `key`, then `del` when the command emptied (deleted) it from `shard`.
+    pub fn notify_removal(
+        &self,
+        class: crate::notify::EventClass,
+        event: &str,
+        shard: &Shard,
+        key: &[u8],
+    ) {
+        self.server
+            .notify_removal(class, event, self.client.database, shard, key, self.now_ms);
+    }
+
     /// Propagates a write that holds its locks some other way (whole-database commands).
     pub fn propagate(&self, args: &[&[u8]]) {
         match self.scope {
@@ -394,6 +406,23 @@ impl<'s> Locked<'s> {
 
     pub fn database(&self) -> usize {
         self.database
+    }
+
+    /// Emits a keyspace notification for `key` of this shard's database (see `crate::notify`).
+    pub fn notify(&self, class: crate::notify::EventClass, event: &str, key: &[u8]) {
+        self.server.notify(class, event, self.database, key);
+    }
+
+    /// Emits `event` for `key`, then `del` when the key is gone (the command emptied it).
+    pub fn notify_removal(
+        &self,
+        class: crate::notify::EventClass,
+        event: &str,
+        key: &[u8],
+        now_ms: u64,
+    ) {
+        self.server
+            .notify_removal(class, event, self.database, &self.guard, key, now_ms);
     }
 }
 
