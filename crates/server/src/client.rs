@@ -148,6 +148,8 @@ pub struct Client {
     /// Where published messages for this client wait to be written.
     pub mailbox: Arc<crate::pubsub::Mailbox>,
     pub subscriptions: Subscriptions,
+    /// CLIENT CACHING YES/NO was given for the next command (client tracking).
+    pub tracking_caching: bool,
 }
 
 /// What a client is subscribed to, in subscription order.
@@ -197,6 +199,7 @@ impl Client {
             watched: Vec::new(),
             mailbox: Arc::new(crate::pubsub::Mailbox::new(shared.clone())),
             subscriptions: Subscriptions::default(),
+            tracking_caching: false,
             shared,
         }
     }

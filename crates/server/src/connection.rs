@@ -100,9 +100,11 @@ async fn serve(server: Arc<Server>, mut stream: TcpStream, address: SocketAddr) 
     ));
     server.clients.register(shared.clone());
     let mut client = Client::new(shared.clone(), no_password);
+    server.tracking.register_mailbox(&client.mailbox);
     let _ = run_connection(&server, &mut stream, &mut client).await;
     crate::families::transactions::unwatch_all(&server, &mut client);
     crate::families::pubsub::unsubscribe_all(&server, &mut client);
+    server.tracking.unregister(shared.id);
     server.clients.unregister(shared.id);
 }
 
@@ -380,6 +382,7 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                 .argument_bytes
                 .store(argument_bytes, Ordering::Relaxed);
             let started = Instant::now();
+            crate::tracking::set_current_client(client.id);
             let protocol = client.protocol;
             let mut context = Context {
                 server,
@@ -391,6 +394,9 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
             };
             let result = handler(&mut context, argv);
             server.notify_created(client.database);
+            if server.tracking.active() {
+                remember_read_keys(server, client, command, argv, result.is_ok());
+            }
             let elapsed = started.elapsed().as_micros() as u64;
             // A command that blocked is counted when its wait ends (as Redis does).
             if client.blocked.is_none() {
@@ -430,6 +436,45 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
         }
         ReplyMode::On | ReplyMode::SkipNext => {}
     }
+}
+
+/// Client tracking: a read of a tracking client records its keys (unless OPTIN without
+/// CLIENT CACHING YES, or OPTOUT after CLIENT CACHING NO); the CACHING choice lasts one command.
+fn remember_read_keys(
+    server: &Server,
+    client: &mut Client,
+    command: &Command,
+    argv: &[&[u8]],
+    succeeded: bool,
+) {
+    let Some(tracker) = server.tracking.tracker(client.id) else {
+        return;
+    };
+    let caching_given = std::mem::take(&mut client.tracking_caching);
+    if command.full_name == "client|caching" {
+        client.tracking_caching = caching_given;
+        return;
+    }
+    let options = &tracker.options;
+    if !succeeded
+        || options.bcast
+        || !command.has(flags::READONLY)
+        || command.has(flags::PUBSUB)
+        || (options.optin && !caching_given)
+        || (options.optout && caching_given)
+    {
+        return;
+    }
+    let keys: SmallVec<[&[u8]; 4]> = command
+        .key_positions(argv)
+        .into_iter()
+        .map(|position| argv[position])
+        .collect();
+    if keys.is_empty() {
+        return;
+    }
+    let max_keys = server.config.get_i64("tracking-table-max-keys").max(0) as usize;
+    server.tracking.remember(client.id, &keys, max_keys);
 }
 
 /// Replies with an error and counts it (INFO stats `total_error_replies`, INFO errorstats).

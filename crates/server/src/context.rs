@@ -308,10 +308,16 @@ fn propagate_write(
     watched: bool,
     mut touch: impl FnMut(&[u8]),
 ) {
-    if watched {
+    let tracking = server.tracking.active();
+    if watched || tracking {
         if let Some(command) = server.commands.get(args[0]) {
             for position in command.key_positions(args) {
-                touch(args[position]);
+                if watched {
+                    touch(args[position]);
+                }
+                if tracking {
+                    server.tracking.invalidate(args[position]);
+                }
             }
         }
     }
@@ -347,6 +353,7 @@ fn flush_expired(
         Some(scope) => {
             for key in shard.take_expired() {
                 shard.watched.touch(&key);
+                server.tracking.invalidate(&key);
                 server
                     .stats
                     .expired_keys

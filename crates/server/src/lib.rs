@@ -26,3 +26,4 @@ pub mod server;
 pub mod startup;
 #[cfg(test)]
 pub mod testing;
+pub mod tracking;

@@ -155,6 +155,8 @@ pub struct Server {
     pub blocked: BlockedClients,
     pub pubsub: PubSub,
     pub notifications: Notifications,
+    /// Client-side caching (CLIENT TRACKING).
+    pub tracking: crate::tracking::Tracking,
     pub stats: Stats,
     pub started: Instant,
     pub started_unix_ms: u64,
@@ -251,6 +253,7 @@ impl Server {
             blocked: BlockedClients::default(),
             pubsub: PubSub::default(),
             notifications: Notifications::default(),
+            tracking: Default::default(),
             stats: Stats::default(),
             started: Instant::now(),
             started_unix_ms: unix_time_ms(),
@@ -365,6 +368,7 @@ impl Server {
             .fetch_add(expired.len() as u64, Ordering::Relaxed);
         for key in &expired {
             shard.watched.touch(key);
+            self.tracking.invalidate(key);
             self.propagation.append(database, &[b"DEL", key]);
             self.notify(EventClass::Expired, "expired", database, key);
         }
