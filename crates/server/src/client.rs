@@ -150,6 +150,8 @@ pub struct Client {
     pub subscriptions: Subscriptions,
     /// CLIENT CACHING YES/NO was given for the next command (client tracking).
     pub tracking_caching: bool,
+    /// Set while a blocked command runs again (MONITOR shows it only the first time).
+    pub retrying: bool,
 }
 
 /// What a client is subscribed to, in subscription order.
@@ -200,6 +202,7 @@ impl Client {
             mailbox: Arc::new(crate::pubsub::Mailbox::new(shared.clone())),
             subscriptions: Subscriptions::default(),
             tracking_caching: false,
+            retrying: false,
             shared,
         }
     }

@@ -105,6 +105,7 @@ async fn serve(server: Arc<Server>, mut stream: TcpStream, address: SocketAddr) 
     crate::families::transactions::unwatch_all(&server, &mut client);
     crate::families::pubsub::unsubscribe_all(&server, &mut client);
     server.tracking.unregister(shared.id);
+    server.monitors.remove(shared.id);
     server.clients.unregister(shared.id);
 }
 
@@ -173,6 +174,21 @@ async fn run_connection(
             };
             match parse_request(&query[consumed..], &limits, &mut args) {
                 Ok(Request::Complete { consumed: length }) => {
+                    if server.pause.is_paused(unix_time_ms()) {
+                        let buffer = &query[consumed..consumed + length];
+                        let argv: SmallVec<[&[u8]; 8]> = args.iter(buffer).collect();
+                        if let Some(end_ms) = pause_end_for(server, client, &argv) {
+                            drop(argv);
+                            if !output.is_empty() {
+                                write_output(server, &shared, stream, &mut output).await?;
+                            }
+                            if !wait_for_unpause(server, &shared, end_ms).await {
+                                return Ok(());
+                            }
+                            // Parse the request again: the pause may have changed.
+                            continue;
+                        }
+                    }
                     let blocked_argv: Option<Vec<Vec<u8>>> = {
                         let buffer = &query[consumed..consumed + length];
                         let argv: SmallVec<[&[u8]; 8]> = args.iter(buffer).collect();
@@ -250,6 +266,49 @@ async fn run_connection(
     }
 }
 
+/// When the request `argv` must wait for a CLIENT PAUSE to end: the pause's end (ms).
+fn pause_end_for(server: &Server, client: &Client, argv: &[&[u8]]) -> Option<u64> {
+    let now_ms = unix_time_ms();
+    let command = resolve(server, client, argv).ok()?;
+    let writes = if client.transaction.is_some() {
+        // Queued commands run at EXEC: only EXEC of writes waits (and DISCARD never).
+        if command.full_name != "exec" {
+            return None;
+        }
+        client.transaction.as_ref().is_some_and(|transaction| {
+            transaction.commands.iter().any(|queued| {
+                let queued: SmallVec<[&[u8]; 8]> = queued.iter().map(Vec::as_slice).collect();
+                resolve(server, client, &queued).is_ok_and(crate::pause::is_write)
+            })
+        })
+    } else {
+        crate::pause::is_write(command)
+    };
+    server.pause.must_wait(writes, now_ms)
+}
+
+/// Waits until the pause ends (CLIENT UNPAUSE or its end time). Returns false when the client
+/// was killed meanwhile. The client counts as blocked while it waits (as in Redis).
+async fn wait_for_unpause(server: &Server, shared: &ClientShared, end_ms: u64) -> bool {
+    shared.blocked.store(true, Ordering::Relaxed);
+    let changed = server.pause.changed.notified();
+    tokio::pin!(changed);
+    changed.as_mut().enable();
+    let still_paused = server.pause.current(unix_time_ms()).map(|(_, end)| end) == Some(end_ms);
+    let alive = if still_paused {
+        let wait_ms = end_ms.saturating_sub(unix_time_ms());
+        tokio::select! {
+            _ = changed => true,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(wait_ms)) => true,
+            _ = shared.kill.notified() => false,
+        }
+    } else {
+        true
+    };
+    shared.blocked.store(false, Ordering::Relaxed);
+    alive && !shared.is_killed()
+}
+
 /// Waits for the blocked command to be served, time out or be unblocked, running it again
 /// when asked to. Returns false when the connection must close.
 async fn wait_while_blocked(
@@ -292,7 +351,9 @@ async fn wait_while_blocked(
             }
             crate::blocking::WaitOutcome::Retry => {
                 let args: SmallVec<[&[u8]; 8]> = argv.iter().map(Vec::as_slice).collect();
+                client.retrying = true;
                 execute(server, client, &args, output);
+                client.retrying = false;
             }
             crate::blocking::WaitOutcome::Closed => return false,
         }
@@ -383,6 +444,11 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                 .store(argument_bytes, Ordering::Relaxed);
             let started = Instant::now();
             crate::tracking::set_current_client(client.id);
+            // CLIENT NO-TOUCH: reads do not count as accesses, except TOUCH's.
+            let no_touch = client.shared.no_touch.load(Ordering::Relaxed);
+            if no_touch {
+                store::keyspace::set_no_touch(command.full_name != "touch");
+            }
             let protocol = client.protocol;
             let mut context = Context {
                 server,
@@ -393,9 +459,18 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                 scope: None,
             };
             let result = handler(&mut context, argv);
+            if no_touch {
+                store::keyspace::set_no_touch(false);
+            }
             server.notify_created(client.database);
             if server.tracking.active() {
                 remember_read_keys(server, client, command, argv, result.is_ok());
+            }
+            if server.monitors.active() && !client.retrying {
+                let source = client.shared.address.to_string();
+                server
+                    .monitors
+                    .feed(command, client.database, &source, argv);
             }
             let elapsed = started.elapsed().as_micros() as u64;
             // A command that blocked is counted when its wait ends (as Redis does).

@@ -30,7 +30,10 @@ pub async fn active_expiry_loop(server: Arc<Server>) {
         if server.is_shutting_down() {
             return;
         }
-        if !server.active_expire_enabled.load(Ordering::Relaxed) {
+        if !server.active_expire_enabled.load(Ordering::Relaxed)
+            || server.pause.is_paused(crate::server::unix_time_ms())
+        {
+            // CLIENT PAUSE holds back expiry as it holds back writes.
             continue;
         }
         let effort = server

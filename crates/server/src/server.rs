@@ -157,6 +157,10 @@ pub struct Server {
     pub notifications: Notifications,
     /// Client-side caching (CLIENT TRACKING).
     pub tracking: crate::tracking::Tracking,
+    /// Clients in MONITOR mode.
+    pub monitors: crate::monitor::Monitors,
+    /// CLIENT PAUSE.
+    pub pause: crate::pause::Pause,
     pub stats: Stats,
     pub started: Instant,
     pub started_unix_ms: u64,
@@ -254,6 +258,8 @@ impl Server {
             pubsub: PubSub::default(),
             notifications: Notifications::default(),
             tracking: Default::default(),
+            monitors: Default::default(),
+            pause: Default::default(),
             stats: Stats::default(),
             started: Instant::now(),
             started_unix_ms: unix_time_ms(),

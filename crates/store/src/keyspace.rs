@@ -57,8 +57,17 @@ pub fn set_frequency_parameters(log_factor: u32, decay_minutes: u32) {
 static RECORD_CREATED: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
+    /// Set while a CLIENT NO-TOUCH client's command runs on this thread: lookups do not count
+    /// as accesses.
+    static NO_TOUCH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// Keys created on this thread since the last [`take_created`] (only while recording).
     static CREATED: RefCell<Vec<SmallBytes>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Makes the lookups of the command running on this thread not count as accesses (CLIENT
+/// NO-TOUCH), or count again.
+pub fn set_no_touch(on: bool) {
+    NO_TOUCH.with(|no_touch| no_touch.set(on));
 }
 
 /// Whether key creations are recorded for [`take_created`] (keyspace notifications of class
@@ -317,7 +326,9 @@ impl Shard {
             return None;
         }
         let entry = self.table.find_mut(hash, |entry| &*entry.key == key)?;
-        entry.touch(now_ms, next_random(&mut self.random_state));
+        if !NO_TOUCH.with(std::cell::Cell::get) {
+            entry.touch(now_ms, next_random(&mut self.random_state));
+        }
         Some(EntryMut {
             entry,
             volatile_count: &mut self.volatile_count,

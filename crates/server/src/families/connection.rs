@@ -33,6 +33,9 @@ pub fn register(table: &mut CommandTable) {
     table.handle("client|no-touch", client_no_touch);
     table.handle("client|help", client_help);
     table.handle("client|tracking", client_tracking);
+    table.handle("client|pause", client_pause);
+    table.handle("client|unpause", client_unpause);
+    table.handle("monitor", monitor);
     table.handle("client|caching", client_caching);
     table.handle("client|getredir", client_getredir);
     table.handle("client|trackinginfo", client_trackinginfo);
@@ -206,6 +209,7 @@ fn reset(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
     client.protocol = Protocol::Resp2;
     client.mailbox.set_resp3(false);
     context.server.tracking.disable(client.id);
+    context.server.monitors.remove(client.id);
     client.tracking_caching = false;
     client.shared.protocol_version.store(2, Ordering::Relaxed);
     client.reply_mode = ReplyMode::On;
@@ -864,5 +868,43 @@ fn client_trackinginfo(context: &mut Context, _args: &[&[u8]]) -> CommandResult 
         }
         _ => reply.array(0),
     }
+    Ok(())
+}
+
+/// MONITOR
+fn monitor(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    context.server.monitors.add(&context.client.mailbox);
+    context.reply.ok();
+    Ok(())
+}
+
+/// CLIENT PAUSE timeout [WRITE | ALL]
+fn client_pause(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    if args.len() > 4 {
+        return Err(errors::SYNTAX.into());
+    }
+    let mode = match args.get(3) {
+        None => crate::pause::PauseMode::All,
+        Some(word) if is(word, "WRITE") => crate::pause::PauseMode::Write,
+        Some(word) if is(word, "ALL") => crate::pause::PauseMode::All,
+        Some(_) => return Err("ERR CLIENT PAUSE mode must be WRITE or ALL".into()),
+    };
+    let timeout_ms = store::number::parse_i64(args[2])
+        .ok_or_else(|| CommandError::from("ERR timeout is not an integer or out of range"))?;
+    if timeout_ms < 0 {
+        return Err("ERR timeout is negative".into());
+    }
+    let end_ms = (context.now_ms as i64)
+        .checked_add(timeout_ms)
+        .ok_or_else(|| CommandError::from("ERR timeout is out of range"))?;
+    context.server.pause.pause(end_ms as u64, mode);
+    context.reply.ok();
+    Ok(())
+}
+
+/// CLIENT UNPAUSE
+fn client_unpause(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    context.server.pause.unpause();
+    context.reply.ok();
     Ok(())
 }
