@@ -268,3 +268,45 @@ fn table_size_limit_evicts_with_invalidations_and_info_counts() {
     let pushes = pushes_so_far(&mut tracked);
     assert_eq!(pushes.len(), 2, "{pushes:?}");
 }
+
+#[test]
+fn client_list_shows_tracking_flags() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let flags = |client: &mut RawClient| {
+        let info = client.cmd("CLIENT INFO").text();
+        info.split(' ')
+            .find_map(|field| field.strip_prefix("flags="))
+            .expect("flags")
+            .to_string()
+    };
+    assert_eq!(flags(&mut client), "N");
+    assert_eq!(client.cmd("CLIENT TRACKING ON BCAST"), ok());
+    assert_eq!(flags(&mut client), "tB");
+    assert_eq!(client.cmd("CLIENT TRACKING OFF"), ok());
+    let mut target = server.client();
+    let target_id = target.cmd("CLIENT ID").integer();
+    assert_eq!(
+        client.cmd(&format!("CLIENT TRACKING ON REDIRECT {target_id}")),
+        ok()
+    );
+    assert_eq!(flags(&mut client), "t");
+    drop(target);
+    let mut other = server.client();
+    assert!((0..100_000).any(|_| other
+        .cmd("INFO clients")
+        .text()
+        .contains("connected_clients:2")));
+    assert_eq!(flags(&mut client), "tR");
+    assert_eq!(
+        client.cmd("CLIENT TRACKINGINFO"),
+        array(vec![
+            bulk("flags"),
+            bulks(&["on", "broken_redirect"]),
+            bulk("redirect"),
+            int(target_id),
+            bulk("prefixes"),
+            array(vec![]),
+        ])
+    );
+}

@@ -280,6 +280,9 @@ pub fn client_info_line(server: &Server, client: &ClientShared, now_ms: u64) -> 
     let load = |counter: &std::sync::atomic::AtomicUsize| counter.load(Ordering::Relaxed);
     let multi = client.multi_commands.load(Ordering::Relaxed);
     let mut flags = String::new();
+    if server.monitors.contains(client.id) {
+        flags.push('O');
+    }
     if client.is_pubsub() {
         flags.push('P');
     }
@@ -288,6 +291,16 @@ pub fn client_info_line(server: &Server, client: &ClientShared, now_ms: u64) -> 
     }
     if client.blocked.load(Ordering::Relaxed) {
         flags.push('b');
+    }
+    if let Some(tracker) = server.tracking.tracker(client.id) {
+        flags.push('t');
+        let redirect = tracker.options.redirect;
+        if redirect != 0 && !server.tracking.exists(redirect) {
+            flags.push('R');
+        }
+        if tracker.options.bcast {
+            flags.push('B');
+        }
     }
     if client.is_killed() {
         flags.push('A');
