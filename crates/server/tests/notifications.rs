@@ -522,3 +522,21 @@ fn keys_created_in_another_database_are_announced_there() {
         ]
     );
 }
+
+#[test]
+fn a_subscriber_with_replies_off_still_gets_its_confirmation_and_events() {
+    let server = TestServer::start(&[]);
+    let mut writer = server.client();
+    let mut subscriber = server.client();
+    assert_eq!(writer.cmd("CONFIG SET notify-keyspace-events KA"), ok());
+    subscriber.send(&[b"CLIENT", b"REPLY", b"OFF"]);
+    assert_eq!(
+        subscriber.cmd("PSUBSCRIBE *"),
+        array(vec![bulk("psubscribe"), bulk("*"), int(1)])
+    );
+    assert_eq!(writer.cmd("SET foo bar"), ok());
+    assert_eq!(
+        subscriber.read_reply(),
+        bulks(&["pmessage", "*", "__keyspace@0__:foo", "set"])
+    );
+}

@@ -95,11 +95,12 @@ fn write_confirmation(context: &mut Context, label: &[u8], name: Option<&[u8]>, 
         context.client.reply_mode,
         crate::client::ReplyMode::Off | crate::client::ReplyMode::Skipping
     );
-    if muted && context.client.protocol == Protocol::Resp3 {
-        // RESP3 pushes are not replies: CLIENT REPLY OFF does not silence them. They go out
-        // through the client's own mailbox.
+    if muted {
+        // Subscription confirmations are pushes, not replies (in RESP2 too, as Redis sends
+        // them): CLIENT REPLY OFF does not silence them. They go out through the client's own
+        // mailbox.
         let mut push = Vec::new();
-        let mut writer = resp::ReplyWriter::new(&mut push, Protocol::Resp3);
+        let mut writer = resp::ReplyWriter::new(&mut push, context.client.protocol);
         writer.push(3);
         writer.bulk(label);
         match name {
