@@ -465,6 +465,7 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
             server.notify_created(client.database);
             if server.tracking.active() {
                 remember_read_keys(server, client, command, argv, result.is_ok());
+                server.tracking.flush_broadcasts();
             }
             if server.monitors.active() && !client.retrying {
                 let source = client.shared.address.to_string();

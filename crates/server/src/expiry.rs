@@ -44,6 +44,7 @@ pub async fn active_expiry_loop(server: Arc<Server>) {
             .clamp(1, 10) as u64;
         let budget = period * (CYCLE_TIME_PERCENT + 2 * (effort - 1)) as u32 / 100;
         cursor = run_cycle(&server, cursor, budget).await;
+        server.tracking.flush_broadcasts();
         server
             .stats
             .active_expire_cycles
@@ -69,6 +70,8 @@ async fn run_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usiz
             shard.expire_due(unix_time_ms())
         };
         if removed > 0 {
+            // BCAST invalidations are per thread: send them before the task may move.
+            server.tracking.flush_broadcasts();
             tokio::task::yield_now().await;
         }
         if started.elapsed() >= budget {

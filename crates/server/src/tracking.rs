@@ -27,6 +27,10 @@ const CHANNEL: &[u8] = b"__redis__:invalidate";
 thread_local! {
     /// The client whose command runs on this thread (for NOLOOP).
     static CURRENT_CLIENT: Cell<u64> = const { Cell::new(0) };
+    /// BCAST invalidations of the running command: (client, prefix index, key). Sent together
+    /// when the command ends, one message per client and prefix (as Redis batches them).
+    static PENDING: std::cell::RefCell<Vec<(Arc<Tracker>, usize, Vec<u8>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Records which client runs the command on this thread.
@@ -223,14 +227,39 @@ impl Tracking {
             if tracker.options.noloop && tracker.mailbox.client.id == current {
                 continue;
             }
-            if tracker
+            let matched = tracker
                 .options
                 .prefixes
                 .iter()
-                .any(|prefix| key.starts_with(prefix))
-            {
-                self.send(&tracker, Some(key));
+                .position(|prefix| key.starts_with(prefix));
+            if let Some(index) = matched {
+                PENDING.with(|pending| pending.borrow_mut().push((tracker, index, key.to_vec())));
             }
+        }
+    }
+
+    /// Sends the BCAST invalidations the command on this thread produced.
+    pub fn flush_broadcasts(&self) {
+        let pending = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
+        if pending.is_empty() {
+            return;
+        }
+        let mut groups: Vec<(Arc<Tracker>, usize, Vec<&[u8]>)> = Vec::new();
+        for (tracker, index, key) in &pending {
+            match groups
+                .iter_mut()
+                .find(|(other, other_index, _)| Arc::ptr_eq(other, tracker) && other_index == index)
+            {
+                Some((_, _, keys)) => {
+                    if !keys.contains(&key.as_slice()) {
+                        keys.push(key);
+                    }
+                }
+                None => groups.push((tracker.clone(), *index, vec![key.as_slice()])),
+            }
+        }
+        for (tracker, _, keys) in groups {
+            self.send(&tracker, Some(&keys));
         }
     }
 
@@ -251,7 +280,7 @@ impl Tracking {
             if tracker.options.bcast || (tracker.options.noloop && id == current) {
                 continue;
             }
-            self.send(&tracker, Some(key));
+            self.send(&tracker, Some(&[key]));
         }
     }
 
@@ -272,7 +301,7 @@ impl Tracking {
     }
 
     /// Sends one invalidation (`None`: everything) for `tracker`, where Redis sends it.
-    fn send(&self, tracker: &Tracker, key: Option<&[u8]>) {
+    fn send(&self, tracker: &Tracker, keys: Option<&[&[u8]]>) {
         let limit = *self.limit.lock();
         let now_ms = crate::server::unix_time_ms();
         let redirect = tracker.options.redirect;
@@ -312,10 +341,12 @@ impl Tracking {
         } else {
             return;
         }
-        match key {
-            Some(key) => {
-                writer.array(1);
-                writer.bulk(key);
+        match keys {
+            Some(keys) => {
+                writer.array(keys.len());
+                for key in keys {
+                    writer.bulk(key);
+                }
             }
             None => writer.null(),
         }

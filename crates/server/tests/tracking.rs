@@ -310,3 +310,28 @@ fn client_list_shows_tracking_flags() {
         ])
     );
 }
+
+#[test]
+fn bcast_invalidations_of_one_command_come_in_one_message_per_prefix() {
+    let server = TestServer::start(&[]);
+    let mut tracked = resp3_client(&server);
+    let mut writer = server.client();
+    assert_eq!(
+        tracked.cmd("CLIENT TRACKING ON BCAST PREFIX a: PREFIX b:"),
+        ok()
+    );
+    assert_eq!(writer.cmd("MULTI"), ok());
+    for line in ["INCR a:1", "INCR a:2", "INCR b:1", "INCR c:1"] {
+        assert_eq!(writer.cmd(line), status("QUEUED"));
+    }
+    assert_eq!(writer.cmd("EXEC").items().len(), 4);
+    assert_eq!(writer.cmd("MSET b:2 x b:3 y"), ok());
+    assert_eq!(
+        pushes_so_far(&mut tracked),
+        [
+            invalidate(&["a:1", "a:2"]),
+            invalidate(&["b:1"]),
+            invalidate(&["b:2", "b:3"])
+        ]
+    );
+}
