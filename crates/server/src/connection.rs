@@ -142,6 +142,12 @@ async fn run_connection(
         if read == 0 || shared.is_killed() {
             return Ok(());
         }
+        // Pushes delivered before these requests arrived go out before their replies.
+        let early = mailbox.take();
+        if !early.is_empty() {
+            output.extend_from_slice(&early);
+            mailbox.written(early.len());
+        }
         server
             .stats
             .net_input_bytes

@@ -353,7 +353,7 @@ fn flush_expired(
         Some(scope) => {
             for key in shard.take_expired() {
                 shard.watched.touch(&key);
-                server.tracking.invalidate(&key);
+                server.tracking.invalidate_expired(&key);
                 server
                     .stats
                     .expired_keys

@@ -374,7 +374,7 @@ impl Server {
             .fetch_add(expired.len() as u64, Ordering::Relaxed);
         for key in &expired {
             shard.watched.touch(key);
-            self.tracking.invalidate(key);
+            self.tracking.invalidate_expired(key);
             self.propagation.append(database, &[b"DEL", key]);
             self.notify(EventClass::Expired, "expired", database, key);
         }

@@ -209,12 +209,22 @@ impl Tracking {
         self.enabled.load(Ordering::Relaxed)
     }
 
-    /// A write changed `key`: tells the clients that may cache it.
+    /// A write changed `key`: tells the clients that may cache it (not the writer itself when
+    /// it asked for NOLOOP).
     pub fn invalidate(&self, key: &[u8]) {
+        self.invalidate_for(key, CURRENT_CLIENT.with(Cell::get));
+    }
+
+    /// `key` expired: tells every client that may cache it (NOLOOP does not apply: no client
+    /// wrote it).
+    pub fn invalidate_expired(&self, key: &[u8]) {
+        self.invalidate_for(key, 0);
+    }
+
+    fn invalidate_for(&self, key: &[u8], current: u64) {
         if !self.active() {
             return;
         }
-        let current = CURRENT_CLIENT.with(Cell::get);
         self.invalidate_tracked(key, current);
         let broadcasters: Vec<Arc<Tracker>> = self
             .trackers

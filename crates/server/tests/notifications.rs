@@ -540,3 +540,27 @@ fn a_subscriber_with_replies_off_still_gets_its_confirmation_and_events() {
         bulks(&["pmessage", "*", "__keyspace@0__:foo", "set"])
     );
 }
+
+#[test]
+fn messages_published_to_self_inside_exec_come_after_its_reply() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    assert!(matches!(client.cmd("HELLO 3"), Reply::Map(_)));
+    assert_eq!(
+        client.cmd("SUBSCRIBE foo"),
+        Reply::Push(vec![bulk("subscribe"), bulk("foo"), int(1)])
+    );
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("PING abc"), status("QUEUED"));
+    assert_eq!(client.cmd("PUBLISH foo bar"), status("QUEUED"));
+    assert_eq!(client.cmd("PUBLISH foo vaz"), status("QUEUED"));
+    assert_eq!(client.cmd("EXEC"), array(vec![bulk("abc"), int(1), int(1)]));
+    assert_eq!(
+        client.read_reply(),
+        Reply::Push(vec![bulk("message"), bulk("foo"), bulk("bar")])
+    );
+    assert_eq!(
+        client.read_reply(),
+        Reply::Push(vec![bulk("message"), bulk("foo"), bulk("vaz")])
+    );
+}

@@ -335,3 +335,19 @@ fn bcast_invalidations_of_one_command_come_in_one_message_per_prefix() {
         ]
     );
 }
+
+#[test]
+fn expired_keys_are_invalidated_even_with_noloop() {
+    let server = TestServer::start(&[]);
+    let mut tracked = resp3_client(&server);
+    assert_eq!(tracked.cmd("CLIENT TRACKING ON BCAST NOLOOP"), ok());
+    assert_eq!(tracked.cmd("SET mykey v PX 1"), ok());
+    assert_eq!(tracked.cmd("SET other v"), ok());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut pushes = Vec::new();
+    while pushes.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no invalidation");
+        pushes = pushes_so_far(&mut tracked);
+    }
+    assert_eq!(pushes, [invalidate(&["mykey"])]);
+}

@@ -211,7 +211,9 @@ fn publish_to(context: &mut Context, args: &[&[u8]], kind: MessageKind) -> Comma
         kind,
         args[1],
         args[2],
-        subscribed.then_some(&sender),
+        // Inside EXEC the client's own copies go through its mailbox, after EXEC's reply (as
+        // Redis sends them), not into the middle of it.
+        (subscribed && !context.in_transaction()).then_some(&sender),
         context.reply.buffer(),
         now_ms,
     );
