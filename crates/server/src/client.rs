@@ -148,6 +148,10 @@ pub struct Client {
     /// Where published messages for this client wait to be written.
     pub mailbox: Arc<crate::pubsub::Mailbox>,
     pub subscriptions: Subscriptions,
+    /// CLIENT CACHING YES/NO was given for the next command (client tracking).
+    pub tracking_caching: bool,
+    /// Set while a blocked command runs again (MONITOR shows it only the first time).
+    pub retrying: bool,
 }
 
 /// What a client is subscribed to, in subscription order.
@@ -197,6 +201,8 @@ impl Client {
             watched: Vec::new(),
             mailbox: Arc::new(crate::pubsub::Mailbox::new(shared.clone())),
             subscriptions: Subscriptions::default(),
+            tracking_caching: false,
+            retrying: false,
             shared,
         }
     }

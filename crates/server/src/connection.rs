@@ -99,11 +99,14 @@ async fn serve(server: Arc<Server>, mut stream: TcpStream, address: SocketAddr) 
     ));
     server.clients.register(shared.clone());
     let mut client = Client::new(shared.clone(), no_password);
+    server.tracking.register_mailbox(&client.mailbox);
     let _ = run_connection(&server, &mut stream, &mut client).await;
     // Whatever still feeds this client (a replica's stream) sees it gone.
     shared.kill();
     crate::families::transactions::unwatch_all(&server, &mut client);
     crate::families::pubsub::unsubscribe_all(&server, &mut client);
+    server.tracking.unregister(shared.id);
+    server.monitors.remove(shared.id);
     server.clients.unregister(shared.id);
 }
 
@@ -140,6 +143,12 @@ async fn run_connection(
         if read == 0 || shared.is_killed() {
             return Ok(());
         }
+        // Pushes delivered before these requests arrived go out before their replies.
+        let early = mailbox.take();
+        if !early.is_empty() {
+            output.extend_from_slice(&early);
+            mailbox.written(early.len());
+        }
         server
             .stats
             .net_input_bytes
@@ -172,6 +181,21 @@ async fn run_connection(
             };
             match parse_request(&query[consumed..], &limits, &mut args) {
                 Ok(Request::Complete { consumed: length }) => {
+                    if server.pause.is_paused(unix_time_ms()) {
+                        let buffer = &query[consumed..consumed + length];
+                        let argv: SmallVec<[&[u8]; 8]> = args.iter(buffer).collect();
+                        if let Some(end_ms) = pause_end_for(server, client, &argv) {
+                            drop(argv);
+                            if !output.is_empty() {
+                                write_output(server, &shared, stream, &mut output).await?;
+                            }
+                            if !wait_for_unpause(server, &shared, end_ms).await {
+                                return Ok(());
+                            }
+                            // Parse the request again: the pause may have changed.
+                            continue;
+                        }
+                    }
                     let blocked_argv: Option<Vec<Vec<u8>>> = {
                         let buffer = &query[consumed..consumed + length];
                         let argv: SmallVec<[&[u8]; 8]> = args.iter(buffer).collect();
@@ -249,6 +273,49 @@ async fn run_connection(
     }
 }
 
+/// When the request `argv` must wait for a CLIENT PAUSE to end: the pause's end (ms).
+fn pause_end_for(server: &Server, client: &Client, argv: &[&[u8]]) -> Option<u64> {
+    let now_ms = unix_time_ms();
+    let command = resolve(server, client, argv).ok()?;
+    let writes = if client.transaction.is_some() {
+        // Queued commands run at EXEC: only EXEC of writes waits (and DISCARD never).
+        if command.full_name != "exec" {
+            return None;
+        }
+        client.transaction.as_ref().is_some_and(|transaction| {
+            transaction.commands.iter().any(|queued| {
+                let queued: SmallVec<[&[u8]; 8]> = queued.iter().map(Vec::as_slice).collect();
+                resolve(server, client, &queued).is_ok_and(crate::pause::is_write)
+            })
+        })
+    } else {
+        crate::pause::is_write(command)
+    };
+    server.pause.must_wait(writes, now_ms)
+}
+
+/// Waits until the pause ends (CLIENT UNPAUSE or its end time). Returns false when the client
+/// was killed meanwhile. The client counts as blocked while it waits (as in Redis).
+async fn wait_for_unpause(server: &Server, shared: &ClientShared, end_ms: u64) -> bool {
+    shared.blocked.store(true, Ordering::Relaxed);
+    let changed = server.pause.changed.notified();
+    tokio::pin!(changed);
+    changed.as_mut().enable();
+    let still_paused = server.pause.current(unix_time_ms()).map(|(_, end)| end) == Some(end_ms);
+    let alive = if still_paused {
+        let wait_ms = end_ms.saturating_sub(unix_time_ms());
+        tokio::select! {
+            _ = changed => true,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(wait_ms)) => true,
+            _ = shared.kill.notified() => false,
+        }
+    } else {
+        true
+    };
+    shared.blocked.store(false, Ordering::Relaxed);
+    alive && !shared.is_killed()
+}
+
 /// Waits for the blocked command to be served, time out or be unblocked, running it again
 /// when asked to. Returns false when the connection must close.
 async fn wait_while_blocked(
@@ -301,7 +368,9 @@ async fn wait_while_blocked(
             }
             crate::blocking::WaitOutcome::Retry => {
                 let args: SmallVec<[&[u8]; 8]> = argv.iter().map(Vec::as_slice).collect();
+                client.retrying = true;
                 execute(server, client, &args, output);
+                client.retrying = false;
             }
             crate::blocking::WaitOutcome::Closed => return false,
         }
@@ -419,6 +488,12 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                     return;
                 }
             };
+            crate::tracking::set_current_client(client.id);
+            // CLIENT NO-TOUCH: reads do not count as accesses, except TOUCH's.
+            let no_touch = client.shared.no_touch.load(Ordering::Relaxed);
+            if no_touch {
+                store::keyspace::set_no_touch(command.full_name != "touch");
+            }
             let protocol = client.protocol;
             let mut context = Context {
                 server,
@@ -429,6 +504,20 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                 scope: None,
             };
             let result = handler(&mut context, argv);
+            if no_touch {
+                store::keyspace::set_no_touch(false);
+            }
+            server.notify_created(client.database);
+            if server.tracking.active() {
+                remember_read_keys(server, client, command, argv, result.is_ok());
+                server.tracking.flush_broadcasts();
+            }
+            if server.monitors.active() && !client.retrying {
+                let source = client.shared.address.to_string();
+                server
+                    .monitors
+                    .feed(command, client.database, &source, argv);
+            }
             let elapsed = unix_time_us().saturating_sub(started_us);
             let duration = std::time::Duration::from_micros(elapsed);
             // A command that blocked is counted when its wait ends (as Redis does).
@@ -511,6 +600,45 @@ fn enter_barrier<'a>(
         Err(GiveUp::Bypass) => Ok(BarrierHold::Bypassed),
         Err(GiveUp::Busy(error)) => Err(CommandError::new(error)),
     }
+}
+
+/// Client tracking: a read of a tracking client records its keys (unless OPTIN without
+/// CLIENT CACHING YES, or OPTOUT after CLIENT CACHING NO); the CACHING choice lasts one command.
+fn remember_read_keys(
+    server: &Server,
+    client: &mut Client,
+    command: &Command,
+    argv: &[&[u8]],
+    succeeded: bool,
+) {
+    let Some(tracker) = server.tracking.tracker(client.id) else {
+        return;
+    };
+    let caching_given = std::mem::take(&mut client.tracking_caching);
+    if command.full_name == "client|caching" {
+        client.tracking_caching = caching_given;
+        return;
+    }
+    let options = &tracker.options;
+    if !succeeded
+        || options.bcast
+        || !command.has(flags::READONLY)
+        || command.has(flags::PUBSUB)
+        || (options.optin && !caching_given)
+        || (options.optout && caching_given)
+    {
+        return;
+    }
+    let keys: SmallVec<[&[u8]; 4]> = command
+        .key_positions(argv)
+        .into_iter()
+        .map(|position| argv[position])
+        .collect();
+    if keys.is_empty() {
+        return;
+    }
+    let max_keys = server.config.get_i64("tracking-table-max-keys").max(0) as usize;
+    server.tracking.remember(client.id, &keys, max_keys);
 }
 
 /// Replies with an error and counts it (INFO stats `total_error_replies`, INFO errorstats).

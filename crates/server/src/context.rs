@@ -246,6 +246,18 @@ impl<'a> Context<'a> {
         self.server.notify(class, event, self.client.database, key);
     }
 
+    /// Emits `event` for `key`, then `del` when the command emptied (deleted) it from `shard`.
+    pub fn notify_removal(
+        &self,
+        class: crate::notify::EventClass,
+        event: &str,
+        shard: &Shard,
+        key: &[u8],
+    ) {
+        self.server
+            .notify_removal(class, event, self.client.database, shard, key, self.now_ms);
+    }
+
     /// Propagates a write that holds its locks some other way (whole-database commands).
     pub fn propagate(&self, args: &[&[u8]]) {
         match self.scope {
@@ -296,10 +308,16 @@ fn propagate_write(
     watched: bool,
     mut touch: impl FnMut(&[u8]),
 ) {
-    if watched {
+    let tracking = server.tracking.active();
+    if watched || tracking {
         if let Some(command) = server.commands.get(args[0]) {
             for position in command.key_positions(args) {
-                touch(args[position]);
+                if watched {
+                    touch(args[position]);
+                }
+                if tracking {
+                    server.tracking.invalidate(args[position]);
+                }
             }
         }
     }
@@ -335,6 +353,7 @@ fn flush_expired(
         Some(scope) => {
             for key in shard.take_expired() {
                 shard.watched.touch(&key);
+                server.tracking.invalidate_expired(&key);
                 server
                     .stats
                     .expired_keys
@@ -394,6 +413,23 @@ impl<'s> Locked<'s> {
 
     pub fn database(&self) -> usize {
         self.database
+    }
+
+    /// Emits a keyspace notification for `key` of this shard's database (see `crate::notify`).
+    pub fn notify(&self, class: crate::notify::EventClass, event: &str, key: &[u8]) {
+        self.server.notify(class, event, self.database, key);
+    }
+
+    /// Emits `event` for `key`, then `del` when the key is gone (the command emptied it).
+    pub fn notify_removal(
+        &self,
+        class: crate::notify::EventClass,
+        event: &str,
+        key: &[u8],
+        now_ms: u64,
+    ) {
+        self.server
+            .notify_removal(class, event, self.database, &self.guard, key, now_ms);
     }
 }
 

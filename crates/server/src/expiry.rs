@@ -38,7 +38,10 @@ pub async fn active_expiry_loop(server: Arc<Server>) {
         if server.is_shutting_down() {
             return;
         }
-        if !server.active_expire_enabled.load(Ordering::Relaxed) {
+        if !server.active_expire_enabled.load(Ordering::Relaxed)
+            || server.pause.is_paused(crate::server::unix_time_ms())
+        {
+            // CLIENT PAUSE holds back expiry as it holds back writes.
             continue;
         }
         let effort = server
@@ -55,6 +58,7 @@ pub async fn active_expiry_loop(server: Arc<Server>) {
             crate::latency::Event::ExpireCycle,
             started.elapsed(),
         );
+        server.tracking.flush_broadcasts();
         server
             .stats
             .active_expire_cycles
@@ -89,6 +93,8 @@ async fn run_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usiz
             removed
         };
         if removed > 0 {
+            // BCAST invalidations are per thread: send them before the task may move.
+            server.tracking.flush_broadcasts();
             tokio::task::yield_now().await;
         }
         // Reading the clock costs more than skipping an idle shard: check it now and then.

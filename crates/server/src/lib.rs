@@ -23,7 +23,9 @@ pub mod eviction;
 pub mod expiry;
 pub mod families;
 pub mod latency;
+pub mod monitor;
 pub mod notify;
+pub mod pause;
 pub mod propagation;
 pub mod pubsub;
 pub mod rdb;
@@ -36,3 +38,4 @@ pub mod startup;
 pub mod stats;
 #[cfg(test)]
 pub mod testing;
+pub mod tracking;

@@ -117,6 +117,15 @@ pub struct Notifications {
 impl Notifications {
     pub fn set_flags(&self, flags: u32) {
         self.flags.store(flags, Ordering::Relaxed);
+        store::keyspace::record_created_keys(
+            flags & EventClass::New as u32 != 0 && flags & (KEYSPACE | KEYEVENT) != 0,
+        );
+    }
+
+    /// Whether any event is published.
+    #[inline]
+    pub fn active(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & (KEYSPACE | KEYEVENT) != 0
     }
 
     /// Whether `class` events are published at all.
@@ -129,7 +138,46 @@ impl Notifications {
 
 impl Server {
     /// Publishes the keyspace and keyevent messages of one event, if its class is enabled.
+    /// Keys the command created since its last event are announced first (`new`, in
+    /// `database`), as Redis announces a key when it is added.
     pub fn notify(&self, class: EventClass, event: &str, database: usize, key: &[u8]) {
+        self.notify_created(database);
+        self.publish_event(class, event, database, key);
+    }
+
+    /// Publishes `new` for the keys this thread created since the last event (they belong to
+    /// `database`). Commands that create keys in another database (MOVE, COPY) call it with
+    /// that database first; the connection calls it after every command.
+    pub fn notify_created(&self, database: usize) {
+        if !store::keyspace::recording_created_keys() {
+            return;
+        }
+        for key in store::keyspace::take_created() {
+            self.publish_event(EventClass::New, "new", database, &key);
+        }
+    }
+
+    /// Publishes `event` for `key`, then `del` when the key is gone from `shard` (the command
+    /// emptied it): the pattern of every command that removes elements.
+    pub fn notify_removal(
+        &self,
+        class: EventClass,
+        event: &str,
+        database: usize,
+        shard: &store::Shard,
+        key: &[u8],
+        now_ms: u64,
+    ) {
+        if !self.notifications.active() {
+            return;
+        }
+        self.notify(class, event, database, key);
+        if !shard.is_live(key, now_ms) {
+            self.notify(EventClass::Generic, "del", database, key);
+        }
+    }
+
+    fn publish_event(&self, class: EventClass, event: &str, database: usize, key: &[u8]) {
         if !self.notifications.enabled(class) {
             return;
         }

@@ -159,6 +159,12 @@ pub struct Server {
     pub barrier: crate::barrier::Barrier,
     pub scripting: crate::scripting::Scripting,
     pub notifications: Notifications,
+    /// Client-side caching (CLIENT TRACKING).
+    pub tracking: crate::tracking::Tracking,
+    /// Clients in MONITOR mode.
+    pub monitors: crate::monitor::Monitors,
+    /// CLIENT PAUSE.
+    pub pause: crate::pause::Pause,
     pub stats: Stats,
     /// `maxmemory` eviction (candidate pool, background task).
     pub eviction: crate::eviction::Eviction,
@@ -278,6 +284,9 @@ impl Server {
             barrier: Default::default(),
             scripting: Default::default(),
             notifications: Notifications::default(),
+            tracking: Default::default(),
+            monitors: Default::default(),
+            pause: Default::default(),
             stats: Stats::default(),
             eviction: Default::default(),
             slowlog: Default::default(),
@@ -402,6 +411,7 @@ impl Server {
             .fetch_add(expired.len() as u64, Ordering::Relaxed);
         for key in &expired {
             shard.watched.touch(key);
+            self.tracking.invalidate_expired(key);
             self.propagation.append(database, &[b"DEL", key]);
             self.notify(EventClass::Expired, "expired", database, key);
         }

@@ -23,6 +23,7 @@
 use hashbrown::HashTable;
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use smallvec::SmallVec;
+use std::cell::RefCell;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -52,6 +53,46 @@ static FREQUENCY_DECAY_MINUTES: AtomicU32 = AtomicU32::new(1);
 pub fn set_frequency_parameters(log_factor: u32, decay_minutes: u32) {
     FREQUENCY_LOG_FACTOR.store(log_factor, Ordering::Relaxed);
     FREQUENCY_DECAY_MINUTES.store(decay_minutes, Ordering::Relaxed);
+}
+
+static RECORD_CREATED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Set while a CLIENT NO-TOUCH client's command runs on this thread: lookups do not count
+    /// as accesses.
+    static NO_TOUCH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Keys created on this thread since the last [`take_created`] (only while recording).
+    static CREATED: RefCell<Vec<SmallBytes>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Makes the lookups of the command running on this thread not count as accesses (CLIENT
+/// NO-TOUCH), or count again.
+pub fn set_no_touch(on: bool) {
+    NO_TOUCH.with(|no_touch| no_touch.set(on));
+}
+
+/// Whether key creations are recorded for [`take_created`] (keyspace notifications of class
+/// `new`). When off, creating a key costs one relaxed load more.
+pub fn record_created_keys(on: bool) {
+    RECORD_CREATED.store(on, Ordering::Relaxed);
+}
+
+/// Whether key creations are being recorded.
+#[inline]
+pub fn recording_created_keys() -> bool {
+    RECORD_CREATED.load(Ordering::Relaxed)
+}
+
+/// The keys this thread created (inserted where no live key was) since the last call, in order.
+/// A command runs to completion on one thread, so these are the current command's creations.
+pub fn take_created() -> Vec<SmallBytes> {
+    CREATED.with(|created| std::mem::take(&mut *created.borrow_mut()))
+}
+
+fn note_created(key: &SmallBytes) {
+    if RECORD_CREATED.load(Ordering::Relaxed) {
+        CREATED.with(|created| created.borrow_mut().push(key.clone()));
+    }
 }
 
 /// A key and everything stored with it.
@@ -338,7 +379,9 @@ impl Shard {
             return None;
         }
         let entry = self.table.find_mut(hash, |entry| &*entry.key == key)?;
-        entry.touch(now_ms, next_random(&mut self.random_state));
+        if !NO_TOUCH.with(std::cell::Cell::get) {
+            entry.touch(now_ms, next_random(&mut self.random_state));
+        }
         Some(EntryMut {
             entry,
             volatile_count: &mut self.volatile_count,
@@ -405,6 +448,8 @@ impl Shard {
         if let Some(previous) = &previous {
             let random = next_random(&mut self.random_state);
             entry.frequency = incremented_frequency(previous.frequency(now_ms), random);
+        } else {
+            note_created(&entry.key);
         }
         self.place(hash, entry);
         previous
@@ -415,8 +460,18 @@ impl Shard {
     pub fn insert_entry(&mut self, entry: Box<Entry>, now_ms: u64) -> Option<Box<Entry>> {
         let hash = self.hash(&entry.key);
         let previous = self.take_for_overwrite(hash, &entry.key, now_ms);
+        if previous.is_none() {
+            note_created(&entry.key);
+        }
         self.place(hash, entry);
         previous
+    }
+
+    /// Puts back an entry a command took out of this shard for a moment (its key is absent):
+    /// not a creation.
+    pub fn put_back(&mut self, entry: Box<Entry>) {
+        let hash = self.hash(&entry.key);
+        self.place(hash, entry);
     }
 
     /// Removes the entry a write is about to replace: its live entry, or none when it expired

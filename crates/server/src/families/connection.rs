@@ -32,6 +32,13 @@ pub fn register(table: &mut CommandTable) {
     table.handle("client|no-evict", client_no_evict);
     table.handle("client|no-touch", client_no_touch);
     table.handle("client|help", client_help);
+    table.handle("client|tracking", client_tracking);
+    table.handle("client|pause", client_pause);
+    table.handle("client|unpause", client_unpause);
+    table.handle("monitor", monitor);
+    table.handle("client|caching", client_caching);
+    table.handle("client|getredir", client_getredir);
+    table.handle("client|trackinginfo", client_trackinginfo);
     table.handle("client|unblock", client_unblock);
 }
 
@@ -158,6 +165,10 @@ fn hello(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     }
     if let Some(protocol) = protocol {
         context.client.protocol = protocol;
+        context
+            .client
+            .mailbox
+            .set_resp3(protocol == Protocol::Resp3);
         let version = if protocol == Protocol::Resp3 { 3 } else { 2 };
         context
             .client
@@ -196,6 +207,10 @@ fn reset(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
     let client = &mut *context.client;
     client.select(0);
     client.protocol = Protocol::Resp2;
+    client.mailbox.set_resp3(false);
+    context.server.tracking.disable(client.id);
+    context.server.monitors.remove(client.id);
+    client.tracking_caching = false;
     client.shared.protocol_version.store(2, Ordering::Relaxed);
     client.reply_mode = ReplyMode::On;
     client.shared.name.lock().clear();
@@ -265,6 +280,9 @@ pub fn client_info_line(server: &Server, client: &ClientShared, now_ms: u64) -> 
     let load = |counter: &std::sync::atomic::AtomicUsize| counter.load(Ordering::Relaxed);
     let multi = client.multi_commands.load(Ordering::Relaxed);
     let mut flags = String::new();
+    if server.monitors.contains(client.id) {
+        flags.push('O');
+    }
     if client.is_pubsub() {
         flags.push('P');
     }
@@ -273,6 +291,16 @@ pub fn client_info_line(server: &Server, client: &ClientShared, now_ms: u64) -> 
     }
     if client.blocked.load(Ordering::Relaxed) {
         flags.push('b');
+    }
+    if let Some(tracker) = server.tracking.tracker(client.id) {
+        flags.push('t');
+        let redirect = tracker.options.redirect;
+        if redirect != 0 && !server.tracking.exists(redirect) {
+            flags.push('R');
+        }
+        if tracker.options.bcast {
+            flags.push('B');
+        }
     }
     if client.is_killed() {
         flags.push('A');
@@ -653,5 +681,243 @@ fn client_unblock(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     };
     let unblocked = id > 0 && context.server.blocked.unblock(id as u64, error);
     context.reply.integer(unblocked as i64);
+    Ok(())
+}
+
+/// CLIENT TRACKING <ON | OFF> [REDIRECT client-id] [PREFIX prefix [PREFIX prefix ...]] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
+fn client_tracking(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let tracking = &context.server.tracking;
+    let mut options = crate::tracking::Options::default();
+    let mut index = 3;
+    while index < args.len() {
+        let more = index + 1 < args.len();
+        let word = args[index];
+        if is(word, "REDIRECT") && more {
+            index += 1;
+            if options.redirect != 0 {
+                return Err("ERR A client can only redirect to a single other client".into());
+            }
+            let id = crate::arguments::integer(args[index])?;
+            if id <= 0 || !tracking.exists(id as u64) {
+                return Err("ERR The client ID you want redirect to does not exist".into());
+            }
+            options.redirect = id as u64;
+        } else if is(word, "BCAST") {
+            options.bcast = true;
+        } else if is(word, "OPTIN") {
+            options.optin = true;
+        } else if is(word, "OPTOUT") {
+            options.optout = true;
+        } else if is(word, "NOLOOP") {
+            options.noloop = true;
+        } else if is(word, "PREFIX") && more {
+            index += 1;
+            options.prefixes.push(args[index].to_vec());
+        } else {
+            return Err(errors::SYNTAX.into());
+        }
+        index += 1;
+    }
+    let id = context.client.id;
+    if is(args[2], "ON") {
+        if !options.bcast && !options.prefixes.is_empty() {
+            return Err("ERR PREFIX option requires BCAST mode to be enabled".into());
+        }
+        let current = tracking.tracker(id);
+        if let Some(current) = &current {
+            if current.options.bcast != options.bcast {
+                return Err("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.".into());
+            }
+        }
+        if options.bcast && (options.optin || options.optout) {
+            return Err("ERR OPTIN and OPTOUT are not compatible with BCAST".into());
+        }
+        if options.optin && options.optout {
+            return Err("ERR You can't specify both OPTIN mode and OPTOUT mode".into());
+        }
+        if let Some(current) = &current {
+            if (options.optin && current.options.optout)
+                || (options.optout && current.options.optin)
+            {
+                return Err("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.".into());
+            }
+        }
+        if options.bcast {
+            let existing: &[Vec<u8>] = match &current {
+                Some(current) => &current.options.prefixes,
+                None => &[],
+            };
+            check_prefix_collisions(existing, &options.prefixes)?;
+        }
+        tracking.enable(&context.client.mailbox, options);
+    } else if is(args[2], "OFF") {
+        tracking.disable(id);
+        context.client.tracking_caching = false;
+    } else {
+        return Err(errors::SYNTAX.into());
+    }
+    context.reply.ok();
+    Ok(())
+}
+
+/// Redis refuses BCAST prefixes of one client that overlap (one a prefix of another).
+fn check_prefix_collisions(existing: &[Vec<u8>], new: &[Vec<u8>]) -> CommandResult {
+    let overlaps = |a: &[u8], b: &[u8]| a.starts_with(b) || b.starts_with(a);
+    for (position, prefix) in new.iter().enumerate() {
+        if let Some(collision) = existing
+            .iter()
+            .find(|other| *other != prefix && overlaps(prefix, other))
+        {
+            return Err(format!(
+                "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
+                text(prefix),
+                text(collision)
+            )
+            .into());
+        }
+        for other in &new[position + 1..] {
+            if other != prefix && overlaps(prefix, other) {
+                return Err(format!(
+                    "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
+                    text(prefix),
+                    text(other)
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// CLIENT CACHING <YES | NO>
+fn client_caching(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let Some(tracker) = context.server.tracking.tracker(context.client.id) else {
+        return Err("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled".into());
+    };
+    if is(args[2], "YES") {
+        if !tracker.options.optin {
+            return Err(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."
+                    .into(),
+            );
+        }
+    } else if is(args[2], "NO") {
+        if !tracker.options.optout {
+            return Err(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."
+                    .into(),
+            );
+        }
+    } else {
+        return Err(errors::SYNTAX.into());
+    }
+    context.client.tracking_caching = true;
+    context.reply.ok();
+    Ok(())
+}
+
+/// CLIENT GETREDIR
+fn client_getredir(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    let redirect = match context.server.tracking.tracker(context.client.id) {
+        Some(tracker) => tracker.options.redirect as i64,
+        None => -1,
+    };
+    context.reply.integer(redirect);
+    Ok(())
+}
+
+/// CLIENT TRACKINGINFO
+fn client_trackinginfo(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    let tracking = &context.server.tracking;
+    let tracker = tracking.tracker(context.client.id);
+    let mut flags: Vec<&[u8]> = Vec::new();
+    match &tracker {
+        None => flags.push(b"off"),
+        Some(tracker) => {
+            let options = &tracker.options;
+            flags.push(b"on");
+            if options.bcast {
+                flags.push(b"bcast");
+            }
+            if options.optin {
+                flags.push(b"optin");
+                if context.client.tracking_caching {
+                    flags.push(b"caching-yes");
+                }
+            }
+            if options.optout {
+                flags.push(b"optout");
+                if context.client.tracking_caching {
+                    flags.push(b"caching-no");
+                }
+            }
+            if options.noloop {
+                flags.push(b"noloop");
+            }
+            if options.redirect != 0 && !tracking.exists(options.redirect) {
+                flags.push(b"broken_redirect");
+            }
+        }
+    }
+    let reply = &mut context.reply;
+    reply.map(3);
+    reply.bulk(b"flags");
+    reply.set(flags.len());
+    for flag in flags {
+        reply.bulk(flag);
+    }
+    reply.bulk(b"redirect");
+    match &tracker {
+        Some(tracker) => reply.integer(tracker.options.redirect as i64),
+        None => reply.integer(-1),
+    }
+    reply.bulk(b"prefixes");
+    match &tracker {
+        Some(tracker) if tracker.options.bcast => {
+            reply.array(tracker.options.prefixes.len());
+            for prefix in &tracker.options.prefixes {
+                reply.bulk(prefix);
+            }
+        }
+        _ => reply.array(0),
+    }
+    Ok(())
+}
+
+/// MONITOR
+fn monitor(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    context.server.monitors.add(&context.client.mailbox);
+    context.reply.ok();
+    Ok(())
+}
+
+/// CLIENT PAUSE timeout [WRITE | ALL]
+fn client_pause(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    if args.len() > 4 {
+        return Err(errors::SYNTAX.into());
+    }
+    let mode = match args.get(3) {
+        None => crate::pause::PauseMode::All,
+        Some(word) if is(word, "WRITE") => crate::pause::PauseMode::Write,
+        Some(word) if is(word, "ALL") => crate::pause::PauseMode::All,
+        Some(_) => return Err("ERR CLIENT PAUSE mode must be WRITE or ALL".into()),
+    };
+    let timeout_ms = store::number::parse_i64(args[2])
+        .ok_or_else(|| CommandError::from("ERR timeout is not an integer or out of range"))?;
+    if timeout_ms < 0 {
+        return Err("ERR timeout is negative".into());
+    }
+    let end_ms = (context.now_ms as i64)
+        .checked_add(timeout_ms)
+        .ok_or_else(|| CommandError::from("ERR timeout is out of range"))?;
+    context.server.pause.pause(end_ms as u64, mode);
+    context.reply.ok();
+    Ok(())
+}
+
+/// CLIENT UNPAUSE
+fn client_unpause(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    context.server.pause.unpause();
+    context.reply.ok();
     Ok(())
 }

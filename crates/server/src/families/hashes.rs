@@ -23,6 +23,7 @@ use store::{Hash, HashLimits, Value};
 use crate::arguments::{self, is};
 use crate::command::CommandTable;
 use crate::context::{errors, wrong_arity, CommandError, CommandResult, Context, Locked};
+use crate::notify::EventClass;
 
 pub fn register(table: &mut CommandTable) {
     table.handle("hset", hset);
@@ -90,6 +91,9 @@ pub fn expire_hash_fields(shard: &mut Locked<'_>, key: &[u8], now_ms: u64, limit
     }
     if emptied {
         shard.remove(key, now_ms);
+    }
+    if !removed.is_empty() {
+        shard.notify_removal(EventClass::Hash, "hexpired", key, now_ms);
     }
     removed.len()
 }
@@ -168,6 +172,9 @@ fn expire_field_if_due(
     shard.propagate(&[b"HDEL", key, field]);
     if emptied {
         shard.remove(key, now_ms);
+    }
+    shard.notify_removal(EventClass::Hash, "hexpired", key, now_ms);
+    if emptied {
         LazyExpiry::KeyDeleted
     } else {
         LazyExpiry::FieldDeleted
@@ -264,6 +271,7 @@ fn hset(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     })?
     .unwrap_or(0);
     shard.propagate(args);
+    context.notify(EventClass::Hash, "hset", key);
     drop(shard);
     match reply {
         SetReply::Created => context.reply.integer(created as i64),
@@ -290,6 +298,7 @@ fn hsetnx(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     .unwrap_or(false);
     if set {
         shard.propagate(args);
+        context.notify(EventClass::Hash, "hset", key);
     }
     drop(shard);
     context.reply.integer(set as i64);
@@ -359,6 +368,7 @@ fn hdel(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     .unwrap_or(0);
     if deleted > 0 {
         shard.propagate(args);
+        context.notify_removal(EventClass::Hash, "hdel", &shard, args[1]);
     }
     drop(shard);
     context.reply.integer(deleted);
@@ -484,6 +494,7 @@ fn hincrby(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     })?
     .expect("created when missing")?;
     shard.propagate(args);
+    context.notify(EventClass::Hash, "hincrby", key);
     drop(shard);
     context.reply.integer(result);
     Ok(())
@@ -519,6 +530,7 @@ fn hincrbyfloat(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     .expect("created when missing")?;
     // Propagated as HSET with the result, so replicas and the AOF never round differently.
     shard.propagate(&[b"HSET", key, field, text.as_bytes()]);
+    context.notify(EventClass::Hash, "hincrbyfloat", key);
     drop(shard);
     context.reply.bulk(text.as_bytes());
     Ok(())
@@ -871,6 +883,19 @@ fn expire_fields(context: &mut Context, args: &[&[u8]], time: ExpireTime) -> Com
         propagated.extend(set_fields);
         shard.propagate(&propagated);
     }
+    // Redis 7.4: one event for the command, `hdel` when it deleted fields (a time in the past),
+    // then `del` when that emptied the hash.
+    let deleted = outcomes
+        .iter()
+        .any(|outcome| *outcome == store::hash::ExpireOutcome::Deleted);
+    if deleted {
+        context.notify_removal(EventClass::Hash, "hdel", &shard, key);
+    } else if outcomes
+        .iter()
+        .any(|outcome| *outcome == store::hash::ExpireOutcome::Set)
+    {
+        context.notify(EventClass::Hash, "hexpire", key);
+    }
     drop(shard);
     context.reply.array(outcomes.len());
     for outcome in outcomes {
@@ -979,6 +1004,7 @@ fn hpersist(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         Some(outcomes) => {
             if outcomes.contains(&store::hash::PersistOutcome::Persisted) {
                 shard.propagate(args);
+                context.notify(EventClass::Hash, "hpersist", key);
             }
             outcomes.iter().map(|outcome| outcome.code()).collect()
         }

@@ -486,6 +486,8 @@ fn move_(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         // Propagating marks the key of the source database for WATCH.
         locked.shard(target_database, key).watched.touch(key);
         let server = context.server;
+        // The key was created in the target database (`new` goes there).
+        server.notify_created(target_database);
         server.notify(EventClass::Generic, "move_from", source_database, key);
         server.notify(EventClass::Generic, "move_to", target_database, key);
     }

@@ -16,6 +16,7 @@ use crate::arguments::{self, is};
 use crate::blocking::{self, BlockedOperation, ServeOutcome};
 use crate::command::CommandTable;
 use crate::context::{errors, wrong_arity, CommandError, CommandResult, Context, LockedMany};
+use crate::notify::EventClass;
 use crate::server::Server;
 
 pub fn register(table: &mut CommandTable) {
@@ -85,6 +86,46 @@ pub fn list_at<'s>(
             _ => Err(errors::WRONG_TYPE.into()),
         },
     }
+}
+
+/// The keyspace event of a push at `end`.
+pub fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
+}
+
+/// The keyspace event of a pop from `end`.
+pub fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    }
+}
+
+/// The events of a move, in Redis's order: the push on `destination`, then the pop on
+/// `source` (and its `del` when emptied). `source_shard` holds `source`.
+#[allow(clippy::too_many_arguments)]
+pub fn notify_moved(
+    server: &Server,
+    database: usize,
+    source_shard: &Shard,
+    source: &[u8],
+    destination: &[u8],
+    from: End,
+    to: End,
+    now_ms: u64,
+) {
+    server.notify(EventClass::List, push_event(to), database, destination);
+    server.notify_removal(
+        EventClass::List,
+        pop_event(from),
+        database,
+        source_shard,
+        source,
+        now_ms,
+    );
 }
 
 /// Removes `key` if its list is now empty.
@@ -219,6 +260,7 @@ fn push(context: &mut Context, args: &[&[u8]], end: End, existence: Existence) -
         }
     };
     shard.propagate(args);
+    context.notify(EventClass::List, push_event(end), key);
     drop(shard);
     context.reply.integer(length as i64);
     Ok(())
@@ -263,6 +305,7 @@ fn linsert(context: &mut Context, args: &[&[u8]]) -> CommandResult {
             if list.insert(position, args[3], args[4], &limits) {
                 let length = list.len() as i64;
                 shard.propagate(args);
+                context.notify(EventClass::List, "linsert", key);
                 length
             } else {
                 -1
@@ -300,7 +343,10 @@ fn pop(context: &mut Context, args: &[&[u8]], end: End, name: &str) -> CommandRe
             })?;
             match popped {
                 None => reply.null(),
-                Some(_) => shard.propagate(args),
+                Some(_) => {
+                    shard.propagate(args);
+                    context.notify_removal(EventClass::List, pop_event(end), &shard, key);
+                }
             }
         }
         Some(count) => {
@@ -317,6 +363,7 @@ fn pop(context: &mut Context, args: &[&[u8]], end: End, name: &str) -> CommandRe
                 reply_item(reply, item)
             })?;
             shard.propagate(args);
+            context.notify_removal(EventClass::List, pop_event(end), &shard, key);
         }
     }
     Ok(())
@@ -392,6 +439,7 @@ fn lset(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         return Err("ERR index out of range".into());
     }
     shard.propagate(args);
+    context.notify(EventClass::List, "lset", args[1]);
     drop(shard);
     context.reply.ok();
     Ok(())
@@ -413,6 +461,7 @@ fn lrem(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     if removed > 0 {
         delete_if_empty(&mut shard, args[1], now_ms);
         shard.propagate(args);
+        context.notify_removal(EventClass::List, "lrem", &shard, args[1]);
     }
     drop(shard);
     context.reply.integer(removed as i64);
@@ -427,12 +476,16 @@ fn ltrim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let now_ms = context.now_ms;
     let mut shard = context.lock(args[1]);
     let removed = match list_at(&mut shard, args[1], now_ms)? {
-        None => 0,
-        Some(list) => list.trim(start, stop, &limits),
+        None => None,
+        Some(list) => Some(list.trim(start, stop, &limits)),
     };
-    if removed > 0 {
+    if removed > Some(0) {
         delete_if_empty(&mut shard, args[1], now_ms);
         shard.propagate(args);
+    }
+    if removed.is_some() {
+        // Redis announces the trim even when it removed nothing.
+        context.notify_removal(EventClass::List, "ltrim", &shard, args[1]);
     }
     drop(shard);
     context.reply.ok();
@@ -533,6 +586,17 @@ fn move_command(context: &mut Context, args: &[&[u8]], from: End, to: End) -> Co
         }
         Some(element) => {
             locked.propagate(database, args);
+            let source_shard = locked.shard(database, source);
+            notify_moved(
+                context.server,
+                database,
+                source_shard,
+                source,
+                destination,
+                from,
+                to,
+                now_ms,
+            );
             drop(locked);
             reply_item(&mut context.reply, element.as_item());
         }
@@ -594,6 +658,7 @@ pub fn parse_multi_pop<'a>(args: &'a [&'a [u8]]) -> Result<MultiPop<'a>, Command
 /// Pops from the first non-empty list of `request.keys`, replying `[key, [elements]]` and
 /// propagating `LPOP|RPOP key count`. Returns whether it popped; replies nothing when not.
 pub fn multi_pop(
+    server: &Server,
     locked: &mut LockedMany,
     database: usize,
     request: &MultiPop,
@@ -624,6 +689,15 @@ pub fn multi_pop(
         let mut count_text = itoa::Buffer::new();
         let count_text = count_text.format(popping).as_bytes();
         locked.propagate(database, &[command, key, count_text]);
+        let shard = locked.shard(database, key);
+        server.notify_removal(
+            EventClass::List,
+            pop_event(request.end),
+            database,
+            shard,
+            key,
+            now_ms,
+        );
         return Ok(true);
     }
     Ok(false)
@@ -637,6 +711,7 @@ fn lmpop(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let now_ms = context.now_ms;
     let mut locked = context.lock_keys(request.keys.iter().copied());
     let popped = multi_pop(
+        context.server,
         &mut locked,
         database,
         &request,
@@ -699,6 +774,14 @@ impl BlockedOperation for BlockedPop {
                 reply.bulk(key);
                 reply_item(reply, element.as_item());
                 propagate_served(server, database, shard, &[pop_command_name(self.end), key]);
+                server.notify_removal(
+                    EventClass::List,
+                    pop_event(self.end),
+                    database,
+                    shard,
+                    key,
+                    now_ms,
+                );
             }
             Some(count) => {
                 let popping = count.min(length);
@@ -715,6 +798,14 @@ impl BlockedOperation for BlockedPop {
                     database,
                     shard,
                     &[pop_command_name(self.end), key, count_text],
+                );
+                server.notify_removal(
+                    EventClass::List,
+                    pop_event(self.end),
+                    database,
+                    shard,
+                    key,
+                    now_ms,
                 );
             }
         }
@@ -737,6 +828,15 @@ fn blocking_pop(context: &mut Context, args: &[&[u8]], end: End) -> CommandResul
         let shard = locked.shard(database, key);
         if let Some(element) = pop_one(shard, key, end, &limits, now_ms)? {
             locked.propagate(database, &[pop_command_name(end), key]);
+            let shard = locked.shard(database, key);
+            context.server.notify_removal(
+                EventClass::List,
+                pop_event(end),
+                database,
+                shard,
+                key,
+                now_ms,
+            );
             drop(locked);
             context.reply.array(2);
             context.reply.bulk(key);
@@ -773,6 +873,7 @@ fn blmpop(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let now_ms = context.now_ms;
     let mut locked = context.lock_keys(request.keys.iter().copied());
     let popped = multi_pop(
+        context.server,
         &mut locked,
         database,
         &request,
@@ -870,6 +971,16 @@ impl BlockedOperation for BlockedMove {
         reply_item(reply, element.as_item());
         shard.watched.touch(destination);
         propagate_served(server, database, shard, &self.propagated(key, destination));
+        notify_moved(
+            server,
+            database,
+            shard,
+            key,
+            destination,
+            self.from,
+            self.to,
+            now_ms,
+        );
         ServeOutcome::Served
     }
 
@@ -910,6 +1021,17 @@ fn blocking_move(
     )?;
     if let Some(element) = moved {
         locked.propagate(database, &operation.propagated(source, destination));
+        let source_shard = locked.shard(database, source);
+        notify_moved(
+            context.server,
+            database,
+            source_shard,
+            source,
+            destination,
+            from,
+            to,
+            now_ms,
+        );
         drop(locked);
         reply_item(&mut context.reply, element.as_item());
         return Ok(());

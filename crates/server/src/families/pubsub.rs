@@ -95,11 +95,12 @@ fn write_confirmation(context: &mut Context, label: &[u8], name: Option<&[u8]>, 
         context.client.reply_mode,
         crate::client::ReplyMode::Off | crate::client::ReplyMode::Skipping
     );
-    if muted && context.client.protocol == Protocol::Resp3 {
-        // RESP3 pushes are not replies: CLIENT REPLY OFF does not silence them. They go out
-        // through the client's own mailbox.
+    if muted {
+        // Subscription confirmations are pushes, not replies (in RESP2 too, as Redis sends
+        // them): CLIENT REPLY OFF does not silence them. They go out through the client's own
+        // mailbox.
         let mut push = Vec::new();
-        let mut writer = resp::ReplyWriter::new(&mut push, Protocol::Resp3);
+        let mut writer = resp::ReplyWriter::new(&mut push, context.client.protocol);
         writer.push(3);
         writer.bulk(label);
         match name {
@@ -210,7 +211,9 @@ fn publish_to(context: &mut Context, args: &[&[u8]], kind: MessageKind) -> Comma
         kind,
         args[1],
         args[2],
-        subscribed.then_some(&sender),
+        // Inside EXEC the client's own copies go through its mailbox, after EXEC's reply (as
+        // Redis sends them), not into the middle of it.
+        (subscribed && !context.in_transaction()).then_some(&sender),
         context.reply.buffer(),
         now_ms,
     );

@@ -135,6 +135,7 @@ fn flush(context: &mut Context, args: &[&[u8]], what: Flush) -> CommandResult {
         Flush::Everything => b"FLUSHALL",
     };
     locked.propagate_global(context.database(), &[name]);
+    context.server.tracking.invalidate_all();
     drop(locked);
     context.reply.ok();
     Ok(())

@@ -19,6 +19,7 @@ use crate::context::{errors, CommandError, CommandResult, Context, Locked, Locke
 use crate::families::hashes::{
     parse_scan_cursor, parse_scan_options, reply_element, reply_scan, ScanKind,
 };
+use crate::notify::EventClass;
 
 pub fn register(table: &mut CommandTable) {
     table.handle("sadd", sadd);
@@ -127,6 +128,7 @@ fn sadd(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     };
     if added > 0 {
         shard.propagate(args);
+        context.notify(EventClass::Set, "sadd", key);
     }
     drop(shard);
     context.reply.integer(added as i64);
@@ -151,6 +153,7 @@ fn srem(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     .unwrap_or(0);
     if removed > 0 {
         shard.propagate(args);
+        context.notify_removal(EventClass::Set, "srem", &shard, args[1]);
     }
     drop(shard);
     context.reply.integer(removed);
@@ -294,6 +297,7 @@ fn spop(context: &mut Context, args: &[&[u8]]) -> CommandResult {
             }
             Some(member) => {
                 shard.propagate(&[b"SREM", key, &member]);
+                context.notify_removal(EventClass::Set, "spop", &shard, key);
                 drop(shard);
                 context.reply.bulk(&member);
             }
@@ -331,6 +335,7 @@ fn spop(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         }
         let command: &[u8] = if lazy_delete { b"UNLINK" } else { b"DEL" };
         shard.propagate(&[command, key]);
+        context.notify_removal(EventClass::Set, "spop", &shard, key);
         return Ok(());
     }
     let popped = update_set(&mut shard, key, now_ms, |set| {
@@ -344,6 +349,7 @@ fn spop(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         propagated.extend(batch.iter().map(Vec::as_slice));
         shard.propagate(&propagated);
     }
+    context.notify_removal(EventClass::Set, "spop", &shard, key);
     drop(shard);
     context.reply.set(popped.len());
     for member in &popped {
@@ -399,6 +405,15 @@ fn smove(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     if emptied {
         locked.shard(database, source).remove(source, now_ms);
     }
+    // Redis's order: the source's events, then the destination's (`new` included).
+    context.server.notify_removal(
+        EventClass::Set,
+        "srem",
+        database,
+        locked.shard(database, source),
+        source,
+        now_ms,
+    );
     let shard = locked.shard(database, destination);
     match shard.lookup(destination, now_ms) {
         Some(mut entry) => {
@@ -412,6 +427,7 @@ fn smove(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         }
     }
     locked.propagate(database, args);
+    context.notify(EventClass::Set, "sadd", destination);
     drop(locked);
     context.reply.integer(1);
     Ok(())
@@ -470,7 +486,7 @@ fn with_sets<R>(
         }
     };
     for (key, entry) in taken {
-        locked.shard(database, key).insert_entry(entry, now_ms);
+        locked.shard(database, key).put_back(entry);
     }
     result
 }
@@ -681,6 +697,7 @@ fn store_result(
     locked: &mut LockedMany<'_>,
     args: &[&[u8]],
     result: Set,
+    event: &str,
 ) -> CommandResult {
     let database = context.database();
     let destination = args[1];
@@ -695,6 +712,11 @@ fn store_result(
     };
     if changed {
         locked.propagate(database, args);
+        if size > 0 {
+            context.notify(EventClass::Set, event, destination);
+        } else {
+            context.notify(EventClass::Generic, "del", destination);
+        }
     }
     context.reply.integer(size as i64);
     Ok(())
@@ -717,7 +739,7 @@ fn sinterstore(context: &mut Context, args: &[&[u8]]) -> CommandResult {
             _ => unreachable!("asked for a set"),
         },
     )?;
-    store_result(context, &mut locked, args, result)
+    store_result(context, &mut locked, args, result, "sinterstore")
 }
 
 fn combine_command(context: &mut Context, args: &[&[u8]], operation: Combine) -> CommandResult {
@@ -750,7 +772,11 @@ fn combine_store_command(
     let result = with_sets(&mut locked, database, keys, now_ms, |sources| {
         combine(sources, operation, &limits)
     })?;
-    store_result(context, &mut locked, args, result)
+    let event = match operation {
+        Combine::Union => "sunionstore",
+        Combine::Difference => "sdiffstore",
+    };
+    store_result(context, &mut locked, args, result, event)
 }
 
 /// SUNION key [key ...]

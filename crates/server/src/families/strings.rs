@@ -18,6 +18,7 @@ use store::{Shard, SmallBytes, StringValue, Value};
 use crate::arguments;
 use crate::command::CommandTable;
 use crate::context::{errors, wrong_arity, CommandError, CommandResult, Context};
+use crate::notify::EventClass;
 
 pub fn register(table: &mut CommandTable) {
     table.handle("get", get);
@@ -396,10 +397,15 @@ fn set_generic(
                 options.timing,
                 expire_at_text,
             ));
+            context.notify(EventClass::String, "set", key);
+            if expire_at.is_some() {
+                context.notify(EventClass::Generic, "expire", key);
+            }
         }
         SetOutcome::DeletedExisting => {
             shard.remove(key, now_ms);
             shard.propagate(&[expired_deletion_command(context), key]);
+            context.notify(EventClass::Generic, "del", key);
         }
         SetOutcome::Aborted | SetOutcome::Nothing => {}
     }
@@ -473,6 +479,7 @@ fn getset(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     }
     shard.blocked.signal(key);
     shard.propagate(&[b"SET", key, value]);
+    context.notify(EventClass::String, "set", key);
     Ok(())
 }
 
@@ -490,6 +497,7 @@ fn getdel(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     }
     shard.remove(key, now_ms);
     shard.propagate(&[b"DEL", key]);
+    context.notify(EventClass::Generic, "del", key);
     Ok(())
 }
 
@@ -513,15 +521,18 @@ fn getex(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         Some(at) if at <= now_ms && !options.timing.is_relative() => {
             shard.remove(key, now_ms);
             shard.propagate(&[expired_deletion_command(context), key]);
+            context.notify(EventClass::Generic, "del", key);
         }
         Some(at) => {
             entry.set_expire_at_ms(Some(at));
             let mut scratch = itoa::Buffer::new();
             shard.propagate(&[b"PEXPIREAT", key, scratch.format(at).as_bytes()]);
+            context.notify(EventClass::Generic, "expire", key);
         }
         None if options.timing == Timing::Persist && entry.expire_at_ms().is_some() => {
             entry.set_expire_at_ms(None);
             shard.propagate(&[b"PERSIST", key]);
+            context.notify(EventClass::Generic, "persist", key);
         }
         None => {}
     }
@@ -593,6 +604,7 @@ fn mset_generic(context: &mut Context, args: &[&[u8]], mode: MultiSet) -> Comman
     }
     for pair in pairs {
         store_string(locked.shard(database, pair[0]), pair[0], pair[1], now_ms);
+        context.notify(EventClass::String, "set", pair[0]);
     }
     locked.propagate(database, args);
     drop(locked);
@@ -641,6 +653,7 @@ fn increment_generic(context: &mut Context, args: &[&[u8]], increment: i64) -> C
         }
     };
     shard.propagate(args);
+    context.notify(EventClass::String, "incrby", key);
     drop(shard);
     context.reply.integer(result);
     Ok(())
@@ -704,6 +717,7 @@ fn incrbyfloat(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         }
     };
     shard.propagate(&[b"SET", key, result.as_bytes(), b"KEEPTTL"]);
+    context.notify(EventClass::String, "incrbyfloat", key);
     drop(shard);
     context.reply.bulk(result.as_bytes());
     Ok(())
@@ -732,6 +746,7 @@ fn append(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         }
     };
     shard.propagate(args);
+    context.notify(EventClass::String, "append", key);
     drop(shard);
     context.reply.integer(length as i64);
     Ok(())
@@ -825,6 +840,7 @@ fn setrange(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         }
     };
     shard.propagate(args);
+    context.notify(EventClass::String, "setrange", key);
     drop(shard);
     context.reply.integer(length as i64);
     Ok(())

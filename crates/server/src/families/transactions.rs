@@ -226,6 +226,12 @@ fn exec(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
             server.stats.count_error(error.0.as_bytes());
             context.reply.error(error.0.as_bytes());
         }
+        if server.monitors.active() {
+            let source = context.client.shared.address.to_string();
+            server
+                .monitors
+                .feed(command, context.client.database, &source, args);
+        }
         // A command inside EXEC never blocks.
         debug_assert!(context.client.blocked.is_none());
     }

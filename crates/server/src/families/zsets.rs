@@ -21,6 +21,7 @@ use crate::arguments::{integer, is};
 use crate::blocking::{self, BlockedOperation, ServeOutcome};
 use crate::command::CommandTable;
 use crate::context::{errors, wrong_arity, CommandError, CommandResult, Context, LockedMany};
+use crate::notify::EventClass;
 use crate::server::Server;
 
 pub fn register(table: &mut CommandTable) {
@@ -258,6 +259,11 @@ fn add_generic(context: &mut Context, args: &[&[u8]], command: AddCommand) -> Co
     if added + updated > 0 {
         shard.blocked.signal(key);
         shard.propagate(args);
+        context.notify(
+            EventClass::SortedSet,
+            if flags.incr { "zincr" } else { "zadd" },
+            key,
+        );
     }
     drop(shard);
     if not_a_number {
@@ -300,6 +306,7 @@ fn zrem(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         delete_if_empty(&mut shard, key, now_ms);
         if removed > 0 {
             shard.propagate(args);
+            context.notify_removal(EventClass::SortedSet, "zrem", &shard, key);
         }
     }
     drop(shard);
@@ -697,6 +704,8 @@ fn range_generic(
                         .collect(),
                 };
             let stored = store_result(
+                context.server,
+                "zrangestore",
                 &mut locked,
                 database,
                 destination,
@@ -714,7 +723,10 @@ fn range_generic(
 
 /// Stores `entries` (unique members) at `destination`, replacing any value, or deletes it when
 /// there are none; propagates `args` when something changed. Returns how many were stored.
+#[allow(clippy::too_many_arguments)]
 fn store_result(
+    server: &Server,
+    event: &str,
     locked: &mut LockedMany,
     database: usize,
     destination: &[u8],
@@ -734,6 +746,11 @@ fn store_result(
     };
     if changed {
         locked.propagate(database, args);
+        if count > 0 {
+            server.notify(EventClass::SortedSet, event, database, destination);
+        } else {
+            server.notify(EventClass::Generic, "del", database, destination);
+        }
     }
     count
 }
@@ -778,6 +795,12 @@ fn remove_range_generic(context: &mut Context, args: &[&[u8]], spec: RangeSpec) 
         delete_if_empty(&mut shard, key, now_ms);
         if removed > 0 {
             shard.propagate(args);
+            let event = match spec {
+                RangeSpec::Rank { .. } => "zremrangebyrank",
+                RangeSpec::Score(_) => "zremrangebyscore",
+                RangeSpec::Lex(_) => "zremrangebylex",
+            };
+            context.notify_removal(EventClass::SortedSet, event, &shard, key);
         }
     }
     drop(shard);
@@ -1099,7 +1122,14 @@ fn set_operation_generic(
         SetOutput::Store => {
             let destination = destination.expect("a STORE form has a destination");
             let entries: Vec<(Vec<u8>, f64)> = accumulator.into_iter().collect();
+            let event = match operation {
+                SetOperation::Union => "zunionstore",
+                SetOperation::Inter => "zinterstore",
+                SetOperation::Diff => "zdiffstore",
+            };
             let stored = store_result(
+                context.server,
+                event,
                 &mut locked,
                 database,
                 destination,
@@ -1264,6 +1294,14 @@ pub fn pop_from_shard(
     Ok(Some(popped))
 }
 
+/// The keyspace event of a pop from `end`.
+fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Min => "zpopmin",
+        End::Max => "zpopmax",
+    }
+}
+
 /// The name of the non-blocking pop from `end`, as pops propagate.
 fn pop_command_name(end: End) -> &'static [u8] {
     match end {
@@ -1361,6 +1399,7 @@ fn pop_generic(context: &mut Context, args: &[&[u8]], end: End) -> CommandResult
     let popped = pop_from_shard(&mut shard, key, end, count.unwrap_or(1), now_ms)?;
     if popped.is_some() {
         shard.propagate(args);
+        context.notify_removal(EventClass::SortedSet, pop_event(end), &shard, key);
     }
     drop(shard);
     match popped {
@@ -1441,6 +1480,15 @@ fn pop_first_existing(
             ),
             None => locked.propagate(database, &[pop_command_name(end), key]),
         }
+        let shard = locked.shard(database, key);
+        context.server.notify_removal(
+            EventClass::SortedSet,
+            pop_event(end),
+            database,
+            shard,
+            key,
+            now_ms,
+        );
         reply_popped(&mut context.reply, shape, key, &popped);
         return Ok(true);
     }
@@ -1546,6 +1594,14 @@ impl BlockedOperation for ZsetPop {
             }
             None => server.propagation.append(database, &[name, key]),
         }
+        server.notify_removal(
+            EventClass::SortedSet,
+            pop_event(self.end),
+            database,
+            shard,
+            key,
+            now_ms,
+        );
         reply_popped(reply, self.shape, key, &popped);
         ServeOutcome::Served
     }

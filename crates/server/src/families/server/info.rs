@@ -249,7 +249,7 @@ fn clients_section(server: &Server, text: &mut String) {
     field!(text, "client_recent_max_input_buffer", max_input);
     field!(text, "client_recent_max_output_buffer", max_output);
     field!(text, "blocked_clients", blocked);
-    field!(text, "tracking_clients", 0);
+    field!(text, "tracking_clients", server.tracking.clients());
     field!(text, "pubsub_clients", pubsub);
     field!(text, "watching_clients", watching);
     field!(text, "clients_in_timeout_table", 0);
@@ -546,12 +546,13 @@ fn stats_section(server: &Server, text: &mut String) {
         "active_defrag_key_misses",
         "total_active_defrag_time",
         "current_active_defrag_time",
-        "tracking_total_keys",
-        "tracking_total_items",
-        "tracking_total_prefixes",
     ] {
         field!(text, name, 0);
     }
+    let (tracked_keys, tracked_items, tracked_prefixes) = server.tracking.totals();
+    field!(text, "tracking_total_keys", tracked_keys);
+    field!(text, "tracking_total_items", tracked_items);
+    field!(text, "tracking_total_prefixes", tracked_prefixes);
     field!(
         text,
         "unexpected_error_replies",
