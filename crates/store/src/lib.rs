@@ -10,6 +10,7 @@
 //! A new data type gets its own module here holding its structure and operations, returning
 //! plain Rust values; the server's command families turn those into replies.
 
+pub mod bitmap;
 pub mod blocked;
 pub mod digest;
 pub mod glob;
