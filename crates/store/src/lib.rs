@@ -15,6 +15,7 @@ pub mod blocked;
 pub mod digest;
 pub mod glob;
 pub mod hash;
+pub mod hyperloglog;
 pub mod keyspace;
 pub mod list;
 pub mod number;

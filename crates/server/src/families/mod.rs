@@ -9,6 +9,7 @@
 pub mod bitmaps;
 pub mod connection;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod pubsub;
@@ -26,6 +27,7 @@ pub fn register_all(table: &mut CommandTable) {
     bitmaps::register(table);
     connection::register(table);
     hashes::register(table);
+    hyperloglog::register(table);
     keys::register(table);
     lists::register(table);
     pubsub::register(table);
