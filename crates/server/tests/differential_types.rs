@@ -1,4 +1,4 @@
-//! Differential test for the bitmap, BITFIELD and HyperLogLog commands: the same seeded random
+//! Differential test for the bitmap, BITFIELD, HyperLogLog and GEO commands: the same seeded random
 //! sequences go to cinnabar-server and to a real redis-server (CINNABAR_REFERENCE_SERVER, as in
 //! `differential.rs`); every reply and, at the end, the bytes of every value must be identical.
 //! Without the variable the test says so and passes.
@@ -184,7 +184,65 @@ fn command(random: &mut Random, family: usize) -> Vec<String> {
                 }
             }
         }
-        // HyperLogLog.
+        // GEO.
+        3 => {
+            let coordinate = |random: &mut Random, limit: f64| {
+                format!(
+                    "{:.6}",
+                    (random.below(2_000_001) as f64 / 1_000_000.0 - 1.0) * limit
+                )
+            };
+            match random.below(5) {
+                0 | 1 => {
+                    words.extend(["GEOADD".into(), key(random, "g")]);
+                    for _ in 0..1 + random.below(4) {
+                        words.push(coordinate(random, 20.0));
+                        words.push(coordinate(random, 20.0));
+                        words.push(format!("m{}", random.below(200)));
+                    }
+                }
+                2 => words.extend([
+                    "GEODIST".into(),
+                    key(random, "g"),
+                    format!("m{}", random.below(200)),
+                    format!("m{}", random.below(200)),
+                    ["m", "km", "ft", "mi"][random.below(4) as usize].into(),
+                ]),
+                3 => {
+                    words.extend(["GEOPOS".into(), key(random, "g")]);
+                    words.push(format!("m{}", random.below(200)));
+                }
+                _ => {
+                    words.extend(["GEOSEARCH".into(), key(random, "g")]);
+                    words.extend([
+                        "FROMLONLAT".into(),
+                        coordinate(random, 20.0),
+                        coordinate(random, 20.0),
+                    ]);
+                    if random.below(2) == 0 {
+                        words.extend([
+                            "BYRADIUS".into(),
+                            (random.below(3000) + 1).to_string(),
+                            "km".into(),
+                        ]);
+                    } else {
+                        words.extend([
+                            "BYBOX".into(),
+                            (random.below(3000) + 1).to_string(),
+                            (random.below(3000) + 1).to_string(),
+                            "km".into(),
+                        ]);
+                    }
+                    match random.below(3) {
+                        0 => words.push("ASC".into()),
+                        1 => words.extend(["COUNT".into(), (1 + random.below(5)).to_string()]),
+                        _ => {}
+                    }
+                    words.extend(["WITHDIST".into(), "WITHCOORD".into(), "WITHHASH".into()]);
+                }
+            }
+        }
+        // HyperLogLog (family 2).
         _ => match random.below(8) {
             0..=4 => {
                 words.extend(["PFADD".into(), key(random, "h")]);
@@ -231,12 +289,13 @@ fn same_replies_and_bytes_as_redis() {
     }
     let mut random = Random(SEED);
     for index in 0..COMMANDS {
-        let words = command(&mut random, index % 3);
+        let words = command(&mut random, index % 4);
         let expected = call(&mut redis, &words);
         let actual = call(&mut cinnabar, &words);
         assert_eq!(actual, expected, "command {index}: {}", words.join(" "));
     }
     for prefix in ["b", "f", "h"] {
+        // (Geo sets are compared through GEOPOS and GEOSEARCH replies.)
         for index in 0..KEYS {
             let key = format!("{prefix}{index}");
             let words = ["GET".to_string(), key.clone()];

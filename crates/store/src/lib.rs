@@ -13,6 +13,7 @@
 pub mod bitmap;
 pub mod blocked;
 pub mod digest;
+pub mod geohash;
 pub mod glob;
 pub mod hash;
 pub mod hyperloglog;

@@ -8,6 +8,7 @@
 
 pub mod bitmaps;
 pub mod connection;
+pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
@@ -26,6 +27,7 @@ use crate::command::CommandTable;
 pub fn register_all(table: &mut CommandTable) {
     bitmaps::register(table);
     connection::register(table);
+    geo::register(table);
     hashes::register(table);
     hyperloglog::register(table);
     keys::register(table);
