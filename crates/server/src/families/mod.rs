@@ -16,6 +16,7 @@ pub mod lists;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod streams;
 pub mod strings;
 pub mod transactions;
@@ -36,6 +37,7 @@ pub fn register_all(table: &mut CommandTable) {
     server::register(table);
     streams::register(table);
     sets::register(table);
+    sort::register(table);
     strings::register(table);
     transactions::register(table);
     zsets::register(table);
