@@ -10,10 +10,13 @@
 //! A new data type gets its own module here holding its structure and operations, returning
 //! plain Rust values; the server's command families turn those into replies.
 
+pub mod bitmap;
 pub mod blocked;
 pub mod digest;
+pub mod geohash;
 pub mod glob;
 pub mod hash;
+pub mod hyperloglog;
 pub mod keyspace;
 pub mod list;
 pub mod number;

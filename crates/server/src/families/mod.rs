@@ -22,8 +22,11 @@
 //!
 //! A write that changes nothing emits nothing, as it propagates nothing.
 
+pub mod bitmaps;
 pub mod connection;
+pub mod geo;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod persistence;
@@ -32,6 +35,7 @@ pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod streams;
 pub mod strings;
 pub mod transactions;
@@ -41,8 +45,11 @@ use crate::command::CommandTable;
 
 /// Registers every family's handlers.
 pub fn register_all(table: &mut CommandTable) {
+    bitmaps::register(table);
     connection::register(table);
+    geo::register(table);
     hashes::register(table);
+    hyperloglog::register(table);
     keys::register(table);
     lists::register(table);
     persistence::register(table);
@@ -52,6 +59,7 @@ pub fn register_all(table: &mut CommandTable) {
     server::register(table);
     streams::register(table);
     sets::register(table);
+    sort::register(table);
     strings::register(table);
     transactions::register(table);
     zsets::register(table);

@@ -66,7 +66,7 @@ const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
 const NOT_LEX_RANGE: &str = "ERR min or max not valid string range item";
 
 /// The encoding limits, from the hot configuration.
-fn limits(context: &Context) -> Limits {
+pub(crate) fn limits(context: &Context) -> Limits {
     let hot = &context.server.config.hot;
     Limits {
         listpack_entries: hot
@@ -156,7 +156,7 @@ enum AddCommand {
 }
 
 /// ZADD key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]
-fn zadd(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+pub(crate) fn zadd(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     add_generic(context, args, AddCommand::Zadd)
 }
 
@@ -724,7 +724,7 @@ fn range_generic(
 /// Stores `entries` (unique members) at `destination`, replacing any value, or deletes it when
 /// there are none; propagates `args` when something changed. Returns how many were stored.
 #[allow(clippy::too_many_arguments)]
-fn store_result(
+pub(crate) fn store_result(
     server: &Server,
     event: &str,
     locked: &mut LockedMany,
