@@ -10,6 +10,7 @@
 //! server), [`allocator`] (memory statistics).
 
 pub mod allocator;
+pub mod aof;
 pub mod arguments;
 pub mod blocking;
 pub mod client;

@@ -152,6 +152,7 @@ pub struct Server {
     pub commands: CommandTable,
     pub clients: ClientRegistry,
     pub propagation: Propagation,
+    pub aof: crate::aof::Aof,
     pub blocked: BlockedClients,
     pub pubsub: PubSub,
     pub notifications: Notifications,
@@ -220,6 +221,7 @@ pub async fn cron(server: Arc<Server>) {
                 .output_bytes
                 .sample(stats.net_output_bytes.load(Ordering::Relaxed), now_ms);
         }
+        crate::aof::cron(&server);
         if ticks % 10 == 0 {
             server.update_peak_memory();
             crate::connection::close_idle_clients(&server, now_ms);
@@ -248,6 +250,7 @@ impl Server {
             commands,
             clients: ClientRegistry::default(),
             propagation: Propagation::default(),
+            aof: crate::aof::Aof::default(),
             blocked: BlockedClients::default(),
             pubsub: PubSub::default(),
             notifications: Notifications::default(),
@@ -273,6 +276,11 @@ impl Server {
     /// Records the `Arc` this server lives in (once, right after creating it).
     pub fn set_self_reference(&self, reference: std::sync::Weak<Server>) {
         let _ = self.self_reference.set(reference);
+    }
+
+    /// The `Arc` this server lives in (None in in-process tests that do not make one).
+    pub fn arc(&self) -> Option<Arc<Server>> {
+        self.self_reference.get().and_then(std::sync::Weak::upgrade)
     }
 
     /// Starts accepting connections on `listeners`, replacing the previous listeners.
@@ -317,6 +325,7 @@ impl Server {
             self.start_accepting(listeners);
             self.port.store(port as u64, Ordering::Relaxed);
         }
+        crate::aof::apply_config(self, changed);
         for (name, _) in changed {
             if *name == "dir" {
                 let directory = self.config.get("dir");

@@ -6,6 +6,7 @@
 //! the guard still held, and replies. Keyspace notifications and client-side caching will hook
 //! in at the same place as propagation.
 
+pub mod aof;
 pub mod connection;
 pub mod hashes;
 pub mod keys;
@@ -22,6 +23,7 @@ use crate::command::CommandTable;
 
 /// Registers every family's handlers.
 pub fn register_all(table: &mut CommandTable) {
+    aof::register(table);
     connection::register(table);
     hashes::register(table);
     keys::register(table);
