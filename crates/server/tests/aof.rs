@@ -46,6 +46,7 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_file(self.0.with_extension("log"));
     }
 }
 
@@ -601,12 +602,17 @@ fn redis_server() -> Option<&'static str> {
 
 fn redis(dir: &Path, extra: &[&str]) -> Instance {
     let log = dir.with_extension("redis.log");
-    running(spawn(
+    let instance = running(spawn(
         redis_server().expect("redis-server"),
         dir,
         &log,
         extra,
-    ))
+    ));
+    // Redis accepts connections while it loads (replying -LOADING).
+    poll("redis-server to load", || {
+        matches!(instance.client().cmd("DBSIZE"), Reply::Integer(_))
+    });
+    instance
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -743,7 +749,11 @@ fn reference_redis_incr_file_loads_like_in_redis() {
             running(cinnabar(&dir, &["--appendonly", "yes"]))
         };
         let content = dataset(&mut instance.redis());
-        assert!(content.len() > 5, "{content:?}");
+        assert!(
+            content.len() > 5,
+            "{program}: {content:?} {}",
+            instance.log()
+        );
         match &expected {
             None => expected = Some(content),
             Some(expected) => assert_eq!(&content, expected),
