@@ -345,7 +345,7 @@ async fn write_output(
 /// Looks the command up, checks it may run, runs it and accounts for it.
 pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mut Vec<u8>) {
     let reply_start = output.len();
-    let now_ms = unix_time_ms();
+    let now_ms = server.aof.clock_ms();
     client
         .shared
         .last_interaction_ms

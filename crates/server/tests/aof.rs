@@ -57,6 +57,40 @@ struct Instance {
     log: PathBuf,
 }
 
+/// Whether the server answering on `port` is process `pid` (a connection alone may reach a
+/// listener that is still loading, or another test's server on a reused port).
+fn serves(port: u16, pid: u32) -> bool {
+    let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut writer = &stream;
+    if writer
+        .write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut reply = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        match std::io::Read::read(&mut &stream, &mut buffer) {
+            Ok(0) | Err(_) => return false,
+            Ok(read) => reply.extend_from_slice(&buffer[..read]),
+        }
+        let text = String::from_utf8_lossy(&reply);
+        if text.starts_with('-') {
+            // -LOADING: this process, still loading.
+            return text.starts_with("-LOADING");
+        }
+        if text.contains("process_id:") && text.ends_with("\r\n\r\n") {
+            return text.contains(&format!("process_id:{pid}\r\n"));
+        }
+    }
+    false
+}
+
 enum Started {
     Running(Instance),
     Exited { code: Option<i32>, log: String },
@@ -79,7 +113,7 @@ fn spawn(program: &str, dir: &Path, log: &Path, extra: &[&str]) -> Started {
             .expect("spawn server");
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            if serves(port, child.id()) {
                 return Started::Running(Instance {
                     child,
                     port,
@@ -333,6 +367,32 @@ fn restart_with_the_same_directory_keeps_every_write() {
     server.shutdown();
     let server = running(cinnabar(dir, &["--appendonly", "yes"]));
     assert_eq!(server.client().cmd("GET after"), bulk("restart"));
+}
+
+#[test]
+fn nothing_expires_while_the_aof_loads() {
+    let scratch = Scratch::new("expiry");
+    let dir = scratch.path();
+    let args = ["--appendonly", "yes", "--appendfsync", "always"];
+    let server = running(cinnabar(dir, &args));
+    let mut client = server.client();
+    let written = Instant::now();
+    assert_eq!(client.cmd("SET counter 1 PX 300"), ok());
+    assert_eq!(client.cmd("INCR counter"), int(2));
+    assert_eq!(client.cmd("RPUSH list a"), int(1));
+    assert_eq!(client.cmd("PEXPIRE list 300"), int(1));
+    assert_eq!(client.cmd("RPUSH list b"), int(2));
+    server.kill();
+    // The TTLs pass while the server is down (nothing propagates a DEL for them).
+    poll("the TTLs to pass", || {
+        written.elapsed() > Duration::from_millis(400)
+    });
+    // Replayed with the clock stopped, the INCR finds its key (and its TTL) as it did: both
+    // keys are gone once loaded, instead of a counter of 1 without TTL.
+    let server = running(cinnabar(dir, &args));
+    let mut client = server.client();
+    assert_eq!(client.cmd("GET counter"), Reply::Nil);
+    assert_eq!(client.cmd("EXISTS list"), int(0));
 }
 
 #[test]

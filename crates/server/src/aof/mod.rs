@@ -137,6 +137,8 @@ pub struct Aof {
     last_rewrite_ok: AtomicBool,
     /// Size of the AOF when the last rewrite ended (auto-aof-rewrite-percentage's base).
     base_size: AtomicU64,
+    /// Whether the AOF is being loaded (commands then run with the clock stopped at 0).
+    loading: AtomicBool,
 }
 
 impl Default for Aof {
@@ -160,6 +162,7 @@ impl Default for Aof {
             last_rewrite_time_s: AtomicI64::new(-1),
             last_rewrite_ok: AtomicBool::new(true),
             base_size: AtomicU64::new(0),
+            loading: AtomicBool::new(false),
         }
     }
 }
@@ -180,6 +183,17 @@ fn base_format(_server: &Server) -> BaseFormat {
 }
 
 impl Aof {
+    /// The time commands run at: now, or 0 while the AOF loads, so that nothing expires while
+    /// it is replayed (a key written with a TTL that has passed since still takes the later
+    /// writes of the file, as it did when they ran; it expires once loaded), as Redis does.
+    pub fn clock_ms(&self) -> u64 {
+        if self.loading.load(Ordering::Relaxed) {
+            0
+        } else {
+            unix_time_ms()
+        }
+    }
+
     pub fn rewrite_in_progress(&self) -> bool {
         self.rewrite_in_progress.load(Ordering::Relaxed)
     }
@@ -612,26 +626,10 @@ pub fn open_at_startup(server: &Server) -> Result<(), String> {
         }
     }
     if total_size > 0 {
-        for (index, name) in files.iter().enumerate() {
-            let last = index + 1 == files.len();
-            let loaded = load_file(server, &directory, name)?;
-            if loaded == Loaded::Truncated && !last {
-                return Err("Fatal error: the truncated file is not the last file".into());
-            }
-            let kind = if index == 0 && manifest.base.is_some() {
-                "base"
-            } else {
-                "incr"
-            };
-            tracing::info!(
-                "DB loaded from {kind} file {name}: {:.3} seconds",
-                started.elapsed().as_secs_f64()
-            );
-        }
-        tracing::info!(
-            "DB loaded from append only file: {:.3} seconds",
-            started.elapsed().as_secs_f64()
-        );
+        aof.loading.store(true, Ordering::Relaxed);
+        let loaded = load_files(server, &directory, &manifest, &files, started);
+        aof.loading.store(false, Ordering::Relaxed);
+        loaded?;
     }
     std::fs::create_dir_all(&directory).map_err(|error| {
         format!(
@@ -676,6 +674,37 @@ pub fn open_at_startup(server: &Server) -> Result<(), String> {
         .store(current_size, Ordering::Relaxed);
     *aof.manifest.lock() = manifest;
     aof.start_writer(server, file);
+    Ok(())
+}
+
+/// Replays the manifest's files in order.
+fn load_files(
+    server: &Server,
+    directory: &Path,
+    manifest: &Manifest,
+    files: &[String],
+    started: Instant,
+) -> Result<(), String> {
+    for (index, name) in files.iter().enumerate() {
+        let last = index + 1 == files.len();
+        let loaded = load_file(server, directory, name)?;
+        if loaded == Loaded::Truncated && !last {
+            return Err("Fatal error: the truncated file is not the last file".into());
+        }
+        let kind = if index == 0 && manifest.base.is_some() {
+            "base"
+        } else {
+            "incr"
+        };
+        tracing::info!(
+            "DB loaded from {kind} file {name}: {:.3} seconds",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    tracing::info!(
+        "DB loaded from append only file: {:.3} seconds",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
