@@ -112,6 +112,9 @@ pub trait Sink {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LoadStats {
     pub version: u16,
+    /// Bytes the RDB took, up to and including its checksum (an AOF's RDB preamble is followed
+    /// by commands).
+    pub bytes_read: usize,
     pub keys: u64,
     pub empty_keys_skipped: u64,
     pub functions: u64,
@@ -814,6 +817,7 @@ pub fn load(bytes: &[u8], limits: &Limits, sink: &mut dyn Sink) -> Result<LoadSt
                         return Err(Error::new("Wrong RDB checksum"));
                     }
                 }
+                stats.bytes_read = input.position;
                 return Ok(stats);
             }
             OPCODE_SELECTDB => {

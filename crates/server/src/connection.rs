@@ -174,6 +174,9 @@ async fn run_connection(
         }
         let mut consumed = 0;
         let mut close = false;
+        // Commands run without awaiting until the next reply write, so what this thread
+        // appends from here is this connection's (see `write_replies`).
+        crate::propagation::take_thread_sequence();
         loop {
             let limits = ParseLimits {
                 bulk_bytes_max: server.config.hot.proto_max_bulk_len.load(Ordering::Relaxed),
@@ -207,7 +210,7 @@ async fn run_connection(
                     };
                     if let Some(owned) = blocked_argv {
                         if !output.is_empty() {
-                            write_output(server, &shared, stream, &mut output).await?;
+                            write_replies(server, &shared, stream, &mut output).await?;
                         }
                         let blocked = wait_while_blocked(
                             server,
@@ -228,7 +231,7 @@ async fn run_connection(
                         break;
                     }
                     if output.len() >= OUTPUT_FLUSH_BYTES {
-                        write_output(server, &shared, stream, &mut output).await?;
+                        write_replies(server, &shared, stream, &mut output).await?;
                     }
                 }
                 Ok(Request::Empty { consumed: length }) => consumed += length,
@@ -265,7 +268,7 @@ async fn run_connection(
             .reply_buffer_peak_bytes
             .fetch_max(output.capacity(), Ordering::Relaxed);
         if !output.is_empty() {
-            write_output(server, &shared, stream, &mut output).await?;
+            write_replies(server, &shared, stream, &mut output).await?;
         }
         if close {
             return Ok(());
@@ -348,6 +351,9 @@ async fn wait_while_blocked(
         shared.blocked.store(false, Ordering::Relaxed);
         match outcome {
             crate::blocking::WaitOutcome::Reply(reply) => {
+                // Served by another client's write (and its propagated pop): the reply waits
+                // for that write to be durable like the writer's own.
+                crate::propagation::note_thread_sequence(server.propagation.sequence());
                 if let Some(command) = server.commands.get(&argv[0]) {
                     command.stats.add_calls(1);
                     shared.commands_processed.fetch_add(1, Ordering::Relaxed);
@@ -376,6 +382,19 @@ async fn wait_while_blocked(
         }
     }
     !shared.is_killed()
+}
+
+/// Writes a batch of replies, first waiting (with `appendfsync always`) until the writes that
+/// produced them are on disk. Batches that wrote nothing do not wait.
+async fn write_replies(
+    server: &Server,
+    shared: &ClientShared,
+    stream: &mut TcpStream,
+    output: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let sequence = crate::propagation::take_thread_sequence();
+    server.aof.wait_durable(sequence).await;
+    write_output(server, shared, stream, output).await
 }
 
 async fn write_output(
@@ -407,7 +426,11 @@ async fn write_output(
 pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mut Vec<u8>) {
     let reply_start = output.len();
     let started_us = unix_time_us();
-    let now_ms = started_us / 1000;
+    let now_ms = if server.aof.is_loading() {
+        0
+    } else {
+        started_us / 1000
+    };
     client
         .shared
         .last_interaction_ms

@@ -11,6 +11,7 @@
 //! [`latency`] (histograms, the latency monitor, per-command accounting).
 
 pub mod allocator;
+pub mod aof;
 pub mod arguments;
 pub mod barrier;
 pub mod blocking;
@@ -32,8 +33,8 @@ pub mod rdb;
 pub mod replication;
 pub mod scripting;
 pub mod server;
-pub mod snapshot;
 pub mod slowlog;
+pub mod snapshot;
 pub mod startup;
 pub mod stats;
 #[cfg(test)]

@@ -12,9 +12,26 @@
 //! [`Propagation::attach`] it; `write` is called under the stream's mutex, so it must only
 //! buffer (never block on I/O).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
+
+thread_local! {
+    /// The last sequence appended by this thread since [`take_thread_sequence`]: what the
+    /// connection running on it must wait for before replying (AOF `appendfsync always`).
+    static THREAD_SEQUENCE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Returns and resets the last sequence this thread appended (0 when none).
+pub fn take_thread_sequence() -> u64 {
+    THREAD_SEQUENCE.with(|cell| cell.replace(0))
+}
+
+/// Records that this thread's reply depends on `sequence` (a reply produced by another
+/// thread's write, such as a served blocked client).
+pub fn note_thread_sequence(sequence: u64) {
+    THREAD_SEQUENCE.with(|cell| cell.set(cell.get().max(sequence)));
+}
 
 /// A consumer of the propagation stream.
 pub trait PropagationSink: Send {
@@ -31,6 +48,8 @@ pub struct Propagation {
     inner: Mutex<Inner>,
     /// Writes appended so far (also counted while nothing consumes them).
     appended: crate::stats::StripedCounter,
+    /// The last sequence number given (mirror of `Inner::sequence`).
+    sequence: AtomicU64,
 }
 
 struct Inner {
@@ -47,6 +66,7 @@ impl Default for Propagation {
                 sinks: Vec::new(),
             }),
             appended: Default::default(),
+            sequence: AtomicU64::new(0),
         }
     }
 }
@@ -65,6 +85,8 @@ impl Propagation {
         for sink in inner.sinks.iter_mut() {
             sink.write(sequence, database, args);
         }
+        THREAD_SEQUENCE.with(|cell| cell.set(sequence));
+        self.sequence.store(sequence, Ordering::Relaxed);
         inner.sinks.retain(|sink| !sink.is_closed());
         self.active
             .store(!inner.sinks.is_empty(), Ordering::Relaxed);
@@ -102,6 +124,8 @@ impl Propagation {
                     emit(&mut inner, *database, &args);
                 }
                 emit(&mut inner, last_database, &[b"EXEC"]);
+                THREAD_SEQUENCE.with(|cell| cell.set(inner.sequence));
+                self.sequence.store(inner.sequence, Ordering::Relaxed);
                 inner.sinks.retain(|sink| !sink.is_closed());
                 self.active
                     .store(!inner.sinks.is_empty(), Ordering::Relaxed);
@@ -114,6 +138,27 @@ impl Propagation {
         let mut inner = self.inner.lock();
         inner.sinks.push(sink);
         self.active.store(true, Ordering::Relaxed);
+    }
+
+    /// Attaches a consumer, first calling `at` with the sequence of the last write it will not
+    /// see, atomically with respect to appends.
+    pub fn attach_at(&self, sink: Box<dyn PropagationSink>, at: impl FnOnce(u64)) {
+        let mut inner = self.inner.lock();
+        at(inner.sequence);
+        inner.sinks.push(sink);
+        self.active.store(true, Ordering::Relaxed);
+    }
+
+    /// Runs `f` with no append in progress or starting (the stream's mutex held), given the
+    /// last sequence number.
+    pub fn with_exclusive<R>(&self, f: impl FnOnce(u64) -> R) -> R {
+        let inner = self.inner.lock();
+        f(inner.sequence)
+    }
+
+    /// The last sequence number given to a write.
+    pub fn sequence(&self) -> u64 {
+        self.sequence.load(Ordering::Relaxed)
     }
 
     /// Writes appended since start-up (the "dirty" counter's source).

@@ -121,6 +121,8 @@ pub struct LoadStats {
     pub empty_keys_skipped: u64,
     pub functions: u64,
     pub version: u16,
+    /// Bytes the RDB took (an AOF's RDB preamble is followed by commands).
+    pub bytes_read: usize,
 }
 
 /// Gives the loader the shard of a key.
@@ -207,6 +209,7 @@ pub fn load_into<S: ShardAccess>(
     } = sink;
     let found = result.map_err(|error| error.to_string())?;
     stats.version = found.version;
+    stats.bytes_read = found.bytes_read;
     stats.functions = found.functions;
     stats.empty_keys_skipped = found.empty_keys_skipped;
     *server.rdb.functions.lock() = functions;
@@ -347,6 +350,44 @@ impl SnapshotVisitor for RdbVisitor {
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
         self
     }
+}
+
+/// Encodes `shards` (every shard, held by the caller) as one RDB image in memory: a replica's
+/// full resynchronisation payload, an AOF base (`aof_base` sets the `aof-base` aux field).
+pub fn encode_dataset<'s>(
+    server: &Server,
+    shards: impl Iterator<Item = (usize, &'s Shard)>,
+    aof_base: bool,
+) -> std::io::Result<Vec<u8>> {
+    let mut writer = FileWriter::new(
+        Vec::new(),
+        encode_options(server),
+        server.config.get_bool("rdbchecksum"),
+    );
+    let now_s = (unix_time_ms() / 1000).to_string();
+    for (name, value) in [
+        ("redis-ver", crate::config::REDIS_VERSION.to_string()),
+        ("redis-bits", "64".to_string()),
+        ("ctime", now_s),
+        ("used-mem", crate::allocator::allocated_bytes().to_string()),
+        ("aof-base", if aof_base { "1" } else { "0" }.to_string()),
+    ] {
+        writer.aux(name.as_bytes(), value.as_bytes())?;
+    }
+    for source in server.rdb.functions.lock().iter() {
+        writer.function(source)?;
+    }
+    let mut current = None;
+    for (database, shard) in shards {
+        for entry in shard.iter() {
+            if current != Some(database) {
+                writer.select_database(database)?;
+                current = Some(database);
+            }
+            writer.entry(entry.key(), &entry.value, entry.expire_at_ms())?;
+        }
+    }
+    Ok(writer.finish()?.0)
 }
 
 /// Writes every shard the caller holds to the RDB file (SAVE, SHUTDOWN, DEBUG RELOAD).

@@ -153,6 +153,7 @@ pub struct Server {
     pub commands: CommandTable,
     pub clients: ClientRegistry,
     pub propagation: Propagation,
+    pub aof: crate::aof::Aof,
     pub blocked: BlockedClients,
     pub pubsub: PubSub,
     /// Ordinary commands share it, scripts hold it alone (see `crate::barrier`).
@@ -240,6 +241,7 @@ pub async fn cron(server: Arc<Server>) {
                 .sample(stats.net_output_bytes.load(Ordering::Relaxed), now_ms);
         }
         crate::rdb::check_save_points(&server);
+        crate::aof::cron(&server);
         if ticks % 10 == 0 {
             server.update_peak_memory();
             crate::connection::close_idle_clients(&server, now_ms);
@@ -279,6 +281,7 @@ impl Server {
             commands,
             clients: ClientRegistry::default(),
             propagation: Propagation::default(),
+            aof: crate::aof::Aof::default(),
             blocked: BlockedClients::default(),
             pubsub: PubSub::default(),
             barrier: Default::default(),
@@ -316,7 +319,7 @@ impl Server {
         let _ = self.self_reference.set(reference);
     }
 
-    /// The `Arc` this server lives in (for background threads).
+    /// The `Arc` this server lives in (None in in-process tests that do not make one).
     pub fn arc(&self) -> Option<Arc<Server>> {
         self.self_reference.get().and_then(std::sync::Weak::upgrade)
     }
@@ -363,6 +366,7 @@ impl Server {
             self.start_accepting(listeners);
             self.port.store(port as u64, Ordering::Relaxed);
         }
+        crate::aof::apply_config(self, changed);
         for (name, _) in changed {
             if *name == "dir" {
                 let directory = self.config.get("dir");

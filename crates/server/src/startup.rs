@@ -189,11 +189,17 @@ async fn serve(server: Arc<Server>) -> i32 {
         tracing::warn!("Fatal error loading the DB: {error}. Exiting.");
         return 1;
     }
+    if let Err(message) = crate::aof::open_at_startup(&server) {
+        tracing::warn!("{message}");
+        eprintln!("{message}");
+        return 1;
+    }
     server.start_accepting(listeners);
     tokio::spawn(crate::expiry::active_expiry_loop(server.clone()));
     tokio::spawn(crate::server::cron(server.clone()));
     tracing::info!("Ready to accept connections tcp");
     wait_for_shutdown(&server).await;
+    crate::aof::shutdown(&server);
     tracing::warn!("Redis is now ready to exit, bye bye...");
     0
 }

@@ -22,6 +22,7 @@
 //!
 //! A write that changes nothing emits nothing, as it propagates nothing.
 
+pub mod aof;
 pub mod bitmaps;
 pub mod connection;
 pub mod geo;
@@ -45,6 +46,7 @@ use crate::command::CommandTable;
 
 /// Registers every family's handlers.
 pub fn register_all(table: &mut CommandTable) {
+    aof::register(table);
     bitmaps::register(table);
     connection::register(table);
     geo::register(table);

@@ -3,13 +3,10 @@
 
 use std::sync::atomic::Ordering;
 
-use persist::rdb::FileWriter;
-
 use crate::arguments::is;
 use crate::command::CommandTable;
 use crate::context::{errors, CommandResult, Context};
 use crate::replication::ReplicaFeed;
-use crate::server::unix_time_ms;
 
 pub fn register(table: &mut CommandTable) {
     table.handle("sync", sync);
@@ -45,38 +42,16 @@ fn full_resync(context: &mut Context, handshake: Handshake) -> CommandResult {
     };
     let limit = *server.replication.limit.lock();
     let mailbox = context.client.mailbox.clone();
-    let options = crate::rdb::encode_options(&server);
-    let checksum = server.config.get_bool("rdbchecksum");
     // Every shard held: the payload is the state at one point of the stream, where the feed
     // starts.
     let mut everything = context.lock_everything();
-    let mut writer = FileWriter::new(Vec::new(), options, checksum);
-    let encoded = (|| -> std::io::Result<Vec<u8>> {
-        let now_s = (unix_time_ms() / 1000).to_string();
-        for (name, value) in [
-            ("redis-ver", crate::config::REDIS_VERSION.to_string()),
-            ("redis-bits", "64".to_string()),
-            ("ctime", now_s),
-            ("used-mem", crate::allocator::allocated_bytes().to_string()),
-            ("aof-base", "0".to_string()),
-        ] {
-            writer.aux(name.as_bytes(), value.as_bytes())?;
-        }
-        for source in server.rdb.functions.lock().iter() {
-            writer.function(source)?;
-        }
-        let mut current = None;
-        for (database, _, shard) in everything.iter_mut() {
-            for entry in shard.iter() {
-                if current != Some(database) {
-                    writer.select_database(database)?;
-                    current = Some(database);
-                }
-                writer.entry(entry.key(), &entry.value, entry.expire_at_ms())?;
-            }
-        }
-        Ok(writer.finish()?.0)
-    })();
+    let encoded = crate::rdb::encode_dataset(
+        &server,
+        everything
+            .iter_mut()
+            .map(|(database, _, shard)| (database, &*shard)),
+        false,
+    );
     let payload = match encoded {
         Ok(payload) => payload,
         Err(error) => return Err(format!("ERR Replication payload failed: {error}").into()),

@@ -217,9 +217,7 @@ fn exec(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
         };
         let duration = started.elapsed();
         command.stats.add_calls(1);
-        command
-            .stats
-            .add_microseconds(duration.as_micros() as u64);
+        command.stats.add_microseconds(duration.as_micros() as u64);
         crate::latency::record_call(server, context.client, command, args, duration);
         if let Err(error) = result {
             command.stats.add_failed();

@@ -459,22 +459,7 @@ fn persistence_section(server: &Server, text: &mut String) {
         "rdb_last_load_keys_loaded",
         load(&rdb.last_load_keys_loaded)
     );
-    field!(
-        text,
-        "aof_enabled",
-        i64::from(server.config.get_bool("appendonly"))
-    );
-    field!(text, "aof_rewrite_in_progress", 0);
-    field!(text, "aof_rewrite_scheduled", 0);
-    field!(text, "aof_last_rewrite_time_sec", -1);
-    field!(text, "aof_current_rewrite_time_sec", -1);
-    field!(text, "aof_last_bgrewrite_status", "ok");
-    field!(text, "aof_rewrites", 0);
-    field!(text, "aof_rewrites_consecutive_failures", 0);
-    field!(text, "aof_last_write_status", "ok");
-    field!(text, "aof_last_cow_size", 0);
-    field!(text, "module_fork_in_progress", 0);
-    field!(text, "module_fork_last_cow_size", 0);
+    crate::aof::info_fields(server, text);
 }
 
 fn stats_section(server: &Server, text: &mut String) {
