@@ -357,7 +357,7 @@ fn restart_with_the_same_directory_keeps_every_write() {
     server.kill();
     assert_eq!(
         manifest(dir),
-        "file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+        "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
     );
     let server = running(cinnabar(dir, &args));
     assert_eq!(dataset(&mut server.redis()), before);
@@ -431,7 +431,15 @@ fn appendonly_no_ignores_the_files_and_config_set_yes_starts_the_aof() {
 fn bgrewriteaof_replaces_base_and_incr_files() {
     let scratch = Scratch::new("rewrite");
     let dir = scratch.path();
-    let args = ["--appendonly", "yes", "--appendfsync", "always"];
+    // The base as commands (the RDB base, Redis's default, is what the other tests use).
+    let args = [
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--aof-use-rdb-preamble",
+        "no",
+    ];
     let server = running(cinnabar(dir, &args));
     let mut client = server.client();
     write_sample(&mut client);
