@@ -256,7 +256,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     row("latency-tracking", &[], BOOL, "yes", 0),
     row("latency-tracking-info-percentiles", &[], Kind::Percentiles, "50 99 99.9", 0),
     row("lazyfree-lazy-eviction", &[], BOOL, "no", 0),
-    row("lazyfree-lazy-expire", &[], BOOL, "no", NO_EFFECT),
+    row("lazyfree-lazy-expire", &[], BOOL, "no", 0),
     row("lazyfree-lazy-server-del", &[], BOOL, "no", NO_EFFECT),
     row("lazyfree-lazy-user-del", &[], BOOL, "no", NO_EFFECT),
     row("lazyfree-lazy-user-flush", &[], BOOL, "no", NO_EFFECT),
@@ -745,6 +745,8 @@ pub struct HotConfig {
     pub maxmemory_samples: AtomicU64,
     pub maxmemory_eviction_tenacity: AtomicU64,
     pub lazyfree_lazy_eviction: AtomicBool,
+    /// `lazyfree-lazy-expire`: expired keys are propagated as UNLINK rather than DEL.
+    pub lazyfree_lazy_expire: AtomicBool,
     /// `slowlog-log-slower-than` in microseconds (negative: disabled).
     pub slowlog_log_slower_than_us: AtomicI64,
     pub slowlog_max_len: AtomicU64,
@@ -865,6 +867,8 @@ impl HotConfig {
         }
         self.lazyfree_lazy_eviction
             .store(config.get_bool("lazyfree-lazy-eviction"), Ordering::Relaxed);
+        self.lazyfree_lazy_expire
+            .store(config.get_bool("lazyfree-lazy-expire"), Ordering::Relaxed);
         self.slowlog_log_slower_than_us
             .store(int("slowlog-log-slower-than"), Ordering::Relaxed);
         self.latency_tracking

@@ -358,7 +358,7 @@ fn flush_expired(
                     .stats
                     .expired_keys
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                scope.capture(database, &[b"DEL", &key]);
+                scope.capture(database, &[server.expired_deletion(), &key]);
                 server.notify(
                     crate::notify::EventClass::Expired,
                     "expired",

@@ -408,6 +408,16 @@ impl Server {
     }
 
     /// Propagates `DEL` for every key that expired in `shard` and counts them.
+    /// How an expired key's deletion is propagated: UNLINK under `lazyfree-lazy-expire yes`,
+    /// DEL otherwise (Redis 7.2's `propagateDeletion`).
+    pub fn expired_deletion(&self) -> &'static [u8] {
+        if self.config.hot.lazyfree_lazy_expire.load(Ordering::Relaxed) {
+            b"UNLINK"
+        } else {
+            b"DEL"
+        }
+    }
+
     pub fn propagate_expired(&self, database: usize, shard: &mut Shard) {
         let expired: Vec<SmallBytes> = shard.take_expired();
         self.stats
@@ -416,7 +426,8 @@ impl Server {
         for key in &expired {
             shard.watched.touch(key);
             self.tracking.invalidate_expired(key);
-            self.propagation.append(database, &[b"DEL", key]);
+            self.propagation
+                .append(database, &[self.expired_deletion(), key]);
             self.notify(EventClass::Expired, "expired", database, key);
         }
     }

@@ -91,7 +91,7 @@ fn settle_expired(context: &Context, database: usize, shard: &mut Shard) {
                     .stats
                     .expired_keys
                     .fetch_add(1, Ordering::Relaxed);
-                scope.capture(database, &[b"DEL", &key]);
+                scope.capture(database, &[context.server.expired_deletion(), &key]);
                 context
                     .server
                     .notify(EventClass::Expired, "expired", database, &key);
@@ -735,8 +735,7 @@ fn expire_key(context: &mut Context, args: &[&[u8]], time: ExpireTime) -> Comman
     if when_ms <= now_ms as i64 {
         let removed = shard.remove(key, now_ms);
         debug_assert!(removed.is_some());
-        let lazy = context.server.config.get_bool("lazyfree-lazy-expire");
-        let command: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
+        let command = context.server.expired_deletion();
         let database = shard.database();
         settle_expired(context, database, &mut shard);
         shard.propagate(&[command, key]);

@@ -237,6 +237,19 @@ impl RawClient {
         data
     }
 
+    /// Reads a full resynchronisation payload: `$<length>\r\n` and that many bytes, without the
+    /// CRLF a bulk would end with (as a master sends its RDB to a replica).
+    pub fn read_sync_payload(&mut self) -> Vec<u8> {
+        let line = self.line();
+        let length: usize = line
+            .strip_prefix('$')
+            .and_then(|length| length.parse().ok())
+            .unwrap_or_else(|| panic!("expected a payload length, got {line:?}"));
+        let mut data = vec![0u8; length];
+        self.reader.read_exact(&mut data).expect("read payload");
+        data
+    }
+
     pub fn read_reply(&mut self) -> Reply {
         let line = self.line();
         let (kind, rest) = line.split_at(1);

@@ -1,0 +1,136 @@
+//! The master side of replication as a replica sees it: SYNC / PSYNC give an RDB payload, then
+//! every write as it was propagated (deterministic forms, SELECT on database changes).
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+fn words(reply: &Reply) -> Vec<String> {
+    reply.items().iter().map(Reply::text).collect()
+}
+
+fn poll(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn info_field(client: &mut RawClient, field: &str) -> String {
+    let text = client.cmd("INFO replication").text();
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("{field} missing from {text}"))
+        .to_string()
+}
+
+#[test]
+fn sync_sends_the_dataset_then_the_stream() {
+    let server = TestServer::start(&["--enable-debug-command", "yes"]);
+    let mut client = server.client();
+    assert_eq!(client.cmd("SET before sync"), ok());
+    let mut replica = server.client();
+    replica.send(&[b"SYNC"]);
+    let payload = replica.read_sync_payload();
+    assert!(payload.starts_with(b"REDIS0010"), "{payload:?}");
+    assert!(payload.windows(6).any(|window| window == b"before"));
+    assert_eq!(info_field(&mut client, "connected_slaves"), "1");
+
+    // Writes arrive in their deterministic form, with SELECT when the database changes.
+    assert_eq!(client.cmd("SET k v EX 100"), ok());
+    let select = replica.read_reply();
+    assert_eq!(words(&select), ["SELECT", "0"]);
+    let set = words(&replica.read_reply());
+    assert_eq!(set[..4], ["SET", "k", "v", "PXAT"]);
+    assert!(set[4].parse::<u64>().expect("absolute time") > 1_700_000_000_000);
+    // A transaction's writes are wrapped in MULTI/EXEC; reads propagate nothing.
+    assert_eq!(client.cmd("MULTI"), ok());
+    client.cmd("INCR counter");
+    client.cmd("GET k");
+    client.cmd("RPUSH list a");
+    assert_eq!(client.cmd("EXEC").items().len(), 3);
+    for expected in [
+        vec!["MULTI"],
+        vec!["INCR", "counter"],
+        vec!["RPUSH", "list", "a"],
+        vec!["EXEC"],
+    ] {
+        assert_eq!(words(&replica.read_reply()), expected);
+    }
+    assert_eq!(client.cmd("SELECT 3"), ok());
+    assert_eq!(client.cmd("SET other 1"), ok());
+    assert_eq!(words(&replica.read_reply()), ["SELECT", "3"]);
+    assert_eq!(words(&replica.read_reply()), ["SET", "other", "1"]);
+
+    // An expired key found by a lookup is propagated as DEL, or UNLINK under
+    // lazyfree-lazy-expire yes.
+    assert_eq!(client.cmd("DEBUG SET-ACTIVE-EXPIRE 0"), ok());
+    for (lazy, deletion) in [("no", "DEL"), ("yes", "UNLINK")] {
+        assert_eq!(
+            client.cmd(&format!("CONFIG SET lazyfree-lazy-expire {lazy}")),
+            ok()
+        );
+        assert_eq!(client.cmd("SET short v PX 1"), ok());
+        assert_eq!(words(&replica.read_reply())[..2], ["SET", "short"]);
+        poll("the key to expire", || client.cmd("EXISTS short") == int(0));
+        assert_eq!(words(&replica.read_reply()), [deletion, "short"]);
+    }
+    let offset: u64 = info_field(&mut client, "master_repl_offset")
+        .parse()
+        .expect("offset");
+    assert!(offset > 100, "{offset}");
+
+    // A replica that goes away is dropped (at the next write).
+    drop(replica);
+    poll("the replica to be dropped", || {
+        client.cmd("INCR tick");
+        info_field(&mut client, "connected_slaves") == "0"
+    });
+}
+
+#[test]
+fn psync_answers_with_a_full_resync_whose_payload_loads() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    client.cmd("RPUSH queue job:1 job:2");
+    client.cmd("HSET h f v");
+    client.cmd("SELECT 5");
+    client.cmd("SET five 5");
+    let mut replica = server.client();
+    assert_eq!(replica.cmd("REPLCONF listening-port 6380"), ok());
+    assert_eq!(replica.cmd("REPLCONF capa eof capa psync2"), ok());
+    assert_eq!(
+        replica.cmd("REPLCONF nonsense 1"),
+        error("ERR Unrecognized REPLCONF option: nonsense")
+    );
+    replica.send(&[b"PSYNC", b"?", b"-1"]);
+    let Reply::Status(header) = replica.read_reply() else {
+        panic!("PSYNC did not answer with a status");
+    };
+    let parts: Vec<&str> = header.split(' ').collect();
+    assert_eq!(parts[0], "FULLRESYNC");
+    assert_eq!(parts[1].len(), 40);
+    assert!(parts[2].parse::<u64>().is_ok());
+    let payload = replica.read_sync_payload();
+    // The payload is an RDB file another server starts from.
+    let directory = std::env::temp_dir().join(format!("cinnabar-sync-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).expect("mkdir");
+    std::fs::write(directory.join("dump.rdb"), &payload).expect("write payload");
+    let directory_text = directory.to_string_lossy().into_owned();
+    let copy = TestServer::start(&["--dir", &directory_text, "--dbfilename", "dump.rdb"]);
+    let mut copy_client = copy.client();
+    assert_eq!(
+        copy_client.cmd("LRANGE queue 0 -1"),
+        bulks(&["job:1", "job:2"])
+    );
+    assert_eq!(copy_client.cmd("HGET h f"), bulk("v"));
+    assert_eq!(copy_client.cmd("SELECT 5"), ok());
+    assert_eq!(copy_client.cmd("GET five"), bulk("5"));
+    drop(copy);
+    let _ = std::fs::remove_dir_all(&directory);
+}
