@@ -184,6 +184,9 @@ pub struct WatchedKey {
     pub version: u64,
     /// Whether the key existed (unexpired) when watched: its expiry later breaks the watch.
     pub existed: bool,
+    /// Whether the key was stale when watched (expired, not yet deleted): its deletion, the one
+    /// change it was due, does not break the watch (Redis 7's `expired` watched-key flag).
+    pub stale: bool,
 }
 
 impl Client {

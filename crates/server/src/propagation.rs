@@ -33,6 +33,12 @@ pub fn note_thread_sequence(sequence: u64) {
     THREAD_SEQUENCE.with(|cell| cell.set(cell.get().max(sequence)));
 }
 
+/// Whether `args` is the MULTI or EXEC that wraps a transaction in the stream: they belong to
+/// no database, so a sink writes the SELECT of the transaction's first command after MULTI.
+pub fn is_transaction_bracket(args: &[&[u8]]) -> bool {
+    matches!(args, [name] if name.eq_ignore_ascii_case(b"MULTI") || name.eq_ignore_ascii_case(b"EXEC"))
+}
+
 /// A consumer of the propagation stream.
 pub trait PropagationSink: Send {
     /// One write of `database`, as the arguments of the command to replay.

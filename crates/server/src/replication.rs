@@ -78,7 +78,7 @@ impl PropagationSink for ReplicaFeed {
             return;
         }
         self.encoded.clear();
-        if self.database != Some(database) {
+        if self.database != Some(database) && !crate::propagation::is_transaction_bracket(args) {
             let number = database.to_string();
             encode_command(&mut self.encoded, &[b"SELECT", number.as_bytes()]);
             self.database = Some(database);

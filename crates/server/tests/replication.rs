@@ -41,10 +41,22 @@ fn sync_sends_the_dataset_then_the_stream() {
     assert!(payload.windows(6).any(|window| window == b"before"));
     assert_eq!(info_field(&mut client, "connected_slaves"), "1");
 
-    // Writes arrive in their deterministic form, with SELECT when the database changes.
+    // Writes arrive in their deterministic form, with SELECT when the database changes (inside
+    // a transaction, after its MULTI, as Redis).
+    assert_eq!(client.cmd("MULTI"), ok());
+    client.cmd("SET first 1");
+    client.cmd("SET second 2");
+    assert_eq!(client.cmd("EXEC").items().len(), 2);
+    for expected in [
+        vec!["MULTI"],
+        vec!["SELECT", "0"],
+        vec!["SET", "first", "1"],
+        vec!["SET", "second", "2"],
+        vec!["EXEC"],
+    ] {
+        assert_eq!(words(&replica.read_reply()), expected);
+    }
     assert_eq!(client.cmd("SET k v EX 100"), ok());
-    let select = replica.read_reply();
-    assert_eq!(words(&select), ["SELECT", "0"]);
     let set = words(&replica.read_reply());
     assert_eq!(set[..4], ["SET", "k", "v", "PXAT"]);
     assert!(set[4].parse::<u64>().expect("absolute time") > 1_700_000_000_000);
@@ -133,4 +145,24 @@ fn psync_answers_with_a_full_resync_whose_payload_loads() {
     assert_eq!(copy_client.cmd("GET five"), bulk("5"));
     drop(copy);
     let _ = std::fs::remove_dir_all(&directory);
+}
+
+#[test]
+fn wait_counts_attached_replicas_and_checks_its_arguments() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    assert_eq!(client.cmd("WAIT 0 0"), int(0));
+    assert_eq!(client.cmd("WAIT 1 -1"), error("ERR timeout is negative"));
+    assert_eq!(
+        client.cmd("WAIT x 1"),
+        error("ERR value is not an integer or out of range")
+    );
+    assert_eq!(
+        client.cmd("WAIT 1 x"),
+        error("ERR timeout is not an integer or out of range")
+    );
+    let mut replica = server.client();
+    replica.send(&[b"SYNC"]);
+    replica.read_sync_payload();
+    assert_eq!(client.cmd("WAIT 1 0"), int(1));
 }

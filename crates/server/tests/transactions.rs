@@ -257,3 +257,57 @@ fn errors_inside_exec_are_counted_by_code() {
     let stats = client.cmd("INFO stats").text();
     assert!(stats.contains("total_error_replies:1\r\n"), "{stats}");
 }
+
+/// Waits until the server's clock is past `unix_ms` (TIME polled with a deadline).
+fn wait_for_server_time_past(client: &mut RawClient, unix_ms: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let time = client.cmd("TIME").items();
+        let now_ms = time[0].text().parse::<u64>().expect("seconds") * 1000
+            + time[1].text().parse::<u64>().expect("microseconds") / 1000;
+        if now_ms > unix_ms {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clock stands still"
+        );
+    }
+}
+
+#[test]
+fn watch_of_a_stale_key_survives_its_deletion_not_its_rewrite() {
+    let server = TestServer::start(&["--enable-debug-command", "yes"]);
+    let mut client = server.client();
+    let mut other = server.client();
+    assert_eq!(client.cmd("DEBUG SET-ACTIVE-EXPIRE 0"), ok());
+    let expired_at_ms = 1_000_000_000_000u64;
+    let mut stale = |client: &mut RawClient| {
+        let time = client.cmd("TIME").items();
+        let now_ms = time[0].text().parse::<u64>().expect("seconds") * 1000
+            + time[1].text().parse::<u64>().expect("microseconds") / 1000;
+        assert_eq!(client.cmd("SET x foo PX 2"), ok());
+        wait_for_server_time_past(client, now_ms + 3);
+        assert!(now_ms > expired_at_ms);
+    };
+    // Watched while stale: EXEC runs (its lazy deletion is no change).
+    stale(&mut client);
+    assert_eq!(client.cmd("WATCH x"), ok());
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("PING"), status("QUEUED"));
+    assert_eq!(client.cmd("EXEC"), array(vec![status("PONG")]));
+    // Deleted by another client meanwhile: still no change.
+    stale(&mut client);
+    assert_eq!(client.cmd("WATCH x"), ok());
+    assert_eq!(other.cmd("DEL x"), int(0));
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("PING"), status("QUEUED"));
+    assert_eq!(client.cmd("EXEC"), array(vec![status("PONG")]));
+    // Written again meanwhile: a change.
+    stale(&mut client);
+    assert_eq!(client.cmd("WATCH x"), ok());
+    assert_eq!(other.cmd("SET x new"), ok());
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("PING"), status("QUEUED"));
+    assert_eq!(client.cmd("EXEC"), Reply::NilArray);
+}

@@ -420,6 +420,14 @@ impl Shard {
 
     /// Whether `key` exists and has not expired, without expiring it (for checks that must not
     /// change the shard).
+    /// Whether `key` is in the table, expired or not (WATCH tells a stale key from an absent
+    /// one).
+    pub fn holds(&self, key: &[u8]) -> bool {
+        self.table
+            .find(self.hash(key), |entry| &*entry.key == key)
+            .is_some()
+    }
+
     pub fn is_live(&self, key: &[u8], now_ms: u64) -> bool {
         self.table
             .find(self.hash(key), |entry| &*entry.key == key)

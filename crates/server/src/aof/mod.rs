@@ -99,7 +99,11 @@ struct Sink(Arc<Writer>);
 impl PropagationSink for Sink {
     fn write(&mut self, sequence: u64, database: usize, args: &[&[u8]]) {
         let mut queue = self.0.queue.lock();
-        if queue.last_database != Some(database) {
+        // MULTI and EXEC belong to no database: a SELECT goes inside the transaction, before
+        // its first command, as Redis writes it.
+        if queue.last_database != Some(database)
+            && !crate::propagation::is_transaction_bracket(args)
+        {
             let number = database.to_string();
             format::encode_command(&mut queue.data, &[b"SELECT", number.as_bytes()]);
             queue.last_database = Some(database);

@@ -12,6 +12,7 @@ pub fn register(table: &mut CommandTable) {
     table.handle("sync", sync);
     table.handle("psync", psync);
     table.handle("replconf", replconf);
+    table.handle("wait", wait);
 }
 
 /// Which handshake the replica used.
@@ -102,5 +103,22 @@ fn replconf(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         }
     }
     context.reply.ok();
+    Ok(())
+}
+
+/// WAIT numreplicas timeout
+///
+/// Replies how many replicas are attached to the stream. Replica acknowledgements (REPLCONF
+/// ACK offsets) are not tracked yet, so WAIT does not block for them: with no replica it
+/// answers 0 at once, as a script's WAIT does in Redis.
+fn wait(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    crate::arguments::integer(args[1])?;
+    let timeout_ms =
+        store::number::parse_i64(args[2]).ok_or("ERR timeout is not an integer or out of range")?;
+    if timeout_ms < 0 {
+        return Err("ERR timeout is negative".into());
+    }
+    let replicas = context.server.replication.replicas.load(Ordering::Relaxed);
+    context.reply.integer(replicas as i64);
     Ok(())
 }

@@ -77,7 +77,9 @@ fn watch(context: &mut Context, args: &[&[u8]]) -> CommandResult {
             continue;
         }
         let mut shard = context.lock(key);
-        let existed = shard.peek(key, context.now_ms).is_some();
+        // Looked at without expiring it: WATCH itself changes nothing.
+        let existed = shard.is_live(key, context.now_ms);
+        let stale = !existed && shard.holds(key);
         let version = shard.watched.watch(key);
         drop(shard);
         context.client.watched.push(WatchedKey {
@@ -85,6 +87,7 @@ fn watch(context: &mut Context, args: &[&[u8]]) -> CommandResult {
             key: SmallBytes::new(key),
             version,
             existed,
+            stale,
         });
     }
     context.reply.ok();
@@ -167,7 +170,7 @@ fn exec(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
             }
         }
     }
-    let watched: Vec<(usize, SmallBytes, u64, bool)> = context
+    let watched: Vec<(usize, SmallBytes, u64, bool, bool)> = context
         .client
         .watched
         .iter()
@@ -177,20 +180,24 @@ fn exec(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
                 watched.key.clone(),
                 watched.version,
                 watched.existed,
+                watched.stale,
             )
         })
         .collect();
-    for (watched_database, key, _, _) in &watched {
+    for (watched_database, key, _, _, _) in &watched {
         keys.push((*watched_database, key));
     }
     let scope = ExecScope::lock(server, keys.iter().copied(), everything);
     let now_ms = unix_time_ms();
     let broken = watched
         .iter()
-        .any(|(watched_database, key, version, existed)| {
+        .any(|(watched_database, key, version, existed, stale)| {
             let mut shard = scope.borrow(*watched_database, shard_index(key));
             let alive = shard.peek(key, now_ms).is_some();
-            shard.watched.version(key) != Some(*version) || (*existed && !alive)
+            let now = shard.watched.version(key);
+            // A key stale when watched may since have been deleted (its one due change).
+            let only_its_deletion = *stale && !alive && now == Some(version + 1);
+            (now != Some(*version) && !only_its_deletion) || (*existed && !alive)
         });
     if broken {
         scope.finish(server);
