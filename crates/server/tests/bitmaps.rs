@@ -69,16 +69,19 @@ fn bitcount_ranges() {
     assert_eq!(client.cmd("BITCOUNT s 0 -1 bit"), int(26));
     assert_eq!(client.cmd("BITCOUNT s -100 100"), int(26));
     assert_eq!(client.cmd("BITCOUNT s 4 2"), int(0));
-    // A backwards negative range is empty before the unit is even read.
-    assert_eq!(client.cmd("BITCOUNT s -1 -2 nonsense"), int(0));
+    // Redis 7.2 reads every argument before anything else.
+    assert_eq!(client.cmd("BITCOUNT s -1 -2 nonsense"), error(SYNTAX));
+    assert_eq!(client.cmd("BITCOUNT s -1 -2"), int(0));
     assert_eq!(client.cmd("BITCOUNT s 0 -1 nonsense"), error(SYNTAX));
     // Valkey 8's start-only form counts to the end (Redis 7.2 refused it).
     assert_eq!(client.cmd("BITCOUNT s 0"), int(26));
     assert_eq!(client.cmd("BITCOUNT s 1"), int(22));
     assert_eq!(client.cmd("BITCOUNT s 0 1 BIT x"), error(SYNTAX));
     assert_eq!(client.cmd("BITCOUNT s x 1"), error(NOT_INTEGER));
-    // A missing key counts 0 whatever the range says.
-    assert_eq!(client.cmd("BITCOUNT missing x y"), int(0));
+    // A missing key counts 0, but only with valid arguments (Redis 7.2).
+    assert_eq!(client.cmd("BITCOUNT missing 0 1"), int(0));
+    assert_eq!(client.cmd("BITCOUNT missing x y"), error(NOT_INTEGER));
+    assert_eq!(client.cmd("BITCOUNT missing 0 1 hello"), error(SYNTAX));
     assert_eq!(client.cmd("BITCOUNT"), arity_error("bitcount"));
     assert_eq!(client.cmd("LPUSH l a"), int(1));
     assert_eq!(client.cmd("BITCOUNT l"), error(WRONG_TYPE));
@@ -108,7 +111,9 @@ fn bitpos_searches() {
     assert_eq!(client.cmd("BITPOS ones 0 0 -1"), int(-1));
     assert_eq!(client.cmd("BITPOS missing 0"), int(0));
     assert_eq!(client.cmd("BITPOS missing 1"), int(-1));
-    assert_eq!(client.cmd("BITPOS missing 0 x"), int(0));
+    // Redis 7.2 checks the range before the key.
+    assert_eq!(client.cmd("BITPOS missing 0 x"), error(NOT_INTEGER));
+    assert_eq!(client.cmd("BITPOS missing 0 1 2 hello"), error(SYNTAX));
     assert_eq!(client.call(&[b"SET", b"empty", b""]), ok());
     assert_eq!(client.cmd("BITPOS empty 0"), int(-1));
     assert_eq!(

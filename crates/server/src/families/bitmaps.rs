@@ -159,17 +159,8 @@ fn unit(arg: &[u8]) -> Result<Unit, CommandError> {
 
 /// BITCOUNT key [start end [BYTE | BIT]]
 fn bitcount(context: &mut Context, args: &[&[u8]]) -> CommandResult {
-    // As Redis 7.2: a missing key counts 0 (and a wrong type fails) before the range is read.
-    let mut shard = context.lock(args[1]);
-    let Some(entry) = shard.lookup(args[1], context.now_ms) else {
-        drop(shard);
-        context.reply.integer(0);
-        return Ok(());
-    };
-    let string = entry
-        .value()
-        .as_string()
-        .ok_or(CommandError::from(errors::WRONG_TYPE))?;
+    // As Redis 7.2: the arguments are checked before the key is looked up (a missing key with
+    // bad arguments is an error, not 0).
     let (range, unit) = match args.len() {
         2 => (None, Unit::Byte),
         // `BITCOUNT key start` (to the end) is Valkey 8's; Redis 7.2 refuses it. Accepting it
@@ -180,11 +171,6 @@ fn bitcount(context: &mut Context, args: &[&[u8]]) -> CommandResult {
                 Some(end) => arguments::integer(end)?,
                 None => -1,
             };
-            if start < 0 && end < 0 && start > end {
-                drop(shard);
-                context.reply.integer(0);
-                return Ok(());
-            }
             let unit = match args.get(4) {
                 Some(arg) => unit(arg)?,
                 None => Unit::Byte,
@@ -193,6 +179,23 @@ fn bitcount(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         }
         _ => return Err(errors::SYNTAX.into()),
     };
+    let mut shard = context.lock(args[1]);
+    let Some(entry) = shard.lookup(args[1], context.now_ms) else {
+        drop(shard);
+        context.reply.integer(0);
+        return Ok(());
+    };
+    let string = entry
+        .value()
+        .as_string()
+        .ok_or(CommandError::from(errors::WRONG_TYPE))?;
+    if let Some((start, end)) = range {
+        if start < 0 && end < 0 && start > end {
+            drop(shard);
+            context.reply.integer(0);
+            return Ok(());
+        }
+    }
     let mut scratch = itoa::Buffer::new();
     let count = bitmap::count_in_range(string.as_bytes(&mut scratch), range, unit);
     drop(shard);
@@ -207,6 +210,16 @@ fn bitpos(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         1 => true,
         _ => return Err(BITPOS_BIT.into()),
     };
+    // As Redis 7.2: the arguments are checked before the key is looked up.
+    if args.len() > 6 {
+        return Err(errors::SYNTAX.into());
+    }
+    let start = args.get(3).map(|arg| arguments::integer(arg)).transpose()?;
+    let unit = match args.get(5) {
+        Some(arg) => unit(arg)?,
+        None => Unit::Byte,
+    };
+    let end = args.get(4).map(|arg| arguments::integer(arg)).transpose()?;
     let mut shard = context.lock(args[1]);
     let Some(entry) = shard.lookup(args[1], context.now_ms) else {
         drop(shard);
@@ -217,15 +230,6 @@ fn bitpos(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         .value()
         .as_string()
         .ok_or(CommandError::from(errors::WRONG_TYPE))?;
-    if args.len() > 6 {
-        return Err(errors::SYNTAX.into());
-    }
-    let start = args.get(3).map(|arg| arguments::integer(arg)).transpose()?;
-    let unit = match args.get(5) {
-        Some(arg) => unit(arg)?,
-        None => Unit::Byte,
-    };
-    let end = args.get(4).map(|arg| arguments::integer(arg)).transpose()?;
     let mut scratch = itoa::Buffer::new();
     let found = bitmap::position(string.as_bytes(&mut scratch), bit, start, end, unit);
     drop(shard);
