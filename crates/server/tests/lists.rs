@@ -657,3 +657,29 @@ mod propagation {
         assert_eq!(harness.run("LPOP l"), "$-1\r\n");
     }
 }
+
+#[test]
+fn debug_object_shows_a_quicklist_shape() {
+    let server = TestServer::start(&["--enable-debug-command", "yes"]);
+    let mut client = server.client();
+    assert_eq!(client.cmd("CONFIG SET list-max-listpack-size -1"), ok());
+    assert_eq!(client.cmd("CONFIG SET list-compress-depth 12"), ok());
+    let mut command: Vec<Vec<u8>> = vec![b"LPUSH".to_vec(), b"l".to_vec()];
+    command.extend((0..6000).map(|_| b"1".to_vec()));
+    let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+    assert_eq!(client.call(&args), int(6000));
+    let line = client.cmd("DEBUG OBJECT l");
+    let Reply::Status(line) = line else {
+        panic!("DEBUG OBJECT replied {line:?}");
+    };
+    assert!(line.contains("encoding:quicklist"), "{line}");
+    assert!(
+        line.contains(" ql_listpack_max:-1 ql_compressed:1 "),
+        "{line}"
+    );
+    client.cmd("RPUSH small a");
+    let Reply::Status(line) = client.cmd("DEBUG OBJECT small") else {
+        panic!("no status");
+    };
+    assert!(!line.contains("ql_"), "{line}");
+}

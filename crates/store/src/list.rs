@@ -1475,6 +1475,15 @@ impl List {
     }
 
     /// The name OBJECT ENCODING replies with.
+    /// For a quicklist: (nodes, fill, compress depth), as DEBUG OBJECT reports them
+    /// (`ql_nodes`, `ql_listpack_max`, `ql_compressed`).
+    pub fn quicklist_shape(&self) -> Option<(usize, i64, usize)> {
+        match &self.repr {
+            Repr::Packed { .. } => None,
+            Repr::Chain(chain) => Some((chain.nodes.len(), chain.fill, chain.compress_depth)),
+        }
+    }
+
     pub fn encoding_name(&self) -> &'static str {
         match &self.repr {
             Repr::Packed { .. } => "listpack",

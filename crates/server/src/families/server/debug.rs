@@ -200,12 +200,24 @@ fn object(context: &mut Context, key: &[u8]) -> CommandResult {
             .ok_or_else(|| crate::context::CommandError::from(errors::NO_SUCH_KEY))?;
         let idle_s = entry.idle_seconds(now_ms);
         let lru = lru_clock(now_ms.saturating_sub(idle_s * 1000));
-        format!(
+        let mut line = format!(
             "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{lru} lru_seconds_idle:{idle_s}",
             entry as *const store::Entry,
             entry.value.encoding_name(),
             serialized_length(&entry.value),
-        )
+        );
+        // A quicklist's shape, as Redis appends it.
+        if let Value::List(list) = &entry.value {
+            if let Some((nodes, fill, compress_depth)) = list.quicklist_shape() {
+                let average = list.len() as f64 / nodes.max(1) as f64;
+                line.push_str(&format!(
+                    " ql_nodes:{nodes} ql_avg_node:{average:.2} ql_listpack_max:{fill} ql_compressed:{} ql_uncompressed_size:{}",
+                    i64::from(compress_depth != 0),
+                    list.heap_bytes(),
+                ));
+            }
+        }
+        line
     };
     context.reply.simple(line.as_bytes());
     Ok(())
