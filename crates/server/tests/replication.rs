@@ -161,8 +161,14 @@ fn wait_counts_attached_replicas_and_checks_its_arguments() {
         client.cmd("WAIT 1 x"),
         error("ERR timeout is not an integer or out of range")
     );
+    assert_eq!(client.cmd("WAITAOF 0 0 0"), array(vec![int(0), int(0)]));
+    assert_eq!(
+        client.cmd("WAITAOF 1 0 0"),
+        error("ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.")
+    );
     let mut replica = server.client();
     replica.send(&[b"SYNC"]);
     replica.read_sync_payload();
     assert_eq!(client.cmd("WAIT 1 0"), int(1));
+    assert_eq!(client.cmd("WAITAOF 0 1 0"), array(vec![int(0), int(1)]));
 }

@@ -13,6 +13,7 @@ pub fn register(table: &mut CommandTable) {
     table.handle("psync", psync);
     table.handle("replconf", replconf);
     table.handle("wait", wait);
+    table.handle("waitaof", waitaof);
 }
 
 /// Which handshake the replica used.
@@ -119,6 +120,32 @@ fn wait(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         return Err("ERR timeout is negative".into());
     }
     let replicas = context.server.replication.replicas.load(Ordering::Relaxed);
+    context.reply.integer(replicas as i64);
+    Ok(())
+}
+
+/// WAITAOF numlocal numreplicas timeout
+///
+/// Replies `[local, replicas]`: 1 when the AOF is on (its writer makes every acknowledged
+/// write durable under `appendfsync always`), and the attached replicas. Like WAIT it does not
+/// block yet.
+fn waitaof(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let local = crate::arguments::integer(args[1])?;
+    crate::arguments::integer(args[2])?;
+    let timeout_ms =
+        store::number::parse_i64(args[3]).ok_or("ERR timeout is not an integer or out of range")?;
+    if timeout_ms < 0 {
+        return Err("ERR timeout is negative".into());
+    }
+    let aof_on = context.server.aof.is_on();
+    if local > 0 && !aof_on {
+        return Err(
+            "ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.".into(),
+        );
+    }
+    let replicas = context.server.replication.replicas.load(Ordering::Relaxed);
+    context.reply.array(2);
+    context.reply.integer(i64::from(aof_on));
     context.reply.integer(replicas as i64);
     Ok(())
 }
