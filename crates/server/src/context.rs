@@ -339,7 +339,7 @@ fn find_guard(
 
 /// Propagates the deletion of keys that expired under a guard (before any write that follows,
 /// so replicas see the deletion first).
-fn flush_expired(
+pub(crate) fn flush_expired(
     server: &Server,
     scope: Option<&dyn HeldScope>,
     database: usize,

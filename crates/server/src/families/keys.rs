@@ -78,26 +78,7 @@ const SHARED_INTEGERS: i64 = 10000;
 /// expired; the guards would only do it when they unlock, after the write). Inside EXEC the
 /// deletions are captured with the transaction, as the guards do.
 fn settle_expired(context: &Context, database: usize, shard: &mut Shard) {
-    if !shard.has_expired() {
-        return;
-    }
-    match context.scope {
-        None => context.server.propagate_expired(database, shard),
-        Some(scope) => {
-            for key in shard.take_expired() {
-                shard.watched.touch(&key);
-                context
-                    .server
-                    .stats
-                    .expired_keys
-                    .fetch_add(1, Ordering::Relaxed);
-                scope.capture(database, &[context.server.expired_deletion(), &key]);
-                context
-                    .server
-                    .notify(EventClass::Expired, "expired", database, &key);
-            }
-        }
-    }
+    crate::context::flush_expired(context.server, context.scope, database, shard);
 }
 
 /// For each shard index, a key that lives in that shard (SCAN locks shard `index` by locking
