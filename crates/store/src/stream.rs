@@ -75,7 +75,51 @@ impl StreamId {
     }
 
     pub fn to_bytes(self) -> Vec<u8> {
-        self.to_string().into_bytes()
+        let mut text = IdText::default();
+        text.format(self).to_vec()
+    }
+}
+
+/// Room to format a stream ID (`<ms>-<seq>`, at most 41 bytes) without allocating.
+pub struct IdText {
+    buffer: [u8; 41],
+}
+
+impl Default for IdText {
+    fn default() -> Self {
+        IdText { buffer: [0; 41] }
+    }
+}
+
+impl IdText {
+    /// The text of `id`, in this buffer.
+    pub fn format(&mut self, id: StreamId) -> &[u8] {
+        let mut number = itoa::Buffer::new();
+        let ms = number.format(id.ms).as_bytes();
+        self.buffer[..ms.len()].copy_from_slice(ms);
+        let mut length = ms.len();
+        self.buffer[length] = b'-';
+        length += 1;
+        let seq = number.format(id.seq).as_bytes();
+        self.buffer[length..length + seq.len()].copy_from_slice(seq);
+        length += seq.len();
+        &self.buffer[..length]
+    }
+}
+
+#[cfg(test)]
+mod id_text_tests {
+    use super::*;
+
+    #[test]
+    fn formats_as_display_does() {
+        for id in [
+            StreamId::new(0, 0),
+            StreamId::new(1, 2),
+            StreamId::new(u64::MAX, u64::MAX),
+        ] {
+            assert_eq!(IdText::default().format(id), id.to_string().as_bytes());
+        }
     }
 }
 
@@ -228,41 +272,56 @@ impl Block {
     }
 
     fn decode(&self, master: StreamId) -> Vec<RawEntry<'_>> {
+        let mut entries = Vec::with_capacity(self.total as usize);
+        entries.extend(self.entries(master));
+        entries
+    }
+
+    /// The block's entries in order, decoded one at a time (a range read that needs the first
+    /// few decodes only those).
+    fn entries(&self, master: StreamId) -> impl Iterator<Item = RawEntry<'_>> {
         let (master_fields, mut position) = self.master_fields();
         let data = &self.data;
-        let mut entries = Vec::with_capacity(self.total as usize);
-        while position < data.len() {
+        std::iter::from_fn(move || {
+            if position >= data.len() {
+                return None;
+            }
             let flag_offset = position;
             let flags = data[position];
             position += 1;
             let ms = master.ms + get_varint(data, &mut position);
             let seq = get_varint(data, &mut position);
-            let mut fields = Vec::new();
-            if flags & FLAG_SAME_FIELDS != 0 {
+            let fields = if flags & FLAG_SAME_FIELDS != 0 {
+                let mut fields = Vec::with_capacity(master_fields.len() * 2);
                 for master_field in &master_fields {
                     fields.push(*master_field);
                     fields.push(get_bytes(data, &mut position));
                 }
+                fields
             } else {
                 let count = get_varint(data, &mut position) as usize;
+                let mut fields = Vec::with_capacity(count.min(MAX_PREALLOCATED_FIELDS) * 2);
                 for _ in 0..count * 2 {
                     fields.push(get_bytes(data, &mut position));
                 }
-            }
-            entries.push(RawEntry {
+                fields
+            };
+            Some(RawEntry {
                 id: StreamId::new(ms, seq),
                 deleted: flags & FLAG_DELETED != 0,
                 flag_offset,
                 fields,
-            });
-        }
-        entries
+            })
+        })
     }
 
     fn last_id(&self, master: StreamId) -> StreamId {
         self.decode(master).last().map_or(master, |entry| entry.id)
     }
 }
+
+/// Fields reserved up front for an entry whose own field count is read from the block.
+const MAX_PREALLOCATED_FIELDS: usize = 64;
 
 /// How XADD / XTRIM trim.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -532,7 +591,7 @@ impl Stream {
                 if *master > end {
                     break;
                 }
-                for entry in block.decode(*master) {
+                for entry in block.entries(*master) {
                     if entry.deleted || entry.id < start {
                         continue;
                     }

@@ -116,7 +116,7 @@ fn stream_at<'s>(
 }
 
 fn reply_id(reply: &mut ReplyWriter, id: StreamId) {
-    reply.bulk(&id_bytes(id));
+    reply.bulk(store::stream::IdText::default().format(id));
 }
 
 fn reply_entry(reply: &mut ReplyWriter, entry: &StreamEntry) {
