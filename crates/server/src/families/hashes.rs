@@ -20,6 +20,8 @@ use store::hash::{is_field_expired, Element, ExpireCondition, FieldExpiry, Field
 use store::number::parse_i64;
 use store::{Hash, HashLimits, Value};
 
+// The HEXPIRE family reads its time argument as the EXPIRE family does.
+use super::keys::ExpireTime;
 use crate::arguments::{self, is};
 use crate::command::CommandTable;
 use crate::context::{errors, wrong_arity, CommandError, CommandResult, Context, Locked};
@@ -760,19 +762,6 @@ fn parse_fields<'a>(
         return Err("ERR The `numfields` parameter must match the number of arguments".into());
     }
     Ok(fields)
-}
-
-/// How the HEXPIRE family reads its time argument.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ExpireTime {
-    /// HEXPIRE: seconds from now.
-    Seconds,
-    /// HPEXPIRE: milliseconds from now.
-    Milliseconds,
-    /// HEXPIREAT: Unix seconds.
-    UnixSeconds,
-    /// HPEXPIREAT: Unix milliseconds.
-    UnixMilliseconds,
 }
 
 /// HEXPIRE key seconds [NX | XX | GT | LT] FIELDS numfields field [field ...]

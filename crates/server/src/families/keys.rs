@@ -587,16 +587,16 @@ fn object_help(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
     Ok(())
 }
 
-/// The EXPIRE family: how the time argument reads.
+/// The EXPIRE family (and HEXPIRE's): how the time argument reads.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum ExpireTime {
-    /// EXPIRE: seconds from now.
+pub(crate) enum ExpireTime {
+    /// EXPIRE, HEXPIRE: seconds from now.
     Seconds,
-    /// PEXPIRE: milliseconds from now.
+    /// PEXPIRE, HPEXPIRE: milliseconds from now.
     Milliseconds,
-    /// EXPIREAT: a Unix time in seconds.
+    /// EXPIREAT, HEXPIREAT: a Unix time in seconds.
     UnixSeconds,
-    /// PEXPIREAT: a Unix time in milliseconds.
+    /// PEXPIREAT, HPEXPIREAT: a Unix time in milliseconds.
     UnixMilliseconds,
 }
 
