@@ -37,6 +37,9 @@ static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     static STRIPE: Cell<usize> = Cell::new(usize::MAX);
+    /// Whether this thread holds the barrier exclusively (a command it runs nested, such as an
+    /// AOF replayed by DEBUG LOADAOF, must not wait for itself).
+    static EXCLUSIVE_HERE: Cell<bool> = const { Cell::new(false) };
 }
 
 fn stripe_index() -> usize {
@@ -82,6 +85,7 @@ pub struct ExclusiveGuard<'b> {
 
 impl Drop for ExclusiveGuard<'_> {
     fn drop(&mut self) {
+        EXCLUSIVE_HERE.with(|here| here.set(false));
         self.barrier.exclusive.store(false, Ordering::SeqCst);
     }
 }
@@ -145,10 +149,17 @@ impl Barrier {
                 pause(&mut waits);
             }
         }
+        EXCLUSIVE_HERE.with(|here| here.set(true));
         Ok(ExclusiveGuard {
             barrier: self,
             _writers: writers,
         })
+    }
+
+    /// Whether the calling thread holds the barrier exclusively: what it runs nested is
+    /// already alone.
+    pub fn held_exclusively_here(&self) -> bool {
+        EXCLUSIVE_HERE.with(|here| here.get())
     }
 
     /// Whether a script holds the barrier now.

@@ -182,7 +182,9 @@ impl BlockedClients {
 /// Parses a blocking timeout in seconds (decimals allowed) into an absolute deadline in Unix
 /// milliseconds, 0 meaning forever, with Redis's errors.
 pub fn parse_timeout_seconds(arg: &[u8], now_ms: u64) -> Result<u64, CommandError> {
-    let seconds = store::number::parse_f64(arg)
+    // `strtold` syntax, as Redis reads it (hexadecimal included).
+    let seconds = store::number::parse_long_double(arg)
+        .map(|seconds| seconds.to_f64())
         .ok_or_else(|| CommandError::from("ERR timeout is not a float or out of range"))?;
     let milliseconds = (seconds * 1000.0).ceil();
     if milliseconds > i64::MAX as f64 {
@@ -405,6 +407,15 @@ mod tests {
         );
         assert_eq!(
             parse_timeout_seconds(b"1e300", 1000),
+            Err("ERR timeout is out of range".into())
+        );
+        assert_eq!(parse_timeout_seconds(b"0x10", 1000), Ok(17_000));
+        assert_eq!(
+            parse_timeout_seconds(b"0x7FFFFFFFFFFFFF", 1000),
+            Err("ERR timeout is out of range".into())
+        );
+        assert_eq!(
+            parse_timeout_seconds(b"inf", 1000),
             Err("ERR timeout is out of range".into())
         );
     }

@@ -23,6 +23,9 @@ pub enum ReplyMode {
 }
 
 /// What other connections may see of a client.
+/// The id of the fake client that replays the AOF.
+pub const LOADER_CLIENT_ID: u64 = u64::MAX;
+
 pub struct ClientShared {
     pub id: u64,
     pub address: SocketAddr,
@@ -190,6 +193,12 @@ pub struct WatchedKey {
 }
 
 impl Client {
+    /// Whether the client replays writes that were already accepted (the AOF loader): Redis's
+    /// `mustObeyClient`, which skips limits meant for live callers.
+    pub fn must_obey(&self) -> bool {
+        self.id == LOADER_CLIENT_ID
+    }
+
     pub fn new(shared: Arc<ClientShared>, authenticated: bool) -> Self {
         Client {
             id: shared.id,

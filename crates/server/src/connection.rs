@@ -585,7 +585,8 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
 enum BarrierHold<'a> {
     Shared(#[allow(dead_code)] crate::barrier::SharedGuard<'a>),
     Exclusive(#[allow(dead_code)] crate::barrier::ExclusiveGuard<'a>),
-    /// An `allow_busy` command (SCRIPT KILL ...) while a script is busy.
+    /// An `allow_busy` command (SCRIPT KILL ...) while a script is busy, or a command nested
+    /// in an exclusive one.
     Bypassed,
 }
 
@@ -601,6 +602,10 @@ fn enter_barrier<'a>(
     server: &'a Server,
     command: &Command,
 ) -> Result<BarrierHold<'a>, CommandError> {
+    if server.barrier.held_exclusively_here() {
+        // A command run by an exclusive one (DEBUG LOADAOF replaying the AOF).
+        return Ok(BarrierHold::Bypassed);
+    }
     let running = &server.scripting.running;
     let give_up = || match running.busy_error() {
         None => Ok(()),
@@ -625,8 +630,9 @@ fn enter_barrier<'a>(
     }
 }
 
-/// Client tracking: a read of a tracking client records its keys (unless OPTIN without
-/// CLIENT CACHING YES, or OPTOUT after CLIENT CACHING NO); the CACHING choice lasts one command.
+/// Client tracking after a top-level command: a read records its keys (see [`track_read`]);
+/// the CLIENT CACHING choice lasts one command (the commands of a transaction or a script
+/// included).
 fn remember_read_keys(
     server: &Server,
     client: &mut Client,
@@ -634,19 +640,37 @@ fn remember_read_keys(
     argv: &[&[u8]],
     succeeded: bool,
 ) {
-    let Some(tracker) = server.tracking.tracker(client.id) else {
-        return;
-    };
-    let caching_given = std::mem::take(&mut client.tracking_caching);
     if command.full_name == "client|caching" {
-        client.tracking_caching = caching_given;
         return;
     }
+    let caching_given = std::mem::take(&mut client.tracking_caching);
+    if succeeded {
+        track_read(server, client.id, caching_given, command, argv);
+    }
+}
+
+/// Client tracking: a read-only command run for a tracking client (directly, inside EXEC, or
+/// by its script) records its keys, unless the client tracks by prefix (BCAST), or OPTIN without
+/// CLIENT CACHING YES, or OPTOUT after CLIENT CACHING NO. A read-only script call itself records
+/// nothing: the commands it runs do.
+pub(crate) fn track_read(
+    server: &Server,
+    client_id: u64,
+    caching_given: bool,
+    command: &Command,
+    argv: &[&[u8]],
+) {
+    let Some(tracker) = server.tracking.tracker(client_id) else {
+        return;
+    };
     let options = &tracker.options;
-    if !succeeded
-        || options.bcast
+    if options.bcast
         || !command.has(flags::READONLY)
         || command.has(flags::PUBSUB)
+        || matches!(
+            command.full_name.as_str(),
+            "eval_ro" | "evalsha_ro" | "fcall_ro"
+        )
         || (options.optin && !caching_given)
         || (options.optout && caching_given)
     {
@@ -661,7 +685,7 @@ fn remember_read_keys(
         return;
     }
     let max_keys = server.config.get_i64("tracking-table-max-keys").max(0) as usize;
-    server.tracking.remember(client.id, &keys, max_keys);
+    server.tracking.remember(client_id, &keys, max_keys);
 }
 
 /// Replies with an error and counts it (INFO stats `total_error_replies`, INFO errorstats).

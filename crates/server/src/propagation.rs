@@ -20,6 +20,25 @@ thread_local! {
     /// The last sequence appended by this thread since [`take_thread_sequence`]: what the
     /// connection running on it must wait for before replying (AOF `appendfsync always`).
     static THREAD_SEQUENCE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Whether this thread's writes are kept out of the stream (see [`without_propagation`]).
+    static SUPPRESSED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the writes of this thread kept out of the stream: replaying the AOF
+/// (DEBUG LOADAOF) must neither append to the AOF it reads nor reach replicas.
+pub fn without_propagation<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SUPPRESSED.with(|cell| cell.set(self.0));
+        }
+    }
+    let _restore = Restore(SUPPRESSED.with(|cell| cell.replace(true)));
+    f()
+}
+
+fn suppressed() -> bool {
+    SUPPRESSED.with(|cell| cell.get())
 }
 
 /// Returns and resets the last sequence this thread appended (0 when none).
@@ -82,7 +101,7 @@ impl Propagation {
     #[inline]
     pub fn append(&self, database: usize, args: &[&[u8]]) {
         self.appended.fetch_add(1, Ordering::Relaxed);
-        if !self.active.load(Ordering::Relaxed) {
+        if !self.active.load(Ordering::Relaxed) || suppressed() {
             return;
         }
         let mut inner = self.inner.lock();
@@ -111,7 +130,7 @@ impl Propagation {
             _ => {
                 self.appended
                     .fetch_add(writes.len() as u64, Ordering::Relaxed);
-                if !self.active.load(Ordering::Relaxed) {
+                if !self.active.load(Ordering::Relaxed) || suppressed() {
                     return;
                 }
                 let mut inner = self.inner.lock();

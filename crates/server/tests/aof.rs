@@ -57,38 +57,9 @@ struct Instance {
     log: PathBuf,
 }
 
-/// Whether the server answering on `port` is process `pid` (a connection alone may reach a
-/// listener that is still loading, or another test's server on a reused port).
+/// Whether the server answering on `port` is process `pid` (see `server_pid_matches`).
 fn serves(port: u16, pid: u32) -> bool {
-    let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    let mut writer = &stream;
-    if writer
-        .write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut reply = Vec::new();
-    let mut buffer = [0u8; 4096];
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline {
-        match std::io::Read::read(&mut &stream, &mut buffer) {
-            Ok(0) | Err(_) => return false,
-            Ok(read) => reply.extend_from_slice(&buffer[..read]),
-        }
-        let text = String::from_utf8_lossy(&reply);
-        if text.starts_with('-') {
-            // -LOADING: this process, still loading.
-            return text.starts_with("-LOADING");
-        }
-        if text.contains("process_id:") && text.ends_with("\r\n\r\n") {
-            return text.contains(&format!("process_id:{pid}\r\n"));
-        }
-    }
-    false
+    server_pid_matches(port, pid) == Some(true)
 }
 
 enum Started {
@@ -338,6 +309,8 @@ fn write_sample(client: &mut RawClient) {
     assert_eq!(client.cmd("SET other db2"), ok());
     assert_eq!(client.cmd("SELECT 0"), ok());
     assert_eq!(client.cmd("SET gone x PX 1"), ok());
+    // Once expired for good, so that every later look at the dataset agrees.
+    poll("the 1 ms key to expire", || client.cmd("EXISTS gone") == int(0));
     assert_eq!(client.cmd("DEL s"), int(1));
     assert_eq!(client.cmd("SET s again"), ok());
 }
@@ -367,6 +340,80 @@ fn restart_with_the_same_directory_keeps_every_write() {
     server.shutdown();
     let server = running(cinnabar(dir, &["--appendonly", "yes"]));
     assert_eq!(server.client().cmd("GET after"), bulk("restart"));
+}
+
+#[test]
+fn debug_loadaof_replays_the_aof_without_appending_to_it() {
+    let scratch = Scratch::new("loadaof");
+    let dir = scratch.path();
+    let server = running(cinnabar(dir, &["--enable-debug-command", "yes"]));
+    let mut client = server.client();
+    assert_eq!(
+        client.cmd("DEBUG LOADAOF"),
+        error("ERR the append only file does not exist")
+    );
+    assert_eq!(client.cmd("CONFIG SET appendonly yes"), ok());
+    poll("the first rewrite", || {
+        server.info_field("aof_rewrite_in_progress") == "0"
+    });
+    write_sample(&mut client);
+    let before = dataset(&mut server.redis());
+    let incremental = aof_dir(dir).join("appendonly.aof.1.incr.aof");
+    // Everything written so far is flushed by the command itself (appendfsync everysec).
+    assert_eq!(client.cmd("DEBUG LOADAOF"), ok());
+    let size = std::fs::metadata(&incremental).expect("incr file").len();
+    assert_eq!(dataset(&mut server.redis()), before);
+    // The replay appended nothing, and the AOF goes on after it.
+    assert_eq!(client.cmd("DEBUG LOADAOF"), ok());
+    assert_eq!(std::fs::metadata(&incremental).expect("incr file").len(), size);
+    assert_eq!(client.cmd("SET after loadaof"), ok());
+    assert_eq!(client.cmd("DEL s"), int(1));
+    assert_eq!(client.cmd("DEBUG LOADAOF"), ok());
+    assert_eq!(client.cmd("GET after"), bulk("loadaof"));
+    assert_eq!(client.cmd("EXISTS s"), int(0));
+    assert!(std::fs::metadata(&incremental).expect("incr file").len() > size);
+}
+
+#[test]
+fn streams_replay_their_approximate_trims_and_empty_streams_rewrite() {
+    let scratch = Scratch::new("streams");
+    let dir = scratch.path();
+    let args = [
+        "--enable-debug-command",
+        "yes",
+        "--appendonly",
+        "yes",
+        "--aof-use-rdb-preamble",
+        "no",
+        "--stream-node-max-entries",
+        "10",
+    ];
+    let server = running(cinnabar(dir, &args));
+    let mut client = server.client();
+    for _ in 0..100 {
+        client.cmd("XADD trimmed * item v");
+    }
+    // `~` with LIMIT is written as `=` with the length reached; the replay ignores the LIMIT
+    // (as Redis's AOF loader does), even with smaller nodes.
+    client.cmd("XADD trimmed MAXLEN ~ 55 LIMIT 30 * item v");
+    assert_eq!(client.cmd("XLEN trimmed"), int(71));
+    assert_eq!(client.cmd("CONFIG SET stream-node-max-entries 1"), ok());
+    assert_eq!(client.cmd("DEBUG LOADAOF"), ok());
+    assert_eq!(client.cmd("XLEN trimmed"), int(71));
+    // An empty stream whose last ID is 0-0, with a group, survives a rewrite to AOF commands.
+    assert_eq!(client.cmd("XGROUP CREATE empty readers $ MKSTREAM"), ok());
+    let groups = client.cmd("XINFO GROUPS empty");
+    assert_eq!(
+        client.cmd("BGREWRITEAOF"),
+        status("Background append only file rewriting started")
+    );
+    poll("the rewrite", || {
+        server.info_field("aof_rewrite_in_progress") == "0"
+    });
+    assert_eq!(client.cmd("DEBUG LOADAOF"), ok());
+    assert_eq!(client.cmd("XLEN empty"), int(0));
+    assert_eq!(client.cmd("XINFO GROUPS empty"), groups);
+    assert_eq!(client.cmd("XLEN trimmed"), int(71));
 }
 
 #[test]

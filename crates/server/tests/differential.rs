@@ -18,7 +18,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -390,7 +390,7 @@ impl ReferenceServer {
                 .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                if server_pid_matches(port, child.id()) == Some(true) {
                     return ReferenceServer { port, child, dir };
                 }
                 if let Ok(Some(_)) = child.try_wait() {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,7 @@ impl ReferenceServer {
                 .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                if server_pid_matches(port, child.id()) == Some(true) {
                     return ReferenceServer { port, child };
                 }
                 if let Ok(Some(_)) = child.try_wait() {

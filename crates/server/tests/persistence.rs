@@ -824,7 +824,7 @@ fn start_reference(directory: &Path) -> Option<Reference> {
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            if server_pid_matches(port, reference.child.id()) == Some(true) {
                 return Some(reference);
             }
             if let Ok(Some(_)) = reference.child.try_wait() {

@@ -172,3 +172,29 @@ fn wait_counts_attached_replicas_and_checks_its_arguments() {
     assert_eq!(client.cmd("WAIT 1 0"), int(1));
     assert_eq!(client.cmd("WAITAOF 0 1 0"), array(vec![int(0), int(1)]));
 }
+
+#[test]
+fn served_blocking_moves_propagate_as_the_client_wrote_their_sides() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let mut replica = server.client();
+    replica.send(&[b"SYNC"]);
+    replica.read_sync_payload();
+    let mut first = server.client();
+    first.send(&[b"BLMOVE", b"src", b"dst", b"left", b"Right", b"0"]);
+    let mut second = server.client();
+    second.send(&[b"BRPOPLPUSH", b"dst", b"src", b"0"]);
+    poll("two blocked clients", || {
+        client.cmd("INFO clients").text().contains("blocked_clients:2\r\n")
+    });
+    assert_eq!(client.cmd("LPUSH src job"), int(1));
+    assert_eq!(first.read_reply(), bulk("job"));
+    assert_eq!(second.read_reply(), bulk("job"));
+    assert_eq!(words(&replica.read_reply()), ["SELECT", "0"]);
+    assert_eq!(words(&replica.read_reply()), ["LPUSH", "src", "job"]);
+    assert_eq!(
+        words(&replica.read_reply()),
+        ["LMOVE", "src", "dst", "left", "Right"]
+    );
+    assert_eq!(words(&replica.read_reply()), ["RPOPLPUSH", "dst", "src"]);
+}

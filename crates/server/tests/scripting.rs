@@ -634,7 +634,7 @@ fn differential_libraries() {
         .spawn()
         .expect("the reference server starts");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while server_pid_matches(port, child.id()) != Some(true) {
         assert!(Instant::now() < deadline, "reference server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }

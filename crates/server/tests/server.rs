@@ -367,7 +367,7 @@ impl ServerWithFile {
             .spawn()
             .unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while server_pid_matches(port, child.id()) != Some(true) {
             assert!(std::time::Instant::now() < deadline, "server did not start");
             std::thread::sleep(std::time::Duration::from_millis(10));
         }

@@ -351,3 +351,53 @@ fn expired_keys_are_invalidated_even_with_noloop() {
     }
     assert_eq!(pushes, [invalidate(&["mykey"])]);
 }
+
+#[test]
+fn reads_inside_scripts_and_transactions_are_tracked_for_the_caller() {
+    let server = TestServer::start(&[]);
+    let mut tracked = resp3_client(&server);
+    let mut writer = server.client();
+    assert_eq!(tracked.cmd("CLIENT TRACKING ON"), ok());
+    // A script that only writes tracks nothing, not even its declared keys.
+    assert_eq!(
+        tracked.call(&[b"EVAL", b"redis.call('set','k3','bar')", b"2", b"k1", b"k2"]),
+        Reply::Null
+    );
+    assert_eq!(writer.cmd("MSET k1 1 k2 1 k3 1"), ok());
+    assert_eq!(pushes_so_far(&mut tracked), []);
+    // A script's reads are tracked, its undeclared and unread keys are not.
+    assert_eq!(
+        tracked.call(&[b"EVAL", b"return redis.call('get','k2')", b"2", b"k1", b"k2"]),
+        bulk("1")
+    );
+    assert_eq!(
+        tracked.call(&[b"EVAL_RO", b"return redis.call('ping')", b"1", b"k1"]),
+        status("PONG")
+    );
+    assert_eq!(writer.cmd("MSET k1 2 k2 2"), ok());
+    assert_eq!(pushes_so_far(&mut tracked), [invalidate(&["k2"])]);
+    // The reads of a transaction are tracked.
+    assert_eq!(tracked.cmd("MULTI"), ok());
+    assert_eq!(tracked.cmd("GET k1"), status("QUEUED"));
+    assert_eq!(tracked.cmd("SET k3 x"), status("QUEUED"));
+    assert_eq!(tracked.cmd("EXEC"), array(vec![bulk("2"), ok()]));
+    assert_eq!(writer.cmd("SET k1 3"), ok());
+    assert_eq!(pushes_so_far(&mut tracked), [invalidate(&["k1"])]);
+    // OPTIN: CLIENT CACHING YES covers every read of the next command, a script's included.
+    assert_eq!(tracked.cmd("CLIENT TRACKING OFF"), ok());
+    assert_eq!(tracked.cmd("CLIENT TRACKING ON OPTIN"), ok());
+    assert_eq!(
+        tracked.call(&[b"EVAL", b"return redis.call('get','k1')", b"0"]),
+        bulk("3")
+    );
+    assert_eq!(tracked.cmd("CLIENT CACHING YES"), ok());
+    assert_eq!(
+        tracked.call(&[b"EVAL", b"redis.call('get','k1') return redis.call('get','k2')", b"0"]),
+        bulk("2")
+    );
+    assert_eq!(writer.cmd("MSET k1 4 k2 4"), ok());
+    assert_eq!(
+        pushes_so_far(&mut tracked),
+        [invalidate(&["k1"]), invalidate(&["k2"])]
+    );
+}

@@ -282,7 +282,7 @@ fn watch_of_a_stale_key_survives_its_deletion_not_its_rewrite() {
     let mut other = server.client();
     assert_eq!(client.cmd("DEBUG SET-ACTIVE-EXPIRE 0"), ok());
     let expired_at_ms = 1_000_000_000_000u64;
-    let mut stale = |client: &mut RawClient| {
+    let stale = |client: &mut RawClient| {
         let time = client.cmd("TIME").items();
         let now_ms = time[0].text().parse::<u64>().expect("seconds") * 1000
             + time[1].text().parse::<u64>().expect("microseconds") / 1000;

@@ -399,6 +399,30 @@ impl LongDouble {
         matches!(self, LongDouble::Finite { .. })
     }
 
+    /// The nearest double (values beyond its range become infinite or zero).
+    pub fn to_f64(&self) -> f64 {
+        match *self {
+            LongDouble::NotANumber => f64::NAN,
+            LongDouble::Infinite { negative: true } => f64::NEG_INFINITY,
+            LongDouble::Infinite { negative: false } => f64::INFINITY,
+            LongDouble::Finite {
+                negative,
+                mantissa,
+                exponent,
+            } => {
+                // Scaled in two steps so that neither power of two overflows on its own.
+                let half = exponent / 2;
+                let magnitude =
+                    mantissa as f64 * 2f64.powi(half) * 2f64.powi(exponent - half);
+                if negative {
+                    -magnitude
+                } else {
+                    magnitude
+                }
+            }
+        }
+    }
+
     /// The sum, rounded once to nearest (ties to even), as the x87 unit computes it.
     fn sum(self, other: LongDouble) -> LongDouble {
         use LongDouble::*;

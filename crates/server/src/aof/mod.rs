@@ -459,7 +459,13 @@ pub fn load_base_rdb(server: &Server, path: &Path) -> Result<usize, String> {
 
 fn fake_client() -> Client {
     let address = "127.0.0.1:0".parse().expect("an address");
-    let shared = Arc::new(ClientShared::new(u64::MAX, address, address, -1, 0));
+    let shared = Arc::new(ClientShared::new(
+        crate::client::LOADER_CLIENT_ID,
+        address,
+        address,
+        -1,
+        0,
+    ));
     Client::new(shared, true)
 }
 
@@ -688,6 +694,55 @@ pub fn open_at_startup(server: &Server) -> Result<(), String> {
         .store(current_size, Ordering::Relaxed);
     *aof.manifest.lock() = manifest;
     aof.start_writer(server, file);
+    Ok(())
+}
+
+/// DEBUG LOADAOF: writes and fsyncs everything buffered, empties the dataset and replays the
+/// files the manifest on disk lists, then appends to the same incremental file again. The
+/// replayed writes reach neither the AOF nor replicas. The caller runs alone (it holds the
+/// barrier exclusively), as Redis's single thread would. `Err` leaves the dataset untouched
+/// when the files cannot be found, emptied when they are corrupt.
+pub fn load_again(server: &Server, empty: impl FnOnce()) -> Result<(), String> {
+    let aof = &server.aof;
+    let directory = directory(server);
+    let filename = filename(server);
+    let was_on = aof.is_on();
+    aof.stop_writer(server);
+    let manifest = read_manifest(&directory, &filename);
+    let reopen = |manifest: &Manifest| -> Result<(), String> {
+        if !was_on {
+            return Ok(());
+        }
+        let last = manifest
+            .incremental
+            .last()
+            .ok_or("the AOF manifest lists no incremental file")?;
+        let file = open_append(&directory.join(&last.name))?;
+        aof.start_writer(server, file);
+        Ok(())
+    };
+    let manifest = match manifest {
+        Ok(manifest) if !manifest.is_empty() => manifest,
+        Ok(_) => {
+            let _ = reopen(&Manifest::default());
+            return Err("ERR the append only file does not exist".into());
+        }
+        Err(error) => return Err(format!("ERR {error}")),
+    };
+    let files: Vec<String> = manifest
+        .files_to_load()
+        .iter()
+        .map(|info| info.name.clone())
+        .collect();
+    empty();
+    aof.loading.store(true, Ordering::Relaxed);
+    let loaded = crate::propagation::without_propagation(|| {
+        load_files(server, &directory, &manifest, &files, Instant::now())
+    });
+    aof.loading.store(false, Ordering::Relaxed);
+    reopen(&manifest)?;
+    loaded.map_err(|error| format!("ERR {error}"))?;
+    tracing::info!("Append Only File loaded by DEBUG LOADAOF");
     Ok(())
 }
 

@@ -114,10 +114,10 @@ pub fn serialize_value(output: &mut Vec<u8>, key: &[u8], value: &Value, now_ms: 
 fn serialize_stream(output: &mut Vec<u8>, key: &[u8], stream: &store::stream::Stream) {
     let entries = stream.range(StreamId::MIN, StreamId::MAX, None, false);
     if entries.is_empty() {
-        // An empty stream still exists (with its last ID): create it with one entry trimmed
-        // away at once, as Redis does.
-        let last = stream.last_id().to_bytes();
-        encode_command(output, &[b"XADD", key, b"MAXLEN", b"0", &last, b"x", b"y"]);
+        // An empty stream still exists: create it with one entry (ID 0-1, valid even when the
+        // stream's last ID is 0-0) trimmed away at once, as Redis does; the XSETID below
+        // restores the real last ID and counters.
+        encode_command(output, &[b"XADD", key, b"MAXLEN", b"0", b"0-1", b"x", b"y"]);
     }
     for entry in &entries {
         let id = entry.id.to_bytes();

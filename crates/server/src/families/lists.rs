@@ -897,27 +897,26 @@ fn blmpop(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     Ok(())
 }
 
+/// How a move is propagated: BLMOVE as LMOVE with the two sides as the client wrote them (as
+/// Redis rewrites the command), BRPOPLPUSH as RPOPLPUSH.
+enum MoveForm {
+    Lmove { from: Vec<u8>, to: Vec<u8> },
+    Rpoplpush,
+}
+
 /// BLMOVE / BRPOPLPUSH waiting for the source list.
 struct BlockedMove {
     destination: Vec<u8>,
     from: End,
     to: End,
-    /// BRPOPLPUSH propagates as RPOPLPUSH, BLMOVE as LMOVE.
-    legacy: bool,
+    form: MoveForm,
 }
 
 impl BlockedMove {
-    fn propagated<'a>(&self, source: &'a [u8], destination: &'a [u8]) -> Vec<&'a [u8]> {
-        if self.legacy {
-            vec![b"RPOPLPUSH", source, destination]
-        } else {
-            vec![
-                b"LMOVE",
-                source,
-                destination,
-                self.from.keyword(),
-                self.to.keyword(),
-            ]
+    fn propagated<'a>(&'a self, source: &'a [u8], destination: &'a [u8]) -> Vec<&'a [u8]> {
+        match &self.form {
+            MoveForm::Rpoplpush => vec![b"RPOPLPUSH", source, destination],
+            MoveForm::Lmove { from, to } => vec![b"LMOVE", source, destination, from, to],
         }
     }
 }
@@ -996,7 +995,7 @@ fn blocking_move(
     from: End,
     to: End,
     timeout: &[u8],
-    legacy: bool,
+    form: MoveForm,
 ) -> CommandResult {
     let deadline_ms = blocking::parse_timeout_seconds(timeout, context.now_ms)?;
     let limits = limits(context.server);
@@ -1006,7 +1005,7 @@ fn blocking_move(
         destination: destination.to_vec(),
         from,
         to,
-        legacy,
+        form,
     };
     let mut locked = context.lock_keys([source, destination]);
     let moved = move_element(
@@ -1055,7 +1054,11 @@ fn blocking_move(
 fn blmove(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let from = end_argument(args[3])?;
     let to = end_argument(args[4])?;
-    blocking_move(context, args[1], args[2], from, to, args[5], false)
+    let form = MoveForm::Lmove {
+        from: args[3].to_vec(),
+        to: args[4].to_vec(),
+    };
+    blocking_move(context, args[1], args[2], from, to, args[5], form)
 }
 
 /// BRPOPLPUSH source destination timeout
@@ -1067,6 +1070,6 @@ fn brpoplpush(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         End::Right,
         End::Left,
         args[3],
-        true,
+        MoveForm::Rpoplpush,
     )
 }

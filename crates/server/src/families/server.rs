@@ -41,7 +41,9 @@ pub fn register(table: &mut CommandTable) {
     );
     table.handle("command|list", introspection::command_list);
     table.handle("command|help", introspection::command_help);
-    table.handle("debug", debug::debug);
+    // DEBUG runs alone, as on Redis's single thread: DEBUG SLEEP stops everyone, DEBUG LOADAOF
+    // replays the AOF with nothing else running.
+    table.handle_exclusive("debug", debug::debug);
     table.handle("memory|usage", memory::memory_usage);
     table.handle("memory|stats", memory::memory_stats);
     table.handle("memory|doctor", memory::memory_doctor);

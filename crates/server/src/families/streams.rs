@@ -242,7 +242,11 @@ fn parse_trim(
     if !xadd && trim.strategy.is_none() {
         return Err("ERR syntax error, XTRIM must be called with a trimming strategy".into());
     }
-    if limit_given {
+    if context.client.must_obey() {
+        // The AOF holds the exact threshold the trim reached (`~` rewritten to `=`); a LIMIT
+        // given with it is ignored, as Redis does for its master and AOF.
+        trim.limit = 0;
+    } else if limit_given {
         if !trim.approximate {
             return Err(
                 "ERR syntax error, LIMIT cannot be used without the special ~ option".into(),

@@ -226,10 +226,23 @@ fn exec(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
         command.stats.add_calls(1);
         command.stats.add_microseconds(duration.as_micros() as u64);
         crate::latency::record_call(server, context.client, command, args, duration);
-        if let Err(error) = result {
-            command.stats.add_failed();
-            server.stats.count_error(error.0.as_bytes());
-            context.reply.error(error.0.as_bytes());
+        match result {
+            Err(error) => {
+                command.stats.add_failed();
+                server.stats.count_error(error.0.as_bytes());
+                context.reply.error(error.0.as_bytes());
+            }
+            Ok(()) if server.tracking.active() => {
+                let caching_given = context.client.tracking_caching;
+                crate::connection::track_read(
+                    server,
+                    context.client.id,
+                    caching_given,
+                    command,
+                    args,
+                );
+            }
+            Ok(()) => {}
         }
         if server.monitors.active() {
             let source = context.client.shared.address.to_string();

@@ -61,6 +61,10 @@ struct CallState<'a> {
     scope: &'a (dyn HeldScope + 'a),
     replicate: Option<&'a std::cell::Cell<bool>>,
     read_only: bool,
+    /// The client that runs the script: what the script reads is tracked for it.
+    caller_id: u64,
+    /// Whether that client gave CLIENT CACHING for this command.
+    caller_caching: bool,
 }
 
 /// A pointer to the running script's [`CallState`], valid while the script runs.
@@ -297,6 +301,8 @@ impl Engine {
             scope,
             replicate,
             read_only,
+            caller_id: caller.id,
+            caller_caching: caller.tracking_caching,
         };
         let pointer = &mut state as *mut CallState<'_> as *mut CallState<'static>;
         lua.set_app_data(CurrentCall(pointer));
@@ -534,6 +540,15 @@ fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
                     .running
                     .wrote
                     .store(true, Ordering::Relaxed);
+            }
+            if server.tracking.active() {
+                crate::connection::track_read(
+                    server,
+                    state.caller_id,
+                    state.caller_caching,
+                    command,
+                    argv,
+                );
             }
         }
     }

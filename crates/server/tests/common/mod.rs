@@ -30,6 +30,43 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
+/// Whether the server answering on `port` is process `pid`: a connection alone may reach a
+/// listener that is still loading (`-LOADING`: ours), or another test's server on a reused port.
+/// `None` when the server cannot say because it wants AUTH; `Some(false)` also when nothing
+/// answers.
+pub fn server_pid_matches(port: u16, pid: u32) -> Option<bool> {
+    let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return Some(false);
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if (&stream)
+        .write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+        .is_err()
+    {
+        return Some(false);
+    }
+    let mut reply = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        match (&stream).read(&mut buffer) {
+            Ok(0) | Err(_) => return Some(false),
+            Ok(read) => reply.extend_from_slice(&buffer[..read]),
+        }
+        let text = String::from_utf8_lossy(&reply);
+        if text.starts_with("-NOAUTH") {
+            return None;
+        }
+        if text.starts_with('-') {
+            return Some(text.starts_with("-LOADING"));
+        }
+        if text.contains("process_id:") && text.ends_with("\r\n\r\n") {
+            return Some(text.contains(&format!("process_id:{pid}\r\n")));
+        }
+    }
+    Some(false)
+}
+
 impl TestServer {
     pub fn start(extra: &[&str]) -> TestServer {
         for _attempt in 0..5 {
@@ -55,8 +92,23 @@ impl TestServer {
         let mut child = command.spawn().expect("spawn cinnabar-server");
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(TestServer { port, child, dir });
+            match server_pid_matches(port, child.id()) {
+                Some(true) => return Some(TestServer { port, child, dir }),
+                // Another test's server took the port first (ours exits): try another.
+                Some(false) if TcpStream::connect(("127.0.0.1", port)).is_ok() => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return None;
+                }
+                Some(false) => {}
+                // It wants AUTH, so it cannot say who it is: ours unless it exited (a server
+                // that could not bind exits at once).
+                None => {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if let Ok(None) = child.try_wait() {
+                        return Some(TestServer { port, child, dir });
+                    }
+                }
             }
             if let Ok(Some(_status)) = child.try_wait() {
                 // Port taken between choosing and binding, or a bad option: try again.

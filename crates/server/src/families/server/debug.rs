@@ -37,6 +37,7 @@ pub fn debug(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         }
         ("object", 3) | ("object", 4) => object(context, args[2])?,
         ("reload", _) => reload(context, &args[2..])?,
+        ("loadaof", 2) => load_aof(context)?,
         ("digest", 2) => {
             let digest = dataset_digest(context);
             context.reply.simple(digest.as_bytes());
@@ -171,6 +172,25 @@ fn reload(context: &mut Context, options: &[&[u8]]) -> CommandResult {
     }
     drop(locked);
     tracing::info!("DB reloaded by DEBUG RELOAD");
+    context.reply.ok();
+    Ok(())
+}
+
+/// DEBUG LOADAOF: flushes the AOF to disk, empties the dataset and replays the AOF.
+fn load_aof(context: &mut Context) -> CommandResult {
+    let server = context.server;
+    let empty = || {
+        let mut locked = context.lock_everything();
+        for (_, _, shard) in locked.iter_mut() {
+            shard.watched.touch_where(|_| true);
+            shard.clear();
+        }
+        server.tracking.invalidate_all();
+    };
+    crate::aof::load_again(server, empty).map_err(|error| {
+        tracing::warn!("DEBUG LOADAOF failed: {error}");
+        crate::context::CommandError::from(error)
+    })?;
     context.reply.ok();
     Ok(())
 }
@@ -376,6 +396,8 @@ fn help(context: &mut Context) {
             "    unit tests to simulate Redis errors.",
             "LOG <message>",
             "    Write <message> to the server log.",
+            "LOADAOF",
+            "    Flush the AOF buffers on disk and reload the AOF in memory.",
             "OBJECT <key>",
             "    Show low level info about `key` and associated value.",
             "PROTOCOL <type>",
