@@ -924,6 +924,60 @@ pub fn decode_payload(payload: &[u8], limits: &Limits) -> Result<Value, PayloadE
     value.ok_or_else(|| PayloadError::BadFormat(Error::new("empty keys are not allowed")))
 }
 
+/// The payload of FUNCTION DUMP, as Redis writes it: each library's source as a `FUNCTION2`
+/// record, then the RDB version and the CRC64 of everything before it.
+pub fn functions_payload<'s>(
+    sources: impl Iterator<Item = &'s [u8]>,
+    options: &EncodeOptions,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for source in sources {
+        out.push(OPCODE_FUNCTION2);
+        write_string(&mut out, source, options);
+    }
+    out.extend_from_slice(&VERSION_WRITTEN.to_le_bytes());
+    let crc = crc64::update(0, &out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Reads a FUNCTION DUMP payload (from Redis or Cinnabar) back into library sources.
+pub fn decode_functions_payload(payload: &[u8]) -> Result<Vec<Vec<u8>>, PayloadError> {
+    if payload.len() < 10 {
+        return Err(PayloadError::VersionOrChecksum);
+    }
+    let body_end = payload.len() - 10;
+    let version = u16::from_le_bytes([payload[body_end], payload[body_end + 1]]);
+    if version > VERSION_MAX {
+        return Err(PayloadError::VersionOrChecksum);
+    }
+    let stored = u64::from_le_bytes(payload[body_end + 2..].try_into().expect("8 bytes"));
+    if stored != crc64::update(0, &payload[..body_end + 2]) {
+        return Err(PayloadError::VersionOrChecksum);
+    }
+    let mut input = Input {
+        bytes: &payload[..body_end],
+        position: 0,
+    };
+    let mut sources = Vec::new();
+    while input.remaining() > 0 {
+        match input.byte().map_err(PayloadError::BadFormat)? {
+            OPCODE_FUNCTION2 => sources.push(input.string().map_err(PayloadError::BadFormat)?),
+            OPCODE_FUNCTION_PRE_GA => {
+                return Err(PayloadError::BadFormat(Error::new(
+                    "Pre-GA function format not supported",
+                )))
+            }
+            _ => {
+                return Err(PayloadError::BadFormat(Error::new(
+                    "given type is not a function",
+                )))
+            }
+        }
+    }
+    Ok(sources)
+}
+
 /// How objects are written.
 #[derive(Clone, Copy, Debug)]
 pub struct EncodeOptions {

@@ -300,25 +300,43 @@ impl DerefMut for ShardGuard<'_> {
 
 /// Appends a write to the stream (or the transaction's capture) and records the change of its
 /// keys for WATCH through `touch`.
+/// Which keys a propagated write changed (for WATCH and tracking).
+#[derive(Clone, Copy)]
+pub enum Changed<'a> {
+    /// Every key the command names.
+    KeysOfCommand,
+    /// Only these (SMOVE of a member the destination already holds changes the source alone).
+    Only(&'a [&'a [u8]]),
+}
+
 fn propagate_write(
     server: &Server,
     scope: Option<&dyn HeldScope>,
     database: usize,
     args: &[&[u8]],
+    changed: Changed<'_>,
     watched: bool,
     mut touch: impl FnMut(&[u8]),
 ) {
     let tracking = server.tracking.active();
     if watched || tracking {
-        if let Some(command) = server.commands.get(args[0]) {
-            for position in command.key_positions(args) {
-                if watched {
-                    touch(args[position]);
-                }
-                if tracking {
-                    server.tracking.invalidate(args[position]);
+        let mut changed_key = |key: &[u8]| {
+            if watched {
+                touch(key);
+            }
+            if tracking {
+                server.tracking.invalidate(key);
+            }
+        };
+        match changed {
+            Changed::KeysOfCommand => {
+                if let Some(command) = server.commands.get(args[0]) {
+                    for position in command.key_positions(args) {
+                        changed_key(args[position]);
+                    }
                 }
             }
+            Changed::Only(keys) => keys.iter().for_each(|key| changed_key(key)),
         }
     }
     match scope {
@@ -406,9 +424,15 @@ impl<'s> Locked<'s> {
         flush_expired(server, scope, database, &mut self.guard);
         let watched = !self.guard.watched.is_empty();
         let guard = &mut self.guard;
-        propagate_write(server, scope, database, args, watched, |key| {
-            guard.watched.touch(key)
-        });
+        propagate_write(
+            server,
+            scope,
+            database,
+            args,
+            Changed::KeysOfCommand,
+            watched,
+            |key| guard.watched.touch(key),
+        );
     }
 
     pub fn database(&self) -> usize {
@@ -504,13 +528,18 @@ impl<'s> LockedMany<'s> {
     /// Propagates a write of `database` made under these locks (and records the change of its
     /// keys for WATCH).
     pub fn propagate(&mut self, database: usize, args: &[&[u8]]) {
+        self.propagate_changing(database, args, Changed::KeysOfCommand);
+    }
+
+    /// Propagates a write that changed only some of the keys it names.
+    pub fn propagate_changing(&mut self, database: usize, args: &[&[u8]], changed: Changed<'_>) {
         let watched = self
             .guards
             .iter()
             .any(|(_, guard)| !guard.watched.is_empty());
         let (server, scope) = (self.server, self.scope);
         let guards = &mut self.guards;
-        propagate_write(server, scope, database, args, watched, |key| {
+        propagate_write(server, scope, database, args, changed, watched, |key| {
             if let Some(position) = find_guard(guards, database, shard_index(key)) {
                 guards[position].1.watched.touch(key);
             }

@@ -664,6 +664,35 @@ fn differential_libraries() {
         let actual = ours.call(&argv);
         assert_eq!(actual, expected, "{script}");
     }
+    // FUNCTION DUMP payloads are Redis's: each side restores the other's.
+    let library = b"#!lua name=queue\nredis.register_function('claim', function(keys, args) return redis.call('zrangebyscore', keys[1], '-inf', args[1], 'LIMIT', 0, 1) end)";
+    assert_eq!(theirs.call(&[b"FUNCTION", b"LOAD", library]), bulk("queue"));
+    let dumped = theirs.call(&[b"FUNCTION", b"DUMP"]);
+    let Reply::Bulk(redis_payload) = dumped else {
+        panic!("FUNCTION DUMP replied {dumped:?}");
+    };
+    assert_eq!(
+        ours.call(&[b"FUNCTION", b"RESTORE", &redis_payload]),
+        ok()
+    );
+    assert_eq!(ours.cmd("ZADD jobs 5 due"), int(1));
+    assert_eq!(ours.cmd("FCALL claim 1 jobs 10"), bulks(&["due"]));
+    let Reply::Bulk(our_payload) = ours.call(&[b"FUNCTION", b"DUMP"]) else {
+        panic!("FUNCTION DUMP is not a bulk");
+    };
+    assert_eq!(theirs.cmd("FUNCTION FLUSH"), ok());
+    assert_eq!(theirs.call(&[b"FUNCTION", b"RESTORE", &our_payload]), ok());
+    assert_eq!(
+        theirs.cmd("FUNCTION LIST").items()[0].items()[1],
+        bulk("queue")
+    );
+    let mut corrupt = our_payload.clone();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 1;
+    assert_eq!(
+        ours.call(&[b"FUNCTION", b"RESTORE", &corrupt]),
+        error("ERR payload version or checksum are wrong")
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

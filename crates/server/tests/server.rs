@@ -845,3 +845,29 @@ fn config_set_port_moves_the_listener() {
     );
     assert!(std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err());
 }
+
+#[test]
+fn container_commands_have_help_and_modules_are_refused() {
+    let server = TestServer::start(&["--enable-module-command", "yes"]);
+    let mut client = server.client();
+    for name in [
+        "OBJECT", "MEMORY", "PUBSUB", "SLOWLOG", "CLIENT", "COMMAND", "CONFIG", "FUNCTION",
+        "MODULE", "XINFO", "XGROUP", "LATENCY", "SCRIPT",
+    ] {
+        let help = client.cmd(&format!("{name} HELP")).items();
+        assert_eq!(
+            help[0].text(),
+            format!("{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
+        );
+        assert_eq!(help[help.len() - 2].text(), "HELP");
+    }
+    assert_eq!(client.cmd("MODULE LIST"), array(vec![]));
+    assert_eq!(
+        client.cmd("MODULE LOAD /tmp/nothing.so"),
+        error("ERR Error loading the extension. Please check the server logs.")
+    );
+    assert_eq!(
+        client.cmd("MODULE UNLOAD nothing"),
+        error("ERR Error unloading module: no such module with that name")
+    );
+}

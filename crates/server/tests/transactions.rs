@@ -311,3 +311,25 @@ fn watch_of_a_stale_key_survives_its_deletion_not_its_rewrite() {
     assert_eq!(client.cmd("PING"), status("QUEUED"));
     assert_eq!(client.cmd("EXEC"), Reply::NilArray);
 }
+
+#[test]
+fn watch_is_broken_only_by_writes_that_change_the_key() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let mut other = server.client();
+    assert_eq!(client.cmd("SADD src a b"), int(2));
+    assert_eq!(client.cmd("SADD dst a"), int(1));
+    // SMOVE of a member the destination already holds leaves the destination untouched.
+    assert_eq!(client.cmd("WATCH dst"), ok());
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("SADD dst c"), status("QUEUED"));
+    assert_eq!(other.cmd("SMOVE src dst a"), int(1));
+    assert_eq!(client.cmd("EXEC"), array(vec![int(1)]));
+    assert_eq!(client.cmd("SCARD dst"), int(2));
+    // A new member changes it.
+    assert_eq!(client.cmd("WATCH dst"), ok());
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("SADD dst d"), status("QUEUED"));
+    assert_eq!(other.cmd("SMOVE src dst b"), int(1));
+    assert_eq!(client.cmd("EXEC"), Reply::NilArray);
+}

@@ -30,6 +30,7 @@ pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
+pub mod modules;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
@@ -54,6 +55,7 @@ pub fn register_all(table: &mut CommandTable) {
     hyperloglog::register(table);
     keys::register(table);
     lists::register(table);
+    modules::register(table);
     persistence::register(table);
     pubsub::register(table);
     replication::register(table);

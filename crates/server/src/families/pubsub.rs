@@ -27,6 +27,29 @@ pub fn register(table: &mut CommandTable) {
     table.handle("pubsub|numsub", pubsub_numsub);
     table.handle("pubsub|shardnumsub", pubsub_shardnumsub);
     table.handle("pubsub|numpat", pubsub_numpat);
+    table.handle("pubsub|help", pubsub_help);
+}
+
+/// PUBSUB HELP
+fn pubsub_help(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    crate::families::server::reply_help(
+        context,
+        "PUBSUB",
+        &[
+            "CHANNELS [<pattern>]",
+            "    Return the currently active channels matching a <pattern> (default: '*').",
+            "NUMPAT",
+            "    Return number of subscriptions to patterns.",
+            "NUMSUB [<channel> ...]",
+            "    Return the number of subscribers for the specified channels, excluding",
+            "    pattern subscriptions(default: no channels).",
+            "SHARDCHANNELS [<pattern>]",
+            "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+            "SHARDNUMSUB [<shardchannel> ...]",
+            "    Return the number of subscribers for the specified shard level channel(s)",
+        ],
+    );
+    Ok(())
 }
 
 /// Which registry a subscription command works on.

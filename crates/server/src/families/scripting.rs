@@ -33,6 +33,8 @@ pub fn register(table: &mut CommandTable) {
     table.handle("function|restore", function_restore);
     table.handle("function|stats", function_stats);
     table.handle("function|kill", function_kill);
+    table.handle("function|help", function_help);
+    table.handle("script|help", script_help);
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -432,19 +434,15 @@ fn function_list(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     Ok(())
 }
 
-/// Magic and version at the start of a FUNCTION DUMP payload.
-const DUMP_MAGIC: &[u8] = b"CNBRFN1";
-
-/// FUNCTION DUMP
+/// FUNCTION DUMP: every library in Redis's payload format (FUNCTION2 records, RDB version,
+/// CRC64), so that payloads move between Cinnabar and Redis.
 fn function_dump(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    let options = crate::rdb::encode_options(context.server);
     let engine = context.server.scripting.engine();
-    let mut payload = DUMP_MAGIC.to_vec();
-    for library in engine.libraries.values() {
-        payload.extend_from_slice(&(library.code.len() as u32).to_le_bytes());
-        payload.extend_from_slice(&library.code);
-    }
-    let checksum = crate::scripting::sha1::digest(&payload);
-    payload.extend_from_slice(&checksum[..8]);
+    let payload = persist::rdb::functions_payload(
+        engine.libraries.values().map(|library| &library.code[..]),
+        &options,
+    );
     drop(engine);
     context.reply.bulk(&payload);
     Ok(())
@@ -471,30 +469,14 @@ fn function_restore(context: &mut Context, args: &[&[u8]]) -> CommandResult {
                     .into(),
             ),
         };
-    let payload = args[2];
-    let invalid =
-        || crate::context::CommandError::from("ERR payload version or checksum are wrong");
-    if payload.len() < DUMP_MAGIC.len() + 8 || !payload.starts_with(DUMP_MAGIC) {
-        return Err(invalid());
-    }
-    let (body, checksum) = payload.split_at(payload.len() - 8);
-    if crate::scripting::sha1::digest(body)[..8] != *checksum {
-        return Err(invalid());
-    }
-    let mut codes = Vec::new();
-    let mut rest = &body[DUMP_MAGIC.len()..];
-    while !rest.is_empty() {
-        if rest.len() < 4 {
-            return Err(invalid());
+    let codes = persist::rdb::decode_functions_payload(args[2]).map_err(|error| match error {
+        persist::rdb::PayloadError::VersionOrChecksum => {
+            crate::context::CommandError::from("ERR payload version or checksum are wrong")
         }
-        let length = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        rest = &rest[4..];
-        if rest.len() < length {
-            return Err(invalid());
+        persist::rdb::PayloadError::BadFormat(error) => {
+            crate::context::CommandError::from(format!("ERR {error}"))
         }
-        codes.push(rest[..length].to_vec());
-        rest = &rest[length..];
-    }
+    })?;
     let mut engine = context.server.scripting.engine();
     if policy == RestorePolicy::Flush {
         engine.flush_libraries();
@@ -549,5 +531,76 @@ fn function_stats(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
     reply.integer(scripting.library_count.load(Ordering::Relaxed) as i64);
     reply.bulk(b"functions_count");
     reply.integer(scripting.function_count.load(Ordering::Relaxed) as i64);
+    Ok(())
+}
+
+/// SCRIPT HELP
+fn script_help(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    crate::families::server::reply_help(
+        context,
+        "SCRIPT",
+        &[
+            "EXISTS <sha1> [<sha1> ...]",
+            "    Return information about the existence of the scripts in the script cache.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Flush the Lua scripts cache. Very dangerous on replicas.",
+            "    When called without the optional mode argument, the behavior is determined by the",
+            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            "    * ASYNC: Asynchronously flush the scripts cache.",
+            "    * SYNC: Synchronously flush the scripts cache.",
+            "KILL",
+            "    Kill the currently executing Lua script.",
+            "LOAD <script>",
+            "    Load a script into the scripts cache without executing it.",
+        ],
+    );
+    Ok(())
+}
+
+/// FUNCTION HELP
+fn function_help(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    crate::families::server::reply_help(
+        context,
+        "FUNCTION",
+        &[
+            "LOAD [REPLACE] <FUNCTION CODE>",
+            "    Create a new library with the given library name and code.",
+            "DELETE <LIBRARY NAME>",
+            "    Delete the given library.",
+            "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+            "    Return general information on all the libraries:",
+            "    * Library name",
+            "    * The engine used to run the Library",
+            "    * Library description",
+            "    * Functions list",
+            "    * Library code (if WITHCODE is given)",
+            "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+            "STATS",
+            "    Return information about the current function running:",
+            "    * Function name",
+            "    * Command used to run the function",
+            "    * Duration in MS that the function is running",
+            "    If no function is running, return nil",
+            "    In addition, returns a list of available engines.",
+            "KILL",
+            "    Kill the current running function.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Delete all the libraries.",
+            "    When called without the optional mode argument, the behavior is determined by the",
+            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            "    * ASYNC: Asynchronously flush the libraries.",
+            "    * SYNC: Synchronously flush the libraries.",
+            "DUMP",
+            "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
+            "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+            "    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
+            "    control how to handle existing libraries (default APPEND):",
+            "    * FLUSH: delete all existing libraries.",
+            "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
+            "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
+            "      libraries with the new libraries (notice that even on this option there is a chance of failure",
+            "      in case of functions name collision with another library).",
+        ],
+    );
     Ok(())
 }

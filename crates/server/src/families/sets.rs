@@ -414,9 +414,15 @@ fn smove(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         source,
         now_ms,
     );
+    // The destination changes (its watchers and `sadd` event) only when the member is new to it.
     let shard = locked.shard(database, destination);
-    match shard.lookup(destination, now_ms) {
-        Some(mut entry) => {
+    let already_there = shard
+        .lookup(destination, now_ms)
+        .map(|entry| entry.value().as_set().is_some_and(|set| set.contains(member)));
+    match already_there {
+        Some(true) => {}
+        Some(false) => {
+            let mut entry = shard.lookup(destination, now_ms).expect("found above");
             let set = entry.value_mut().as_set_mut().expect("checked to be a set");
             set.add(member, &limits);
         }
@@ -426,8 +432,13 @@ fn smove(context: &mut Context, args: &[&[u8]]) -> CommandResult {
             shard.insert(destination, Value::Set(Box::new(set)), None, now_ms);
         }
     }
-    locked.propagate(database, args);
-    context.notify(EventClass::Set, "sadd", destination);
+    if already_there == Some(true) {
+        let changed = [source];
+        locked.propagate_changing(database, args, crate::context::Changed::Only(&changed));
+    } else {
+        locked.propagate(database, args);
+        context.notify(EventClass::Set, "sadd", destination);
+    }
     drop(locked);
     context.reply.integer(1);
     Ok(())
