@@ -309,6 +309,22 @@ pub fn serve_ready(server: &Server, database: usize, shard: &mut Shard, now_ms: 
     tracing::warn!("serving blocked clients did not settle after {SERVE_ROUNDS_MAX} rounds");
 }
 
+/// Propagates the write a served waiter made (its pop or move, not the blocking command) from
+/// the writer's locked `shard`, which holds every key the write names: watchers of those keys
+/// see the change and tracking clients get their invalidations, as for any other write.
+pub fn propagate_served(server: &Server, database: usize, shard: &mut Shard, args: &[&[u8]]) {
+    let tracking = server.tracking.active();
+    if let Some(command) = server.commands.get(args[0]) {
+        for position in command.key_positions(args) {
+            shard.watched.touch(args[position]);
+            if tracking {
+                server.tracking.invalidate(args[position]);
+            }
+        }
+    }
+    server.propagation.append(database, args);
+}
+
 /// Removes the waiter from every queue it is in and from the registry.
 fn cleanup(server: &Server, waiter: &Arc<Waiter>) {
     let token: WaiterToken = waiter.clone();

@@ -424,7 +424,7 @@ async fn write_output(
 
 /// Looks the command up, checks it may run, runs it and accounts for it.
 pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mut Vec<u8>) {
-    let reply_start = output.len();
+    let mut reply_start = output.len();
     let started_us = unix_time_us();
     let now_ms = if server.aof.is_loading() {
         0
@@ -455,6 +455,14 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
         }
         Err((Some(command), crate::eviction::OOM_ERROR.into()))
     });
+    // Pushes delivered before the command runs (invalidations of keys evicted just now, among
+    // others) go out before its reply, as Redis writes them into the client's buffer at once.
+    if client.mailbox.pending_bytes() > 0 {
+        let pending = client.mailbox.take();
+        output.extend_from_slice(&pending);
+        client.mailbox.written(pending.len());
+        reply_start = output.len();
+    }
     if client.transaction.is_some() {
         let queue = match &resolved {
             Ok(command) => !crate::families::transactions::runs_inside_multi(command),

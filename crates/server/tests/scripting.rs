@@ -383,6 +383,24 @@ fn sandbox() {
 }
 
 #[test]
+fn calls_with_thousands_of_arguments() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    // Up to Lua 5.1's C stack limit (8000 slots), as Redis allows.
+    let script = "local a = {} for i = 1, 7999 do a[i] = i end return redis.call('rpush', KEYS[1], unpack(a))";
+    assert_eq!(eval(&mut client, script, &["l"], &[]), int(7999));
+    let script = "local a = {} for i = 1, 7000 do a[i] = 'x' end return redis.pcall('sadd', KEYS[1], unpack(a))";
+    assert_eq!(eval(&mut client, script, &["s"], &[]), int(1));
+    assert_eq!(client.cmd("LINDEX l 7998"), bulk("7999"));
+    // A bad argument among many is still refused.
+    let script = "local a = {} for i = 1, 100 do a[i] = 'x' end a[50] = {} return redis.pcall('sadd', KEYS[1], unpack(a))";
+    assert_eq!(
+        eval(&mut client, script, &["s"], &[]),
+        error("ERR Command arguments must be strings or integers")
+    );
+}
+
+#[test]
 fn libraries() {
     let server = TestServer::start(&[]);
     let mut client = server.client();
@@ -490,6 +508,14 @@ fn functions() {
         client.call(&[b"FUNCTION", b"RESTORE", b"garbage"]),
         error("ERR payload version or checksum are wrong")
     );
+    assert_eq!(
+        client.call(&[b"FUNCTION", b"restore", &dump, b"FLUSH", b"extra"]),
+        error("ERR unknown subcommand or wrong number of arguments for 'restore'. Try FUNCTION HELP.")
+    );
+    assert_eq!(
+        client.call(&[b"FUNCTION", b"RESTORE", &dump, b"SOMETIMES"]),
+        error("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.")
+    );
     assert_eq!(client.cmd("FUNCTION FLUSH"), ok());
     assert_eq!(client.cmd("FUNCTION LIST"), array(vec![]));
     assert_eq!(
@@ -514,6 +540,11 @@ fn busy_script_and_kill() {
         }
         assert!(Instant::now() < deadline, "never BUSY: {reply:?}");
     }
+    // An EVAL is killed by SCRIPT KILL only.
+    assert_eq!(
+        other.cmd("FUNCTION KILL"),
+        error("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
+    );
     assert_eq!(other.cmd("SCRIPT KILL"), ok());
     let reply = error_text(runner.read_reply());
     assert!(

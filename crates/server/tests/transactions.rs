@@ -333,3 +333,27 @@ fn watch_is_broken_only_by_writes_that_change_the_key() {
     assert_eq!(other.cmd("SMOVE src dst b"), int(1));
     assert_eq!(client.cmd("EXEC"), Reply::NilArray);
 }
+
+#[test]
+fn a_served_blocking_move_breaks_watch_of_its_destination() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let mut waiter = server.client();
+    let mut other = server.client();
+    waiter.send(&[b"BLMOVE", b"src{t}", b"dst{t}", b"LEFT", b"RIGHT", b"0"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !other
+        .cmd("INFO clients")
+        .text()
+        .contains("blocked_clients:1\r\n")
+    {
+        assert!(std::time::Instant::now() < deadline, "never blocked");
+    }
+    assert_eq!(client.cmd("WATCH dst{t}"), ok());
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("LLEN dst{t}"), status("QUEUED"));
+    // The push names src only; the waiter served by it writes dst.
+    assert_eq!(other.cmd("LPUSH src{t} job"), int(1));
+    assert_eq!(waiter.read_reply(), bulk("job"));
+    assert_eq!(client.cmd("EXEC"), Reply::NilArray);
+}

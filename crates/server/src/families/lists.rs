@@ -731,11 +731,6 @@ fn lmpop(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 // that fills one of its keys, through its `BlockedOperation`.
 
 /// Propagates a pop served to a blocked client (under the writer's lock of `shard`).
-fn propagate_served(server: &Server, database: usize, shard: &mut Shard, args: &[&[u8]]) {
-    shard.watched.touch(args[1]);
-    server.propagation.append(database, args);
-}
-
 fn pop_command_name(end: End) -> &'static [u8] {
     match end {
         End::Left => b"LPOP",
@@ -773,7 +768,7 @@ impl BlockedOperation for BlockedPop {
                 reply.array(2);
                 reply.bulk(key);
                 reply_item(reply, element.as_item());
-                propagate_served(server, database, shard, &[pop_command_name(self.end), key]);
+                blocking::propagate_served(server, database, shard, &[pop_command_name(self.end), key]);
                 server.notify_removal(
                     EventClass::List,
                     pop_event(self.end),
@@ -793,7 +788,7 @@ impl BlockedOperation for BlockedPop {
                 });
                 let mut count_text = itoa::Buffer::new();
                 let count_text = count_text.format(popping).as_bytes();
-                propagate_served(
+                blocking::propagate_served(
                     server,
                     database,
                     shard,
@@ -969,7 +964,7 @@ impl BlockedOperation for BlockedMove {
         };
         reply_item(reply, element.as_item());
         shard.watched.touch(destination);
-        propagate_served(server, database, shard, &self.propagated(key, destination));
+        blocking::propagate_served(server, database, shard, &self.propagated(key, destination));
         notify_moved(
             server,
             database,

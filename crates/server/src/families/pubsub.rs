@@ -230,6 +230,7 @@ fn publish_to(context: &mut Context, args: &[&[u8]], kind: MessageKind) -> Comma
     let sender = context.client.mailbox.clone();
     let subscribed = context.client.subscriptions.count() > 0;
     let now_ms = context.now_ms;
+    let mut own_copies = Vec::new();
     let receivers = context.server.pubsub.publish(
         kind,
         args[1],
@@ -237,10 +238,12 @@ fn publish_to(context: &mut Context, args: &[&[u8]], kind: MessageKind) -> Comma
         // Inside EXEC the client's own copies go through its mailbox, after EXEC's reply (as
         // Redis sends them), not into the middle of it.
         (subscribed && !context.in_transaction()).then_some(&sender),
-        context.reply.buffer(),
+        &mut own_copies,
         now_ms,
     );
     context.reply.integer(receivers as i64);
+    // A client's own copies follow the reply to its PUBLISH (Redis 7.2).
+    context.reply.buffer().extend_from_slice(&own_copies);
     Ok(())
 }
 

@@ -275,16 +275,28 @@ fn script_flush(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 }
 
 /// SCRIPT KILL and FUNCTION KILL: only while a script (or function) that wrote nothing runs.
-fn kill(context: &mut Context, function: bool) -> CommandResult {
+/// What SCRIPT KILL and FUNCTION KILL may stop.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Killable {
+    Eval,
+    Function,
+}
+
+fn kill(context: &mut Context, target: Killable) -> CommandResult {
     let running = &context.server.scripting.running;
     if !running.active.load(Ordering::Acquire) {
         return Err("NOTBUSY No scripts in execution right now.".into());
     }
-    if running.function.load(Ordering::Relaxed) != function {
-        return Err(if function {
-            "NOTBUSY No scripts in execution right now."
-        } else {
-            "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+    let running_kind = if running.function.load(Ordering::Relaxed) {
+        Killable::Function
+    } else {
+        Killable::Eval
+    };
+    if running_kind != target {
+        // Each kind is killed by its own command only; the error names that command.
+        return Err(match running_kind {
+            Killable::Function => "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.",
+            Killable::Eval => "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
         }
         .into());
     }
@@ -298,12 +310,12 @@ fn kill(context: &mut Context, function: bool) -> CommandResult {
 
 /// SCRIPT KILL
 fn script_kill(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
-    kill(context, false)
+    kill(context, Killable::Eval)
 }
 
 /// FUNCTION KILL
 fn function_kill(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
-    kill(context, true)
+    kill(context, Killable::Function)
 }
 
 fn update_counts(context: &Context, engine: &crate::scripting::engine::Engine) {
@@ -463,7 +475,13 @@ fn function_restore(context: &mut Context, args: &[&[u8]]) -> CommandResult {
             Some(word) if args.len() == 4 && is(word, "FLUSH") => RestorePolicy::Flush,
             Some(word) if args.len() == 4 && is(word, "APPEND") => RestorePolicy::Append,
             Some(word) if args.len() == 4 && is(word, "REPLACE") => RestorePolicy::Replace,
-            Some(_) if args.len() > 4 => return Err(errors::SYNTAX.into()),
+            Some(_) if args.len() > 4 => {
+                return Err(format!(
+                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
+                    String::from_utf8_lossy(args[1])
+                )
+                .into())
+            }
             Some(_) => return Err(
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."
                     .into(),

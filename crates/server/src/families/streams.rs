@@ -1015,8 +1015,7 @@ impl BlockedOperation for BlockedRead {
         }
         for command in &propagation {
             let command: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
-            shard.watched.touch(key);
-            server.propagation.append(database, &command);
+            crate::blocking::propagate_served(server, database, shard, &command);
         }
         write_read_reply(reply, &[key], &[(0, delivered)]);
         ServeOutcome::Served

@@ -1588,11 +1588,14 @@ impl BlockedOperation for ZsetPop {
         match self.count {
             Some(_) => {
                 let popped_count = itoa::Buffer::new().format(popped.len()).to_string();
-                server
-                    .propagation
-                    .append(database, &[name, key, popped_count.as_bytes()]);
+                crate::blocking::propagate_served(
+                    server,
+                    database,
+                    shard,
+                    &[name, key, popped_count.as_bytes()],
+                );
             }
-            None => server.propagation.append(database, &[name, key]),
+            None => crate::blocking::propagate_served(server, database, shard, &[name, key]),
         }
         server.notify_removal(
             EventClass::SortedSet,

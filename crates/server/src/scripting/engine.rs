@@ -564,22 +564,50 @@ fn with_state<R>(lua: &Lua, f: impl FnOnce(&mut CallState) -> R) -> Option<R> {
     Some(f(state))
 }
 
-/// `redis.call` / `redis.pcall`: (true, reply) or (false, error table).
+/// `redis.call` / `redis.pcall` with few arguments: (true, reply) or (false, error table).
 fn primitive_call(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
-    if args.is_empty() {
+    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(args.len());
+    for arg in args.iter() {
+        match argument_bytes(arg) {
+            Some(bytes) => argv.push(bytes),
+            None => return error_table(lua, "ERR Command arguments must be strings or integers"),
+        }
+    }
+    call_with(lua, argv)
+}
+
+/// `redis.call` / `redis.pcall` with many arguments, packed in one table by [`calling_call`]
+/// (one argument at a time crosses into Rust, whatever their count).
+fn primitive_call_packed(lua: &Lua, packed: Table) -> mlua::Result<(bool, Value)> {
+    let count = packed.raw_len();
+    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(count);
+    for index in 1..=count {
+        let arg: Value = packed.raw_get(index)?;
+        match argument_bytes(&arg) {
+            Some(bytes) => argv.push(bytes),
+            None => return error_table(lua, "ERR Command arguments must be strings or integers"),
+        }
+    }
+    call_with(lua, argv)
+}
+
+/// A command argument from Lua: a string, or a number in Redis's formatting.
+fn argument_bytes(arg: &Value) -> Option<Vec<u8>> {
+    match arg {
+        Value::String(text) => Some(text.as_bytes().to_vec()),
+        Value::Integer(value) => Some(value.to_string().into_bytes()),
+        Value::Number(value) => Some(lua_number_text(*value).into_bytes()),
+        _ => None,
+    }
+}
+
+/// Runs a command for the script: (true, reply) or (false, error table).
+fn call_with(lua: &Lua, argv: Vec<Vec<u8>>) -> mlua::Result<(bool, Value)> {
+    if argv.is_empty() {
         return error_table(
             lua,
             "ERR Please specify at least one argument for this redis lib call",
         );
-    }
-    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(args.len());
-    for arg in args.iter() {
-        match arg {
-            Value::String(text) => argv.push(text.as_bytes().to_vec()),
-            Value::Integer(value) => argv.push(value.to_string().into_bytes()),
-            Value::Number(value) => argv.push(lua_number_text(*value).into_bytes()),
-            _ => return error_table(lua, "ERR Command arguments must be strings or integers"),
-        }
     }
     let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
     let Some((output, resp3)) = with_state(lua, |state| {
@@ -910,7 +938,58 @@ macro_rules! raising {
     };
 }
 
-raising!(raising_call, c"cinnabar.call");
+/// Arguments beyond this count reach the Rust primitive packed in one table: mlua would hold a
+/// reference per argument, and Redis lets a script pass up to LUAI_MAXCSTACK (8000) of them.
+const CALL_ARGUMENTS_UNPACKED_MAX: std::os::raw::c_int = 64;
+
+/// Calls `redis.call`'s primitive with the arguments on the stack (packed in a table past
+/// [`CALL_ARGUMENTS_UNPACKED_MAX`]), leaving (ok, value) on the stack.
+///
+/// # Safety
+/// `state` is the calling Lua state, inside a C function call.
+unsafe fn call_primitive(state: *mut mlua::ffi::lua_State) {
+    use mlua::ffi;
+    // SAFETY: plain Lua C API use on the calling state; a C function has LUA_MINSTACK free slots.
+    unsafe {
+        let count = ffi::lua_gettop(state);
+        if count > CALL_ARGUMENTS_UNPACKED_MAX {
+            ffi::lua_createtable(state, count, 0);
+            ffi::lua_insert(state, 1);
+            for index in (1..=count).rev() {
+                ffi::lua_rawseti(state, 1, index as ffi::lua_Integer);
+            }
+            ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, c"cinnabar.call_packed".as_ptr());
+            ffi::lua_insert(state, 1);
+            ffi::lua_call(state, 1, 2);
+        } else {
+            ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, c"cinnabar.call".as_ptr());
+            ffi::lua_insert(state, 1);
+            ffi::lua_call(state, count, 2);
+        }
+    }
+}
+
+/// `redis.pcall`'s core: (ok, value).
+unsafe extern "C-unwind" fn calling_call(state: *mut mlua::ffi::lua_State) -> std::os::raw::c_int {
+    // SAFETY: called by Lua as a C function.
+    unsafe { call_primitive(state) };
+    2
+}
+
+/// `redis.call`: the reply, or the error table raised.
+unsafe extern "C-unwind" fn raising_call(state: *mut mlua::ffi::lua_State) -> std::os::raw::c_int {
+    use mlua::ffi;
+    // SAFETY: called by Lua as a C function; nothing with a destructor lives in this frame when
+    // `lua_error` unwinds through it.
+    unsafe {
+        call_primitive(state);
+        if ffi::lua_toboolean(state, -2) == 0 {
+            ffi::lua_error(state);
+        }
+    }
+    1
+}
+
 raising!(raising_sha1hex, c"cinnabar.sha1hex");
 raising!(raising_log, c"cinnabar.log");
 raising!(raising_setresp, c"cinnabar.setresp");
@@ -920,8 +999,12 @@ raising!(raising_register_function, c"cinnabar.register_function");
 
 fn bootstrap(lua: &Lua) -> mlua::Result<(Table, Table, Function)> {
     let primitives = lua.create_table()?;
-    let raising_functions: [(&str, mlua::ffi::lua_CFunction, Function); 7] = [
-        ("call", raising_call, lua.create_function(primitive_call)?),
+    lua.set_named_registry_value("cinnabar.call", lua.create_function(primitive_call)?)?;
+    lua.set_named_registry_value(
+        "cinnabar.call_packed",
+        lua.create_function(primitive_call_packed)?,
+    )?;
+    let raising_functions: [(&str, mlua::ffi::lua_CFunction, Function); 6] = [
         (
             "sha1hex",
             raising_sha1hex,
@@ -955,8 +1038,11 @@ fn bootstrap(lua: &Lua) -> mlua::Result<(Table, Table, Function)> {
         // SAFETY: the C functions only use the Lua API on the state they are given.
         raising.set(name, unsafe { lua.create_c_function(c_function)? })?;
     }
+    // SAFETY: as above.
+    raising.set("call", unsafe { lua.create_c_function(raising_call)? })?;
     primitives.set("raising", raising)?;
-    primitives.set("call", lua.create_function(primitive_call)?)?;
+    // SAFETY: as above.
+    primitives.set("call", unsafe { lua.create_c_function(calling_call)? })?;
     primitives.set("sha1hex", lua.create_function(primitive_sha1hex)?)?;
     primitives.set("log", lua.create_function(primitive_log)?)?;
     primitives.set("setresp", lua.create_function(primitive_setresp)?)?;
