@@ -194,6 +194,12 @@ pub fn rejects(server: &Server, client: &Client, command: &Command) -> bool {
         })
 }
 
+/// Whether memory is over `maxmemory` and eviction cannot bring it back (writes that may grow
+/// memory are refused). Cheap when no limit is set.
+pub fn out_of_memory(server: &Server) -> bool {
+    server.config.hot.maxmemory.load(Ordering::Relaxed) != 0 && perform(server) == Outcome::Fail
+}
+
 /// Evicts keys until memory is under `maxmemory`, or the round's time runs out (the background
 /// task then goes on), or nothing can be evicted.
 pub fn perform(server: &Server) -> Outcome {

@@ -39,6 +39,7 @@ pub async fn active_expiry_loop(server: Arc<Server>) {
             return;
         }
         if !server.active_expire_enabled.load(Ordering::Relaxed)
+            || server.cron_paused.load(Ordering::Relaxed)
             || server.pause.is_paused(crate::server::unix_time_ms())
         {
             // CLIENT PAUSE holds back expiry as it holds back writes.

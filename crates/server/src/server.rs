@@ -182,6 +182,8 @@ pub struct Server {
     pub worker_threads: usize,
     /// Whether the active expiry task runs (DEBUG SET-ACTIVE-EXPIRE).
     pub active_expire_enabled: AtomicBool,
+    /// DEBUG PAUSE-CRON: the periodic tasks (housekeeping, active expiry) skip their rounds.
+    pub cron_paused: AtomicBool,
     /// Replication IDs (INFO replication; DEBUG CHANGE-REPL-ID makes new ones).
     pub replication_ids: Mutex<(String, String)>,
     /// Replicas fed by this server (`crate::replication`).
@@ -225,6 +227,9 @@ pub async fn cron(server: Arc<Server>) {
         if server.is_shutting_down() {
             return;
         }
+        if server.cron_paused.load(Ordering::Relaxed) {
+            continue;
+        }
         ticks += 1;
         let now_ms = unix_time_ms();
         {
@@ -242,6 +247,11 @@ pub async fn cron(server: Arc<Server>) {
         }
         crate::rdb::check_save_points(&server);
         crate::aof::cron(&server);
+        // A lowered `tracking-table-max-keys` takes effect here too, not only on the next read.
+        let tracking_keys_max = server.config.get_i64("tracking-table-max-keys").max(0) as usize;
+        if tracking_keys_max > 0 && server.tracking.active() {
+            server.tracking.evict_over(tracking_keys_max);
+        }
         if ticks % 10 == 0 {
             server.update_peak_memory();
             crate::connection::close_idle_clients(&server, now_ms);
@@ -302,6 +312,7 @@ impl Server {
             shutdown: Notify::new(),
             worker_threads,
             active_expire_enabled: AtomicBool::new(true),
+            cron_paused: AtomicBool::new(false),
             replication_ids: Mutex::new((random_hex_id(), "0".repeat(40))),
             replication: Default::default(),
             metrics: Mutex::new(Metrics::default()),

@@ -485,6 +485,32 @@ fn functions() {
         client.call(&[b"FUNCTION", b"LOAD", b"#!lua name=empty\nreturn 1"]),
         error("ERR No functions registered")
     );
+    // register_function exists only while a library loads.
+    assert_eq!(
+        client.call(&[
+            b"FUNCTION",
+            b"LOAD",
+            b"#!lua name=nested\nserver.register_function('outer', function() server.register_function('inner', function() return 2 end) return 1 end)",
+        ]),
+        bulk("nested")
+    );
+    let reply = error_text(client.cmd("FCALL outer 0"));
+    assert!(
+        reply.contains("attempt to call field 'register_function' (a nil value)"),
+        "{reply}"
+    );
+    assert_eq!(
+        eval(&mut client, "return type(redis.register_function)", &[], &[]),
+        bulk("nil")
+    );
+    assert_eq!(client.cmd("FUNCTION DELETE nested"), ok());
+    // A library's top-level code gets 500 ms.
+    let reply = error_text(client.call(&[
+        b"FUNCTION",
+        b"LOAD",
+        b"#!lua name=forever\nlocal a = 1 while true do a = a + 1 end",
+    ]));
+    assert!(reply.contains("FUNCTION LOAD timeout"), "{reply}");
     assert_eq!(
         client.call(&[
             b"FUNCTION",
@@ -515,6 +541,14 @@ fn functions() {
     assert_eq!(
         client.call(&[b"FUNCTION", b"RESTORE", &dump, b"SOMETIMES"]),
         error("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.")
+    );
+    assert_eq!(
+        client.call(&[b"FUNCTION", b"RESTORE", &dump]),
+        error("ERR Library mylib already exists")
+    );
+    assert_eq!(
+        client.cmd("FUNCTION flush sync extra"),
+        error("ERR unknown subcommand or wrong number of arguments for 'flush'. Try FUNCTION HELP.")
     );
     assert_eq!(client.cmd("FUNCTION FLUSH"), ok());
     assert_eq!(client.cmd("FUNCTION LIST"), array(vec![]));
@@ -726,4 +760,27 @@ fn differential_libraries() {
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn scripts_that_may_write_are_refused_when_memory_is_full() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let library = b"#!lua name=oom\nserver.register_function('writes', function() return redis.call('set', 'x', '1') end)\nserver.register_function{function_name='reads', callback=function() return 'hello' end, flags={'no-writes'}}\nserver.register_function{function_name='anyway', callback=function() return redis.call('set', 'x', '2') end, flags={'allow-oom'}}";
+    assert_eq!(client.call(&[b"FUNCTION", b"LOAD", library]), bulk("oom"));
+    assert_eq!(client.cmd("CONFIG SET maxmemory 1"), ok());
+    let oom = error("OOM command not allowed when used memory > 'maxmemory'.");
+    assert_eq!(client.cmd("FCALL writes 1 x"), oom);
+    assert_eq!(client.cmd("FCALL reads 1 x"), bulk("hello"));
+    assert_eq!(client.cmd("FCALL_RO reads 1 x"), bulk("hello"));
+    assert_eq!(client.cmd("FCALL anyway 1 x"), ok());
+    // A script without a shebang finds out at its first write.
+    let reply = error_text(eval(&mut client, "return redis.call('set', KEYS[1], 'y')", &["x"], &[]));
+    assert!(reply.starts_with("OOM command not allowed"), "{reply}");
+    assert_eq!(
+        eval(&mut client, "return redis.call('get', KEYS[1])", &["x"], &[]),
+        bulk("2")
+    );
+    assert_eq!(client.cmd("CONFIG SET maxmemory 0"), ok());
+    assert_eq!(client.cmd("FCALL writes 1 x"), ok());
 }

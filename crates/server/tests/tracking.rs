@@ -423,3 +423,23 @@ fn a_served_blocking_move_invalidates_what_it_wrote_after_its_reply() {
     assert_eq!(tracked.read_reply(), bulk("foo"));
     assert_eq!(tracked.read_reply(), invalidate(&["list2{t}"]));
 }
+
+#[test]
+fn a_lowered_table_size_limit_applies_without_further_reads() {
+    let server = TestServer::start(&[]);
+    let mut tracked = resp3_client(&server);
+    let mut other = server.client();
+    assert_eq!(tracked.cmd("CLIENT TRACKING ON"), ok());
+    assert_eq!(
+        tracked.cmd("MGET a b"),
+        array(vec![Reply::Null, Reply::Null])
+    );
+    assert_eq!(other.cmd("CONFIG SET tracking-table-max-keys 1"), ok());
+    // The server's periodic task forgets one key and tells its reader.
+    let push = tracked.read_reply();
+    assert!(
+        push == invalidate(&["a"]) || push == invalidate(&["b"]),
+        "{push:?}"
+    );
+    assert_eq!(info_field(&mut other, "tracking_total_keys"), "1");
+}

@@ -82,7 +82,14 @@ fn run(
     }
     let read_only = access == Access::ReadOnly || flags.no_writes;
     let server = context.server;
+    let out_of_memory = !flags.allow_oom && crate::eviction::out_of_memory(server);
+    // A function or a script with a shebang that may write is refused up front when memory is
+    // full; a legacy script finds out at its first write.
+    if out_of_memory && !flags.legacy && !flags.no_writes {
+        return Err(crate::eviction::OOM_ERROR.into());
+    }
     let running = &server.scripting.running;
+    running.deny_oom.store(out_of_memory, Ordering::Relaxed);
     running.function.store(function_call, Ordering::Relaxed);
     running.started_ms.store(unix_time_ms(), Ordering::Relaxed);
     running.busy.store(false, Ordering::Relaxed);
@@ -365,6 +372,13 @@ fn function_delete(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 
 /// FUNCTION FLUSH [ASYNC | SYNC]
 fn function_flush(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    if args.len() > 3 {
+        return Err(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
+            String::from_utf8_lossy(args[1])
+        )
+        .into());
+    }
     flush_mode(args, "FUNCTION FLUSH")?;
     let mut engine = context.server.scripting.engine();
     engine.flush_libraries();
@@ -500,6 +514,12 @@ fn function_restore(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         engine.flush_libraries();
     }
     for code in &codes {
+        if policy == RestorePolicy::Append {
+            if let Some(name) = engine.existing_library(code) {
+                update_counts(context, &engine);
+                return Err(format!("ERR Library {name} already exists").into());
+            }
+        }
         if let Err(error) = engine.load_library(code, policy != RestorePolicy::Append) {
             update_counts(context, &engine);
             return Err(error.into());

@@ -86,8 +86,17 @@ real.os = readonly({ clock = G.os.clock })
 for name, library in pairs(libraries) do
     real[name] = readonly(library)
 end
-real.redis = readonly(redis)
-real.server = real.redis
+-- Scripts and functions run with `redis` (alias `server`) without register_function; a library's
+-- top-level code, while FUNCTION LOAD runs it, sees the full table (the engine swaps them).
+local redis_run = {}
+for name, value in pairs(redis) do
+    if name ~= "register_function" then
+        redis_run[name] = value
+    end
+end
+local apis = { run = readonly(redis_run), load = readonly(redis) }
+real.redis = apis.run
+real.server = apis.run
 
 local env = setmetatable({}, {
     __index = function(_, key)
@@ -134,4 +143,4 @@ local function run(f, a, b)
     end, handler)
 end
 
-return env, real, run
+return env, real, run, apis

@@ -47,6 +47,10 @@ pub struct Engine {
     env: Table,
     real: Table,
     run: Function,
+    /// The `redis` table scripts and functions see (no register_function) ...
+    redis_for_run: Table,
+    /// ... and the one a library's top-level code sees while FUNCTION LOAD runs it.
+    redis_for_load: Table,
     pub scripts: HashMap<String, Script>,
     pub libraries: BTreeMap<String, Library>,
     /// Lower-cased function name (FCALL is case-insensitive) → library name.
@@ -73,10 +77,13 @@ struct CurrentCall(*mut CallState<'static>);
 // it points to is alive (it is removed before `run_callback` returns).
 unsafe impl Send for CurrentCall {}
 
+/// How long FUNCTION LOAD may run a library's top-level code (Redis's `LOAD_TIMEOUT_MS`).
+const LOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// A library being loaded: the functions it registers.
-#[derive(Default)]
 struct Loading {
     functions: BTreeMap<String, LibraryFunction>,
+    started: std::time::Instant,
 }
 
 /// Redis's PRNG for `math.random` (rand48), reseeded before every script.
@@ -115,7 +122,9 @@ impl Engine {
         // SAFETY: `debug` is loaded only for the bootstrap's error handler, which keeps
         // `debug.getinfo` in an upvalue; scripts never see the `debug` table.
         let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
-        let (env, real, run) = bootstrap(&lua).expect("the Lua bootstrap runs");
+        let (env, real, run, apis) = bootstrap(&lua).expect("the Lua bootstrap runs");
+        let redis_for_run = apis.raw_get("run").expect("the bootstrap returns the run API");
+        let redis_for_load = apis.raw_get("load").expect("the bootstrap returns the load API");
         let mut random = Rand48(0);
         random.seed(0);
         lua.set_app_data(random);
@@ -129,6 +138,8 @@ impl Engine {
             env,
             real,
             run,
+            redis_for_run,
+            redis_for_load,
             scripts: HashMap::new(),
             libraries: BTreeMap::new(),
             functions: HashMap::new(),
@@ -173,6 +184,21 @@ impl Engine {
     }
 
     /// Compiles a library and runs its registration code. Returns its name.
+    /// Points the `redis` and `server` globals at `api`.
+    fn set_redis_api(&self, api: &Table) {
+        for name in ["redis", "server"] {
+            self.real
+                .raw_set(name, api.clone())
+                .expect("setting a field of a plain table");
+        }
+    }
+
+    /// The name of the library `code` defines, when one of that name is loaded already.
+    pub fn existing_library(&self, code: &[u8]) -> Option<String> {
+        let (name, _) = parse_library_shebang(code).ok()?;
+        self.libraries.contains_key(&name).then_some(name)
+    }
+
     pub fn load_library(&mut self, code: &[u8], replace: bool) -> Result<String, String> {
         let (name, body) = parse_library_shebang(code)?;
         if self.libraries.contains_key(&name) && !replace {
@@ -187,8 +213,13 @@ impl Engine {
             .map_err(|error| {
                 format!("ERR Error compiling function: {}", compile_message(&error))
             })?;
-        self.lua.set_app_data(Loading::default());
+        self.lua.set_app_data(Loading {
+            functions: BTreeMap::new(),
+            started: std::time::Instant::now(),
+        });
+        self.set_redis_api(&self.redis_for_load);
         let result: mlua::Result<MultiValue> = self.run.call((function, Value::Nil, Value::Nil));
+        self.set_redis_api(&self.redis_for_run);
         let loading = self
             .lua
             .remove_app_data::<Loading>()
@@ -427,6 +458,12 @@ fn valid_name(name: &[u8]) -> bool {
 /// The Lua hook: marks the script busy past the threshold and obeys SCRIPT/FUNCTION KILL.
 fn hook(lua: &Lua) -> mlua::Result<VmState> {
     let Some(current) = lua.app_data_ref::<CurrentCall>() else {
+        // A library's top-level code may not run forever.
+        if let Some(loading) = lua.app_data_ref::<Loading>() {
+            if loading.started.elapsed() >= LOAD_TIMEOUT {
+                return Err(mlua::Error::RuntimeError("FUNCTION LOAD timeout".into()));
+            }
+        }
         return Ok(VmState::Continue);
     };
     // SAFETY: see `CurrentCall`.
@@ -502,6 +539,14 @@ fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
             &mut output,
             "ERR Write commands are not allowed from read-only scripts.",
         );
+        return output;
+    }
+    let running = &server.scripting.running;
+    if command.has(flags::DENYOOM)
+        && running.deny_oom.load(Ordering::Relaxed)
+        && !running.wrote.load(Ordering::Relaxed)
+    {
+        fail(&mut output, crate::eviction::OOM_ERROR);
         return output;
     }
     let handler = command
@@ -997,7 +1042,7 @@ raising!(raising_set_repl, c"cinnabar.set_repl");
 raising!(raising_acl_check_cmd, c"cinnabar.acl_check_cmd");
 raising!(raising_register_function, c"cinnabar.register_function");
 
-fn bootstrap(lua: &Lua) -> mlua::Result<(Table, Table, Function)> {
+fn bootstrap(lua: &Lua) -> mlua::Result<(Table, Table, Function, Table)> {
     let primitives = lua.create_table()?;
     lua.set_named_registry_value("cinnabar.call", lua.create_function(primitive_call)?)?;
     lua.set_named_registry_value(
@@ -1068,9 +1113,9 @@ fn bootstrap(lua: &Lua) -> mlua::Result<(Table, Table, Function)> {
     libraries.set("bit", super::bit::create(lua)?)?;
     libraries.set("struct", super::structs::create(lua)?)?;
     libraries.set("cmsgpack", super::cmsgpack::create(lua)?)?;
-    let (env, real, run): (Table, Table, Function) = lua
+    let (env, real, run, apis): (Table, Table, Function, Table) = lua
         .load(include_str!("bootstrap.lua"))
         .set_name("=cinnabar")
         .call((primitives, libraries))?;
-    Ok((env, real, run))
+    Ok((env, real, run, apis))
 }

@@ -71,6 +71,9 @@ pub struct Running {
     pub handoffs: std::sync::atomic::AtomicU32,
     /// It ran a write command (SCRIPT KILL refuses: UNKILLABLE).
     pub wrote: AtomicBool,
+    /// Memory was over `maxmemory` when it started and it may not ignore that (no `allow-oom`):
+    /// its first write command is refused with OOM, as Redis does.
+    pub deny_oom: AtomicBool,
     /// Name and command of the running function (FUNCTION STATS).
     pub description: Mutex<Option<(Vec<u8>, Vec<Vec<u8>>)>>,
 }

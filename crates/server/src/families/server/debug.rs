@@ -35,6 +35,11 @@ pub fn debug(context: &mut Context, args: &[&[u8]]) -> CommandResult {
                 .store(enabled, Ordering::Relaxed);
             context.reply.ok();
         }
+        ("pause-cron", 3) => {
+            let paused = lenient_integer(args[2]) != 0;
+            context.server.cron_paused.store(paused, Ordering::Relaxed);
+            context.reply.ok();
+        }
         ("object", 3) | ("object", 4) => object(context, args[2])?,
         ("reload", _) => reload(context, &args[2..])?,
         ("loadaof", 2) => load_aof(context)?,
@@ -400,6 +405,8 @@ fn help(context: &mut Context) {
             "    Flush the AOF buffers on disk and reload the AOF in memory.",
             "OBJECT <key>",
             "    Show low level info about `key` and associated value.",
+            "PAUSE-CRON <0|1>",
+            "    Stop periodic cron job processing.",
             "PROTOCOL <type>",
             "    Reply with a test value of the specified type. <type> can be: string,",
             "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
