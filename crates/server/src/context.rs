@@ -531,6 +531,31 @@ impl<'s> LockedMany<'s> {
         self.propagate_changing(database, args, Changed::KeysOfCommand);
     }
 
+    /// Records `writes` changes of `key` that are not propagated because nothing consumes them
+    /// (see `Propagation::is_active`): WATCH and tracking still see the key change.
+    pub fn changed_unpropagated(&mut self, database: usize, key: &[u8], writes: u64) {
+        if writes == 0 {
+            return;
+        }
+        let keys = [key];
+        let (server, scope) = (self.server, self.scope);
+        debug_assert!(scope.is_none(), "a scope captures every write");
+        let guards = &mut self.guards;
+        let watched = guards.iter().any(|(_, guard)| !guard.watched.is_empty());
+        let tracking = server.tracking.active();
+        for key in keys {
+            if watched {
+                if let Some(position) = find_guard(guards, database, shard_index(key)) {
+                    guards[position].1.watched.touch(key);
+                }
+            }
+            if tracking {
+                server.tracking.invalidate(key);
+            }
+        }
+        server.propagation.count_unpropagated(writes);
+    }
+
     /// Propagates a write that changed only some of the keys it names.
     pub fn propagate_changing(&mut self, database: usize, args: &[&[u8]], changed: Changed<'_>) {
         let watched = self

@@ -181,6 +181,18 @@ impl Propagation {
         f(inner.sequence)
     }
 
+    /// Whether anything consumes the stream (the AOF, a replica). Cannot change while a shard
+    /// lock is held: consumers attach with every shard locked.
+    #[inline]
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Counts writes that were not built because nothing consumes them (the "dirty" counter).
+    pub fn count_unpropagated(&self, writes: u64) {
+        self.appended.fetch_add(writes, Ordering::Relaxed);
+    }
+
     /// The last sequence number given to a write.
     pub fn sequence(&self) -> u64 {
         self.sequence.load(Ordering::Relaxed)

@@ -1071,3 +1071,35 @@ fn xread_plus_reads_the_last_entry() {
         ])])
     );
 }
+
+/// Without an AOF or replica, a group read builds no XCLAIM forms, but still counts as a change
+/// (the dirty counter) and breaks WATCH on the stream.
+#[test]
+fn group_reads_count_as_changes_without_propagation() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let mut other = server.client();
+    assert_eq!(client.cmd("XADD s 1-1 f v").text(), "1-1");
+    assert_eq!(client.cmd("XADD s 2-1 f v").text(), "2-1");
+    assert_eq!(client.cmd("XGROUP CREATE s g 0"), ok());
+    let changes = |client: &mut RawClient| -> i64 {
+        let info = client.cmd("INFO persistence").text();
+        info.lines()
+            .find_map(|line| line.strip_prefix("rdb_changes_since_last_save:"))
+            .expect("the dirty counter")
+            .trim()
+            .parse()
+            .expect("a number")
+    };
+    let before = changes(&mut client);
+    assert_eq!(client.cmd("WATCH s"), ok());
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("XLEN s"), status("QUEUED"));
+    assert_eq!(
+        other.cmd("XREADGROUP GROUP g alice COUNT 2 STREAMS s >").items().len(),
+        1
+    );
+    assert_eq!(client.cmd("EXEC"), Reply::NilArray);
+    // The consumer's creation, two XCLAIMs and the group's position.
+    assert!(changes(&mut client) >= before + 3);
+}

@@ -626,6 +626,39 @@ fn createconsumer_form(key: &[u8], group_name: &[u8], consumer: &[u8]) -> Vec<Ve
     ]
 }
 
+/// The writes a stream read or claim propagates. Its XCLAIM and XGROUP SETID forms are built
+/// only when something consumes the propagation stream (the AOF, a replica, a transaction or
+/// script capturing its writes); otherwise they are only counted (the "dirty" counter). A
+/// consumer's implicit creation is always recorded (its keyspace event needs it).
+struct Effects {
+    forms: Vec<Vec<Vec<u8>>>,
+    record: bool,
+    skipped: u64,
+}
+
+impl Effects {
+    fn new(record: bool) -> Effects {
+        Effects {
+            forms: Vec::new(),
+            record,
+            skipped: 0,
+        }
+    }
+
+    /// Whether `context`'s writes reach anyone.
+    fn for_context(context: &Context) -> Effects {
+        Effects::new(context.scope.is_some() || context.server.propagation.is_active())
+    }
+
+    fn push(&mut self, form: impl FnOnce() -> Vec<Vec<u8>>) {
+        if self.record {
+            self.forms.push(form());
+        } else {
+            self.skipped += 1;
+        }
+    }
+}
+
 /// Makes sure `consumer` exists in the group (propagating its creation) and marks it seen.
 fn touch_consumer(
     stream: &mut Stream,
@@ -633,19 +666,21 @@ fn touch_consumer(
     group_name: &[u8],
     consumer: &[u8],
     now_ms: u64,
-    propagation: &mut Vec<Vec<Vec<u8>>>,
+    propagation: &mut Effects,
 ) {
     let group = stream.group_mut(group_name).expect("the group exists");
     let (entry, created) = group.consumer_mut(consumer, now_ms);
     entry.seen_time_ms = now_ms;
     if created {
-        propagation.push(createconsumer_form(key, group_name, consumer));
+        propagation
+            .forms
+            .push(createconsumer_form(key, group_name, consumer));
     }
 }
 
 /// Keyspace notifications for consumers that reads and claims created implicitly.
-fn notify_created_consumers(context: &Context, propagation: &[Vec<Vec<u8>>]) {
-    for command in propagation {
+fn notify_created_consumers(context: &Context, propagation: &Effects) {
+    for command in &propagation.forms {
         if command.len() == 5 && command[1] == b"CREATECONSUMER" {
             context.notify(EventClass::Stream, "xgroup-createconsumer", &command[2]);
         }
@@ -660,7 +695,7 @@ fn read_one(
     request: &ReadRequest,
     from: ReadFrom,
     now_ms: u64,
-    propagation: &mut Vec<Vec<Vec<u8>>>,
+    propagation: &mut Effects,
 ) -> Option<Vec<Delivered>> {
     let Some((group_name, consumer)) = &request.group else {
         if from == ReadFrom::LastEntry {
@@ -715,7 +750,7 @@ fn read_one(
                 let last_id = group.last_id;
                 let pending = group.deliver(id, consumer, now_ms);
                 pending.delivery_count += 1;
-                propagation.push(xclaim_form(key, group_name, id, pending, last_id));
+                propagation.push(|| xclaim_form(key, group_name, id, pending, last_id));
                 delivered.push(Delivered { id, fields });
             }
             Some(delivered)
@@ -735,7 +770,7 @@ fn read_one(
                     let last_id = group.last_id;
                     let pending = group.deliver(entry.id, consumer, now_ms);
                     pending.delivery_count = 1;
-                    propagation.push(xclaim_form(key, group_name, entry.id, pending, last_id));
+                    propagation.push(|| xclaim_form(key, group_name, entry.id, pending, last_id));
                 }
                 delivered.push(Delivered {
                     id: entry.id,
@@ -750,7 +785,7 @@ fn read_one(
                 // Redis 7.2 propagates the group's position unconditionally (the XCLAIMs do
                 // not carry entries-read).
                 {
-                    propagation.push(setid_form(
+                    propagation.push(|| setid_form(
                         key,
                         group_name,
                         group.last_id,
@@ -899,11 +934,13 @@ fn read(context: &mut Context, args: &[&[u8]], group_read: bool) -> CommandResul
         }
     }
     let mut served: Vec<(usize, Vec<Delivered>)> = Vec::new();
-    let mut propagation: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut propagation = Effects::for_context(context);
+    let mut unrecorded: Vec<(&[u8], u64)> = Vec::new();
     for (position, key) in keys.iter().enumerate() {
         let Some(stream) = stream_at(locked.shard(database, key), key, now_ms)? else {
             continue;
         };
+        let skipped_before = propagation.skipped;
         if let Some((group_name, consumer)) = &request.group {
             touch_consumer(stream, key, group_name, consumer, now_ms, &mut propagation);
         }
@@ -911,10 +948,16 @@ fn read(context: &mut Context, args: &[&[u8]], group_read: bool) -> CommandResul
         if let Some(delivered) = read_one(stream, key, &request, from, now_ms, &mut propagation) {
             served.push((position, delivered));
         }
+        if propagation.skipped > skipped_before {
+            unrecorded.push((key, propagation.skipped - skipped_before));
+        }
     }
-    for command in &propagation {
+    for command in &propagation.forms {
         let command: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
         locked.propagate(database, &command);
+    }
+    for (key, writes) in unrecorded {
+        locked.changed_unpropagated(database, key, writes);
     }
     if !served.is_empty() {
         drop(locked);
@@ -994,7 +1037,7 @@ impl BlockedOperation for BlockedRead {
             None if self.request.group.is_some() => return ServeOutcome::Retry,
             None => return ServeOutcome::NotReady,
         };
-        let mut propagation = Vec::new();
+        let mut propagation = Effects::new(server.propagation.is_active());
         if let Some((group_name, consumer)) = &self.request.group {
             if stream.group(group_name).is_none() {
                 return ServeOutcome::Retry;
@@ -1013,9 +1056,16 @@ impl BlockedOperation for BlockedRead {
         if delivered.is_empty() {
             return ServeOutcome::NotReady;
         }
-        for command in &propagation {
+        for command in &propagation.forms {
             let command: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
             crate::blocking::propagate_served(server, database, shard, &command);
+        }
+        if propagation.skipped > 0 {
+            shard.watched.touch(key);
+            if server.tracking.active() {
+                server.tracking.invalidate(key);
+            }
+            server.propagation.count_unpropagated(propagation.skipped);
         }
         write_read_reply(reply, &[key], &[(0, delivered)]);
         ServeOutcome::Served
@@ -1436,7 +1486,7 @@ fn xclaim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         Some(time) if time >= 0 && time <= now_ms as i64 => time as u64,
         _ => now_ms,
     };
-    let mut propagation: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut propagation = Effects::new(true);
     let mut propagate_last_id = false;
     {
         let group = stream.group_mut(group_name).expect("checked");
@@ -1457,7 +1507,7 @@ fn xclaim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         let group_last_id = group.last_id;
         let Some(entry) = entry else {
             if let Some(pending) = group.pending.get(&id).cloned() {
-                propagation.push(xclaim_form(key, group_name, id, &pending, group_last_id));
+                propagation.push(|| xclaim_form(key, group_name, id, &pending, group_last_id));
                 propagate_last_id = false;
                 group.acknowledge(id);
             }
@@ -1480,7 +1530,7 @@ fn xclaim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
             _ if !just_id => pending.delivery_count += 1,
             _ => {}
         }
-        propagation.push(xclaim_form(key, group_name, id, pending, group_last_id));
+        propagation.push(|| xclaim_form(key, group_name, id, pending, group_last_id));
         propagate_last_id = false;
         if let Some(state) = group.consumers.get_mut(consumer) {
             state.active_time_ms = Some(now_ms);
@@ -1489,14 +1539,14 @@ fn xclaim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     }
     if propagate_last_id {
         let group = stream.group(group_name).expect("checked");
-        propagation.push(setid_form(
+        propagation.push(|| setid_form(
             key,
             group_name,
             group.last_id,
             group.entries_read,
         ));
     }
-    for command in &propagation {
+    for command in &propagation.forms {
         let command: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
         shard.propagate(&command);
     }
@@ -1544,7 +1594,7 @@ fn xautoclaim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         return Err(nogroup(key, group_name));
     };
     let mut attempts = count.saturating_mul(10);
-    let mut propagation: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut propagation = Effects::new(true);
     touch_consumer(stream, key, group_name, consumer, now_ms, &mut propagation);
     let mut claimed: Vec<(StreamId, Option<StreamEntry>)> = Vec::new();
     let mut deleted: Vec<StreamId> = Vec::new();
@@ -1576,7 +1626,7 @@ fn xautoclaim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         let group_last_id = group.last_id;
         let Some(entry) = entry else {
             let pending = group.pending[&id].clone();
-            propagation.push(xclaim_form(key, group_name, id, &pending, group_last_id));
+            propagation.push(|| xclaim_form(key, group_name, id, &pending, group_last_id));
             group.acknowledge(id);
             deleted.push(id);
             count -= 1;
@@ -1589,14 +1639,14 @@ fn xautoclaim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         if !just_id {
             pending.delivery_count += 1;
         }
-        propagation.push(xclaim_form(key, group_name, id, pending, group_last_id));
+        propagation.push(|| xclaim_form(key, group_name, id, pending, group_last_id));
         if let Some(state) = group.consumers.get_mut(consumer) {
             state.active_time_ms = Some(now_ms);
         }
         claimed.push((id, entry));
         count -= 1;
     }
-    for command in &propagation {
+    for command in &propagation.forms {
         let command: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
         shard.propagate(&command);
     }
