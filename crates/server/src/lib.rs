@@ -24,6 +24,7 @@ pub mod eviction;
 pub mod expiry;
 pub mod families;
 pub mod latency;
+pub mod lazyfree;
 pub mod monitor;
 pub mod notify;
 pub mod pause;

@@ -55,6 +55,18 @@ impl Monitors {
         if !self.active() || command.has(flags::ADMIN) || command.has(flags::SKIP_MONITOR) {
             return;
         }
+        self.feed_line(database, source, args);
+    }
+
+    /// Feeds a script's own call (EVAL, FCALL ...: flagged skip-monitor, they show themselves
+    /// before the commands they run, as Redis does).
+    pub fn feed_script(&self, database: usize, source: &str, args: &[&[u8]]) {
+        if self.active() {
+            self.feed_line(database, source, args);
+        }
+    }
+
+    fn feed_line(&self, database: usize, source: &str, args: &[&[u8]]) {
         let now_us = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|elapsed| elapsed.as_micros() as u64)

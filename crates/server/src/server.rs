@@ -184,6 +184,8 @@ pub struct Server {
     pub active_expire_enabled: AtomicBool,
     /// DEBUG PAUSE-CRON: the periodic tasks (housekeeping, active expiry) skip their rounds.
     pub cron_paused: AtomicBool,
+    /// Values freed in the background (UNLINK, FLUSHALL ASYNC).
+    pub lazyfree: crate::lazyfree::LazyFree,
     /// Replication IDs (INFO replication; DEBUG CHANGE-REPL-ID makes new ones).
     pub replication_ids: Mutex<(String, String)>,
     /// Replicas fed by this server (`crate::replication`).
@@ -313,6 +315,7 @@ impl Server {
             worker_threads,
             active_expire_enabled: AtomicBool::new(true),
             cron_paused: AtomicBool::new(false),
+            lazyfree: Default::default(),
             replication_ids: Mutex::new((random_hex_id(), "0".repeat(40))),
             replication: Default::default(),
             metrics: Mutex::new(Metrics::default()),

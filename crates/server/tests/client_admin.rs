@@ -223,3 +223,27 @@ fn client_kill_by_type_pubsub_and_address() {
     assert!(other.is_closed());
     assert_eq!(admin.cmd("CLIENT KILL ADDR 1.2.3.4:5"), int(0));
 }
+
+#[test]
+fn monitor_shows_scripts_then_the_commands_they_run() {
+    let server = TestServer::start(&[]);
+    let mut monitor = server.client();
+    let mut client = server.client();
+    let address = client.cmd("CLIENT INFO").text();
+    let address = address
+        .split(' ')
+        .find_map(|field| field.strip_prefix("addr="))
+        .expect("addr")
+        .to_string();
+    assert_eq!(monitor.cmd("MONITOR"), ok());
+    let script: &[u8] = b"redis.call('set', KEYS[1], ARGV[1])";
+    assert_eq!(
+        client.call(&[b"EVAL", script, b"1", b"foo", b"bar"]),
+        Reply::Nil
+    );
+    assert_eq!(
+        monitor_line(&mut monitor),
+        format!("[0 {address}] \"EVAL\" \"redis.call('set', KEYS[1], ARGV[1])\" \"1\" \"foo\" \"bar\"")
+    );
+    assert_eq!(monitor_line(&mut monitor), "[0 lua] \"set\" \"foo\" \"bar\"");
+}

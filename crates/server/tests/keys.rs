@@ -1001,3 +1001,57 @@ fn no_touch_clients_leave_the_access_data_alone() {
     assert_eq!(client.cmd("EXPIRE c 100"), int(1));
     assert_eq!(client.cmd("OBJECT FREQ c"), int(6));
 }
+
+fn memory_field(client: &mut RawClient, name: &str) -> i64 {
+    let info = client.cmd("INFO memory").text();
+    info.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in {info}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+/// Waits until the background thread freed everything handed to it.
+fn lazyfree_done(client: &mut RawClient) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while memory_field(client, "lazyfree_pending_objects") != 0 {
+        assert!(std::time::Instant::now() < deadline, "lazyfree never done");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn unlink_and_async_flushes_free_big_values_in_the_background() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let members: Vec<String> = (0..1000).map(|index| format!("m{index}")).collect();
+    let mut sadd: Vec<&[u8]> = vec![b"SADD", b"big"];
+    sadd.extend(members.iter().map(|member| member.as_bytes()));
+    assert_eq!(client.call(&sadd), int(1000));
+    assert_eq!(client.cmd("SADD small a b c"), int(3));
+    assert_eq!(client.cmd("CONFIG RESETSTAT"), ok());
+    // A small value is freed in place; a hashtable of 1000 members goes to the thread.
+    assert_eq!(client.cmd("UNLINK small"), int(1));
+    assert_eq!(client.cmd("UNLINK big nokey"), int(1));
+    assert_eq!(client.cmd("EXISTS big small"), int(0));
+    lazyfree_done(&mut client);
+    assert_eq!(memory_field(&mut client, "lazyfreed_objects"), 1);
+    // DEL frees in place unless lazyfree-lazy-user-del.
+    assert_eq!(client.call(&sadd), int(1000));
+    assert_eq!(client.cmd("DEL big"), int(1));
+    assert_eq!(memory_field(&mut client, "lazyfreed_objects"), 1);
+    assert_eq!(client.cmd("CONFIG SET lazyfree-lazy-user-del yes"), ok());
+    assert_eq!(client.call(&sadd), int(1000));
+    assert_eq!(client.cmd("DEL big"), int(1));
+    lazyfree_done(&mut client);
+    assert_eq!(memory_field(&mut client, "lazyfreed_objects"), 2);
+    // FLUSHALL ASYNC hands over every key at once.
+    assert_eq!(client.cmd("MSET a 1 b 2 c 3"), ok());
+    assert_eq!(client.cmd("FLUSHALL ASYNC"), ok());
+    assert_eq!(client.cmd("DBSIZE"), int(0));
+    lazyfree_done(&mut client);
+    assert_eq!(memory_field(&mut client, "lazyfreed_objects"), 5);
+    assert_eq!(client.cmd("CONFIG RESETSTAT"), ok());
+    assert_eq!(memory_field(&mut client, "lazyfreed_objects"), 0);
+}

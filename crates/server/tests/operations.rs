@@ -665,3 +665,25 @@ fn latency_histograms_and_info_latencystats() {
     assert_eq!(client.cmd("INFO latencystats").text(), "# Latencystats\r\n");
     assert_eq!(histogram_calls(&mut client, ""), vec![]);
 }
+
+#[test]
+fn slowlog_records_the_commands_a_script_runs() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    assert_eq!(client.cmd("CLIENT SETNAME runner"), ok());
+    assert_eq!(client.cmd("CONFIG SET slowlog-log-slower-than 0"), ok());
+    assert_eq!(client.cmd("SLOWLOG RESET"), ok());
+    assert_eq!(
+        client.call(&[b"EVAL", b"return redis.call('ping')", b"0"]),
+        status("PONG")
+    );
+    let entries = client.cmd("SLOWLOG GET 2").items();
+    assert_eq!(entries.len(), 2);
+    // Newest first: the script, then the command it ran, both under the caller's name.
+    assert_eq!(
+        entries[0].items()[3],
+        bulks(&["EVAL", "return redis.call('ping')", "0"])
+    );
+    assert_eq!(entries[1].items()[3], bulks(&["ping"]));
+    assert_eq!(entries[1].items()[5], bulk("runner"));
+}

@@ -586,6 +586,28 @@ fn busy_script_and_kill() {
         "{reply}"
     );
     assert_eq!(other.cmd("PING"), status("PONG"));
+    // A script that catches the kill with pcall is killed all the same.
+    runner.send(&[
+        b"EVAL",
+        b"local f = function() while 1 do redis.call('ping') end end while 1 do pcall(f) end",
+        b"0",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = other.cmd("PING");
+        if matches!(&reply, Reply::Error(text) if text.starts_with("BUSY")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never BUSY: {reply:?}");
+    }
+    assert_eq!(other.cmd("SCRIPT KILL"), ok());
+    let reply = error_text(runner.read_reply());
+    assert!(
+        reply.contains("Script killed by user with SCRIPT KILL"),
+        "{reply}"
+    );
+    assert_eq!(other.cmd("PING"), status("PONG"));
+    assert_eq!(eval(&mut runner, "return 1", &[], &[]), int(1));
 }
 
 /// (a) The delayed queue: due jobs are claimed by a Lua script (ZRANGEBYSCORE + ZREM) by 8

@@ -624,6 +624,16 @@ impl Shard {
         count
     }
 
+    /// Removes every key and hands them over (to be freed elsewhere: FLUSHALL ASYNC). Returns
+    /// the content and how many keys it holds.
+    pub fn take_content(&mut self) -> (ShardContent, usize) {
+        let count = self.table.len();
+        let table = std::mem::replace(&mut self.table, HashTable::new());
+        self.volatile_count = 0;
+        self.blocked.signal_all();
+        (ShardContent(table), count)
+    }
+
     /// Exchanges the whole content of two shards (SWAPDB).
     pub fn swap_content(&mut self, other: &mut Shard) {
         self.blocked.signal_all();
@@ -633,6 +643,9 @@ impl Shard {
         std::mem::swap(&mut self.volatile_count, &mut other.volatile_count);
     }
 }
+
+/// The keys a shard gave up with [`Shard::take_content`]; dropping it frees them.
+pub struct ShardContent(#[allow(dead_code)] HashTable<Box<Entry>>);
 
 /// A uniformly random live key among `shards` (all of one database, locked), or `None` when
 /// they hold none. `random_below(n)` returns a uniform integer below `n`. A pick that turns out

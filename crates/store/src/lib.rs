@@ -31,7 +31,7 @@ pub mod zset;
 pub use hash::{Hash, HashLimits};
 pub use keyspace::{
     random_key, set_frequency_parameters, Database, Entry, EntryMut, Keyspace, LockedShards, Shard,
-    ShardObserver, FREQUENCY_INITIAL, SHARD_COUNT,
+    ShardContent, ShardObserver, FREQUENCY_INITIAL, SHARD_COUNT,
 };
 pub use list::List;
 pub use set::{Set, SetLimits};

@@ -126,6 +126,28 @@ impl Value {
         }
     }
 
+    /// How much work freeing the value takes, as Redis's `lazyfreeGetFreeEffort` counts it:
+    /// the allocations to release (nodes of a chained list, members of a hashtable or
+    /// skiplist, blocks and pending entries of a stream); 1 for a packed value or a string.
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Value::String(_) => 1,
+            Value::List(list) => list.quicklist_shape().map_or(1, |(nodes, _, _)| nodes),
+            Value::Set(set) if set.encoding_name() == "hashtable" => set.len(),
+            Value::Hash(hash) if hash.encoding_name() == "hashtable" => hash.len(),
+            Value::SortedSet(set) if set.encoding_name() == "skiplist" => set.len(),
+            Value::Stream(stream) => {
+                let groups: usize = stream
+                    .groups()
+                    .values()
+                    .map(|group| 1 + group.pending.len())
+                    .sum();
+                stream.block_count() + groups
+            }
+            Value::Set(_) | Value::Hash(_) | Value::SortedSet(_) => 1,
+        }
+    }
+
     /// The name OBJECT ENCODING replies with.
     pub fn encoding_name(&self) -> &'static str {
         match self {

@@ -135,17 +135,29 @@ fn cluster_enabled(context: &Context) -> bool {
 
 /// DEL key [key ...]
 fn del(context: &mut Context, args: &[&[u8]]) -> CommandResult {
-    remove_keys(context, args)
+    let removal = if context.server.config.get_bool("lazyfree-lazy-user-del") {
+        Removal::Unlink
+    } else {
+        Removal::Delete
+    };
+    remove_keys(context, args, removal)
 }
 
 /// UNLINK key [key ...]
 fn unlink(context: &mut Context, args: &[&[u8]]) -> CommandResult {
-    remove_keys(context, args)
+    remove_keys(context, args, Removal::Unlink)
 }
 
-/// DEL and UNLINK: removes the keys, propagates the command as received if any existed. The
-/// values are freed after the locks are released.
-fn remove_keys(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+/// How removed values are freed.
+enum Removal {
+    /// Now, by the command (after its locks are released).
+    Delete,
+    /// In the background when that takes long (see `crate::lazyfree`).
+    Unlink,
+}
+
+/// DEL and UNLINK: removes the keys, propagates the command as received if any existed.
+fn remove_keys(context: &mut Context, args: &[&[u8]], removal: Removal) -> CommandResult {
     let database = context.database();
     let keys = &args[1..];
     let mut removed: Vec<Box<Entry>> = Vec::new();
@@ -164,7 +176,14 @@ fn remove_keys(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     }
     drop(locked);
     context.reply.integer(removed.len() as i64);
-    drop(removed);
+    match removal {
+        Removal::Delete => drop(removed),
+        Removal::Unlink => {
+            for entry in removed {
+                context.server.lazyfree.free(entry);
+            }
+        }
+    }
     Ok(())
 }
 

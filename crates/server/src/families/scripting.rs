@@ -88,6 +88,12 @@ fn run(
     if out_of_memory && !flags.legacy && !flags.no_writes {
         return Err(crate::eviction::OOM_ERROR.into());
     }
+    if server.monitors.active() && !context.client.retrying {
+        let source = context.client.shared.address.to_string();
+        server
+            .monitors
+            .feed_script(context.client.database, &source, whole);
+    }
     let running = &server.scripting.running;
     running.deny_oom.store(out_of_memory, Ordering::Relaxed);
     running.function.store(function_call, Ordering::Relaxed);

@@ -112,6 +112,12 @@ enum Flush {
 
 fn flush(context: &mut Context, args: &[&[u8]], what: Flush) -> CommandResult {
     check_flush_mode(args)?;
+    // ASYNC, or no mode with `lazyfree-lazy-user-flush yes`: the keys are freed in the
+    // background.
+    let in_background = match args.get(1) {
+        Some(mode) => is(mode, "ASYNC"),
+        None => context.server.config.get_bool("lazyfree-lazy-user-flush"),
+    };
     let mut locked = match what {
         Flush::Database => context.lock_databases(&[context.database()]),
         Flush::Everything => context.lock_everything(),
@@ -130,7 +136,12 @@ fn flush(context: &mut Context, args: &[&[u8]], what: Flush) -> CommandResult {
                 .watched
                 .touch_where(|key| existing.iter().any(|existing| &**existing == key));
         }
-        shard.clear();
+        if in_background {
+            let (content, count) = shard.take_content();
+            context.server.lazyfree.free_content(content, count);
+        } else {
+            shard.clear();
+        }
     }
     let name: &[u8] = match what {
         Flush::Database => b"FLUSHDB",
@@ -201,6 +212,7 @@ fn config_resetstat(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
     let server = context.server;
     server.stats.reset();
     server.clients.reset_stats();
+    server.lazyfree.reset_stats();
     for command in info::all_commands(server) {
         command.stats.reset();
     }

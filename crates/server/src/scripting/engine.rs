@@ -65,7 +65,9 @@ struct CallState<'a> {
     scope: &'a (dyn HeldScope + 'a),
     replicate: Option<&'a std::cell::Cell<bool>>,
     read_only: bool,
-    /// The client that runs the script: what the script reads is tracked for it.
+    /// The client that runs the script: what the script reads is tracked for it, what it runs
+    /// slowly is logged under its address and name.
+    caller: &'a Client,
     caller_id: u64,
     /// Whether that client gave CLIENT CACHING for this command.
     caller_caching: bool,
@@ -128,11 +130,7 @@ impl Engine {
         let mut random = Rand48(0);
         random.seed(0);
         lua.set_app_data(random);
-        lua.set_hook(
-            HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS),
-            |lua, _debug| hook(lua),
-        )
-        .expect("the Lua hook installs");
+        install_regular_hook(&lua).expect("the Lua hook installs");
         Engine {
             lua,
             env,
@@ -304,6 +302,15 @@ impl Engine {
         args: &[&[u8]],
         reply: &mut ReplyWriter,
     ) {
+        if server
+            .scripting
+            .running
+            .hook_escalated
+            .swap(false, Ordering::Relaxed)
+        {
+            // The previous script was killed: back to the cheap hook.
+            let _ = install_regular_hook(&self.lua);
+        }
         let lua = &self.lua;
         let Ok((keys_table, args_table)) = (|| -> mlua::Result<(Table, Table)> {
             let keys_table = lua.create_table_with_capacity(keys.len(), 0)?;
@@ -332,6 +339,7 @@ impl Engine {
             scope,
             replicate,
             read_only,
+            caller,
             caller_id: caller.id,
             caller_caching: caller.tracking_caching,
         };
@@ -493,9 +501,23 @@ fn hook(lua: &Lua) -> mlua::Result<VmState> {
         }
     }
     if running.kill_requested.load(Ordering::Acquire) {
+        // From now on the hook runs on every line, so that a script catching the error with
+        // pcall gets it again as soon as it leaves the pcall (Redis does the same).
+        if !running.hook_escalated.swap(true, Ordering::Relaxed) {
+            lua.set_hook(HookTriggers::new().every_line(), |lua, _debug| hook(lua))?;
+        }
         return Err(mlua::Error::RuntimeError("Script killed by user".into()));
     }
     Ok(VmState::Continue)
+}
+
+/// The hook every script starts with: a look at the clock and the kill flag every
+/// [`HOOK_INSTRUCTIONS`] instructions.
+fn install_regular_hook(lua: &Lua) -> mlua::Result<()> {
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS),
+        |lua, _debug| hook(lua),
+    )
 }
 
 /// Runs one command for a script: Redis's checks for scripts, then the handler with the
@@ -564,10 +586,15 @@ fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
         };
         handler(&mut context, argv)
     };
+    if server.monitors.active() {
+        server
+            .monitors
+            .feed(command, state.client.database, "lua", argv);
+    }
+    let elapsed = started.elapsed();
     command.stats.add_calls(1);
-    command
-        .stats
-        .add_microseconds(started.elapsed().as_micros() as u64);
+    command.stats.add_microseconds(elapsed.as_micros() as u64);
+    crate::latency::record_call(server, state.caller, command, argv, elapsed);
     server
         .stats
         .commands_processed

@@ -74,6 +74,8 @@ pub struct Running {
     /// Memory was over `maxmemory` when it started and it may not ignore that (no `allow-oom`):
     /// its first write command is refused with OOM, as Redis does.
     pub deny_oom: AtomicBool,
+    /// The Lua hook runs on every line (set once a kill was requested; see `engine::hook`).
+    pub hook_escalated: AtomicBool,
     /// Name and command of the running function (FUNCTION STATS).
     pub description: Mutex<Option<(Vec<u8>, Vec<Vec<u8>>)>>,
 }

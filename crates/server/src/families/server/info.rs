@@ -398,8 +398,8 @@ fn memory_section(server: &Server, text: &mut String) {
     }
     field!(text, "mem_allocator", "jemalloc-5.3.0");
     field!(text, "active_defrag_running", 0);
-    field!(text, "lazyfree_pending_objects", 0);
-    field!(text, "lazyfreed_objects", 0);
+    field!(text, "lazyfree_pending_objects", server.lazyfree.pending());
+    field!(text, "lazyfreed_objects", server.lazyfree.freed());
 }
 
 fn persistence_section(server: &Server, text: &mut String) {
