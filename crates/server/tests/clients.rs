@@ -105,6 +105,13 @@ fn client_list_layout() {
     assert_eq!(input(&next), input(line) + 26);
     assert_eq!(field(&next, "tot-cmds"), "2");
     assert!(field(&next, "tot-net-out").parse::<u64>().unwrap() > 300);
+    // A script's commands count for the client running it: EVAL, PING, then CLIENT INFO.
+    assert_eq!(
+        client.call(&[b"EVAL", b"return redis.call('ping')", b"0"]),
+        status("PONG")
+    );
+    let after_script = client.cmd("CLIENT INFO").text();
+    assert_eq!(field(after_script.trim_end(), "tot-cmds"), "5");
 
     let mut other = server.client();
     other.cmd("SELECT 2");

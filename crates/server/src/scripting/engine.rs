@@ -595,6 +595,12 @@ fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
     command.stats.add_calls(1);
     command.stats.add_microseconds(elapsed.as_micros() as u64);
     crate::latency::record_call(server, state.caller, command, argv, elapsed);
+    // The caller's `tot-cmds` (CLIENT LIST) counts what its scripts run.
+    state
+        .caller
+        .shared
+        .commands_processed
+        .fetch_add(1, Ordering::Relaxed);
     server
         .stats
         .commands_processed
