@@ -438,6 +438,9 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
     if client.reply_mode == ReplyMode::SkipNext {
         client.reply_mode = ReplyMode::Skipping;
     }
+    if server.tracking.active() {
+        server.tracking.enforce_limit();
+    }
     let resolved = resolve(server, client, argv).and_then(|command| {
         if !crate::eviction::rejects(server, client, command) {
             return Ok(command);
@@ -692,7 +695,7 @@ pub(crate) fn track_read(
     if keys.is_empty() {
         return;
     }
-    let max_keys = server.config.get_i64("tracking-table-max-keys").max(0) as usize;
+    let max_keys = server.tracking.keys_max.load(Ordering::Relaxed);
     server.tracking.remember(client_id, &keys, max_keys);
 }
 

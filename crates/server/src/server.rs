@@ -249,10 +249,9 @@ pub async fn cron(server: Arc<Server>) {
         }
         crate::rdb::check_save_points(&server);
         crate::aof::cron(&server);
-        // A lowered `tracking-table-max-keys` takes effect here too, not only on the next read.
-        let tracking_keys_max = server.config.get_i64("tracking-table-max-keys").max(0) as usize;
-        if tracking_keys_max > 0 && server.tracking.active() {
-            server.tracking.evict_over(tracking_keys_max);
+        // A lowered `tracking-table-max-keys` takes effect here too, not only at the next command.
+        if server.tracking.active() {
+            server.tracking.enforce_limit();
         }
         if ticks % 10 == 0 {
             server.update_peak_memory();
@@ -455,6 +454,10 @@ impl Server {
             self.config
                 .get_i64("lfu-decay-time")
                 .clamp(0, u32::MAX as i64) as u32,
+        );
+        self.tracking.keys_max.store(
+            self.config.get_i64("tracking-table-max-keys").max(0) as usize,
+            std::sync::atomic::Ordering::Relaxed,
         );
         let events = self.config.get("notify-keyspace-events");
         self.notifications

@@ -65,6 +65,8 @@ pub struct Tracking {
     table: Vec<Mutex<HashMap<Vec<u8>, HashSet<u64>>>>,
     total_keys: AtomicUsize,
     total_items: AtomicUsize,
+    /// `tracking-table-max-keys` (0: no limit), kept here so every command can check it.
+    pub keys_max: AtomicUsize,
     pub limit: Mutex<BufferLimit>,
 }
 
@@ -79,6 +81,7 @@ impl Default for Tracking {
                 .collect(),
             total_keys: AtomicUsize::new(0),
             total_items: AtomicUsize::new(0),
+            keys_max: AtomicUsize::new(0),
             limit: Mutex::new(BufferLimit::default()),
         }
     }
@@ -168,6 +171,16 @@ impl Tracking {
         }
         if max_keys > 0 {
             self.evict_over(max_keys);
+        }
+    }
+
+    /// Enforces `tracking-table-max-keys` before a command runs (queued ones included), as
+    /// Redis does: cheap when the table is within the limit.
+    #[inline]
+    pub fn enforce_limit(&self) {
+        let keys_max = self.keys_max.load(Ordering::Relaxed);
+        if keys_max > 0 && self.total_keys.load(Ordering::Relaxed) > keys_max {
+            self.evict_over(keys_max);
         }
     }
 

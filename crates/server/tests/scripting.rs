@@ -504,6 +504,33 @@ fn functions() {
         bulk("nil")
     );
     assert_eq!(client.cmd("FUNCTION DELETE nested"), ok());
+    // A library's top-level code sees only register_function, log and the version.
+    for (code, missing) in [
+        ("return math.random()", "math"),
+        ("return redis.call('ping')", "call"),
+        ("return redis.setresp(3)", "setresp"),
+    ] {
+        let library = format!("#!lua name=loadtime\n{code}");
+        let reply = error_text(client.call(&[b"FUNCTION", b"LOAD", library.as_bytes()]));
+        assert!(
+            reply.contains(&format!(
+                "Script attempted to access nonexistent global variable '{missing}'"
+            )),
+            "{code}: {reply}"
+        );
+    }
+    assert_eq!(
+        client.call(&[
+            b"FUNCTION",
+            b"LOAD",
+            b"#!lua name=helper\nlocal function get(k) return redis.call('get', k) end\nredis.log(redis.LOG_NOTICE, 'loading ' .. redis.REDIS_VERSION)\nredis.register_function('helped', function(keys) return get(keys[1]) end)",
+        ]),
+        bulk("helper")
+    );
+    // Its functions run with the full API, helpers defined at load time included.
+    assert_eq!(client.cmd("SET h v"), ok());
+    assert_eq!(client.cmd("FCALL helped 1 h"), bulk("v"));
+    assert_eq!(client.cmd("FUNCTION DELETE helper"), ok());
     // A library's top-level code gets 500 ms.
     let reply = error_text(client.call(&[
         b"FUNCTION",

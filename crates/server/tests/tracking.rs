@@ -262,10 +262,12 @@ fn table_size_limit_evicts_with_invalidations_and_info_counts() {
     assert_eq!(info_field(&mut other, "tracking_total_items"), "3");
     assert_eq!(other.cmd("CLIENT TRACKING OFF"), ok());
     assert_eq!(other.cmd("CONFIG SET tracking-table-max-keys 1"), ok());
-    assert_eq!(tracked.cmd("GET c"), Reply::Null);
+    // The limit applies before every command (and after it remembers a key).
+    let (reply, mut pushes) = call_collecting(&mut tracked, "GET c");
+    assert_eq!(reply, Reply::Null);
     assert_eq!(info_field(&mut other, "tracking_total_keys"), "1");
     // Two of a, b, c were forgotten: their readers were told.
-    let pushes = pushes_so_far(&mut tracked);
+    pushes.extend(pushes_so_far(&mut tracked));
     assert_eq!(pushes.len(), 2, "{pushes:?}");
 }
 
@@ -442,4 +444,26 @@ fn a_lowered_table_size_limit_applies_without_further_reads() {
         "{push:?}"
     );
     assert_eq!(info_field(&mut other, "tracking_total_keys"), "1");
+}
+
+#[test]
+fn a_lowered_table_size_limit_applies_before_a_queued_command() {
+    let server = TestServer::start(&["--enable-debug-command", "yes"]);
+    let mut tracked = resp3_client(&server);
+    let mut other = server.client();
+    assert_eq!(other.cmd("CONFIG SET tracking-table-max-keys 2"), ok());
+    assert_eq!(other.cmd("DEBUG PAUSE-CRON 1"), ok());
+    assert_eq!(tracked.cmd("CLIENT TRACKING ON"), ok());
+    assert_eq!(
+        tracked.cmd("MGET 1{tag} 2{tag}"),
+        array(vec![Reply::Null, Reply::Null])
+    );
+    assert_eq!(tracked.cmd("MULTI"), ok());
+    assert_eq!(other.cmd("CONFIG SET tracking-table-max-keys 1"), ok());
+    // Queued, but the limit applies first: the invalidation comes before QUEUED.
+    let (reply, pushes) = call_collecting(&mut tracked, "PING");
+    assert_eq!(reply, status("QUEUED"));
+    assert_eq!(pushes.len(), 1, "{pushes:?}");
+    assert_eq!(tracked.cmd("EXEC"), array(vec![status("PONG")]));
+    assert_eq!(other.cmd("DEBUG PAUSE-CRON 0"), ok());
 }

@@ -86,21 +86,58 @@ real.os = readonly({ clock = G.os.clock })
 for name, library in pairs(libraries) do
     real[name] = readonly(library)
 end
--- Scripts and functions run with `redis` (alias `server`) without register_function; a library's
--- top-level code, while FUNCTION LOAD runs it, sees the full table (the engine swaps them).
+-- Scripts and functions run with `redis` (alias `server`) without register_function.
 local redis_run = {}
 for name, value in pairs(redis) do
     if name ~= "register_function" then
         redis_run[name] = value
     end
 end
-local apis = { run = readonly(redis_run), load = readonly(redis) }
-real.redis = apis.run
-real.server = apis.run
+real.redis = readonly(redis_run)
+real.server = real.redis
+
+-- A library's top-level code, while FUNCTION LOAD runs it, sees only `redis` (alias `server`)
+-- with register_function, log and the version, as Redis's load run does: anything else is a
+-- nonexistent global.
+local function nonexistent(_, key)
+    error("Script attempted to access nonexistent global variable '" .. tostring(key) .. "'", 2)
+end
+local function strict(t)
+    return setmetatable(t, {
+        __index = nonexistent,
+        __newindex = function()
+            error("Attempt to modify a readonly table", 2)
+        end,
+        __metatable = false,
+    })
+end
+local load_api = {
+    register_function = redis.register_function,
+    log = redis.log,
+    LOG_DEBUG = redis.LOG_DEBUG,
+    LOG_VERBOSE = redis.LOG_VERBOSE,
+    LOG_NOTICE = redis.LOG_NOTICE,
+    LOG_WARNING = redis.LOG_WARNING,
+    REDIS_VERSION = redis.REDIS_VERSION,
+    REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+}
+strict(load_api)
+local load_globals = strict({ redis = load_api, server = load_api })
+-- Where the sandbox's globals come from: `real`, or `load_globals` during FUNCTION LOAD.
+local current = { globals = real }
+local apis = {
+    use_load_globals = function(loading)
+        if loading then
+            current.globals = load_globals
+        else
+            current.globals = real
+        end
+    end,
+}
 
 local env = setmetatable({}, {
     __index = function(_, key)
-        local value = real[key]
+        local value = current.globals[key]
         if value == nil then
             error("Script attempted to access nonexistent global variable '" .. tostring(key) .. "'", 2)
         end

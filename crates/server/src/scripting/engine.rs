@@ -47,10 +47,8 @@ pub struct Engine {
     env: Table,
     real: Table,
     run: Function,
-    /// The `redis` table scripts and functions see (no register_function) ...
-    redis_for_run: Table,
-    /// ... and the one a library's top-level code sees while FUNCTION LOAD runs it.
-    redis_for_load: Table,
+    /// Switches the sandbox's globals to those of a library's top-level code (true) and back.
+    use_load_globals: Function,
     pub scripts: HashMap<String, Script>,
     pub libraries: BTreeMap<String, Library>,
     /// Lower-cased function name (FCALL is case-insensitive) → library name.
@@ -125,8 +123,9 @@ impl Engine {
         // `debug.getinfo` in an upvalue; scripts never see the `debug` table.
         let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
         let (env, real, run, apis) = bootstrap(&lua).expect("the Lua bootstrap runs");
-        let redis_for_run = apis.raw_get("run").expect("the bootstrap returns the run API");
-        let redis_for_load = apis.raw_get("load").expect("the bootstrap returns the load API");
+        let use_load_globals = apis
+            .raw_get("use_load_globals")
+            .expect("the bootstrap returns its switch of globals");
         let mut random = Rand48(0);
         random.seed(0);
         lua.set_app_data(random);
@@ -136,8 +135,7 @@ impl Engine {
             env,
             real,
             run,
-            redis_for_run,
-            redis_for_load,
+            use_load_globals,
             scripts: HashMap::new(),
             libraries: BTreeMap::new(),
             functions: HashMap::new(),
@@ -182,15 +180,6 @@ impl Engine {
     }
 
     /// Compiles a library and runs its registration code. Returns its name.
-    /// Points the `redis` and `server` globals at `api`.
-    fn set_redis_api(&self, api: &Table) {
-        for name in ["redis", "server"] {
-            self.real
-                .raw_set(name, api.clone())
-                .expect("setting a field of a plain table");
-        }
-    }
-
     /// The name of the library `code` defines, when one of that name is loaded already.
     pub fn existing_library(&self, code: &[u8]) -> Option<String> {
         let (name, _) = parse_library_shebang(code).ok()?;
@@ -215,9 +204,9 @@ impl Engine {
             functions: BTreeMap::new(),
             started: std::time::Instant::now(),
         });
-        self.set_redis_api(&self.redis_for_load);
+        let _ = self.use_load_globals.call::<()>(true);
         let result: mlua::Result<MultiValue> = self.run.call((function, Value::Nil, Value::Nil));
-        self.set_redis_api(&self.redis_for_run);
+        let _ = self.use_load_globals.call::<()>(false);
         let loading = self
             .lua
             .remove_app_data::<Loading>()
