@@ -52,6 +52,9 @@ fn events(server: &TestServer, flags: &str, commands: &str) -> Vec<String> {
         writer.call(&[b"CONFIG", b"SET", b"notify-keyspace-events", b""]),
         ok()
     );
+    // Leave the pattern now (a closed connection may be noticed after the next call's PUBLISH).
+    let left = subscriber.cmd("PUNSUBSCRIBE").items();
+    assert_eq!(left[0], bulk("punsubscribe"));
     seen
 }
 

@@ -380,6 +380,37 @@ fn sandbox() {
         "{reply}"
     );
     assert_eq!(eval(&mut client, "local x = 5; return x", &[], &[]), int(5));
+    // No print, no precompiled chunks, no new metatable for the protected globals.
+    let reply = error_text(eval(&mut client, "print('x')", &[], &[]));
+    assert!(
+        reply.contains("Script attempted to access nonexistent global variable 'print'"),
+        "{reply}"
+    );
+    let reply = error_text(eval(
+        &mut client,
+        "return loadstring(string.dump(function() return 1 end))()",
+        &[],
+        &[],
+    ));
+    assert!(reply.contains("attempt to call a nil value"), "{reply}");
+    assert_eq!(
+        eval(&mut client, "return loadstring('return 7')()", &[], &[]),
+        int(7)
+    );
+    for script in [
+        "setmetatable(_G, {})",
+        "local g = getmetatable(_G) g.__index = {}",
+    ] {
+        let reply = error_text(eval(&mut client, script, &[], &[]));
+        assert!(reply.contains("Attempt to modify a readonly table"), "{script}: {reply}");
+    }
+    assert_eq!(
+        eval(&mut client, "local t = setmetatable({}, {__index = function() return 3 end}) return t.x", &[], &[]),
+        int(3)
+    );
+    // DEBUG SET-DISABLE-DENY-SCRIPTS lets scripts run noscript commands (a test knob).
+    let reply = error_text(eval(&mut client, "return redis.call('client', 'id')", &[], &[]));
+    assert!(reply.contains("This Redis command is not allowed from script"), "{reply}");
 }
 
 #[test]
@@ -531,6 +562,24 @@ fn functions() {
     assert_eq!(client.cmd("SET h v"), ok());
     assert_eq!(client.cmd("FCALL helped 1 h"), bulk("v"));
     assert_eq!(client.cmd("FUNCTION DELETE helper"), ok());
+    // The shebang splits like a command line; each metadata key once.
+    assert_eq!(
+        client.call(&[
+            b"FUNCTION",
+            b"LOAD",
+            b"#!lua name=\"quoted\"\nredis.register_function('q', function() return 1 end)",
+        ]),
+        bulk("quoted")
+    );
+    assert_eq!(client.cmd("FUNCTION DELETE quoted"), ok());
+    assert_eq!(
+        client.call(&[b"FUNCTION", b"LOAD", b"#! name=x\nreturn 1"]),
+        error("ERR Engine '' not found")
+    );
+    assert_eq!(
+        client.call(&[b"FUNCTION", b"LOAD", b"#!lua name=a name=b\nreturn 1"]),
+        error("ERR Invalid metadata value, name argument was given multiple times")
+    );
     // A library's top-level code gets 500 ms.
     let reply = error_text(client.call(&[
         b"FUNCTION",
@@ -832,4 +881,19 @@ fn scripts_that_may_write_are_refused_when_memory_is_full() {
     );
     assert_eq!(client.cmd("CONFIG SET maxmemory 0"), ok());
     assert_eq!(client.cmd("FCALL writes 1 x"), ok());
+}
+
+#[test]
+fn debug_knob_lets_scripts_run_noscript_commands() {
+    let server = TestServer::start(&["--enable-debug-command", "yes"]);
+    let mut client = server.client();
+    let script = "return redis.call('client', 'id')";
+    let reply = error_text(eval(&mut client, script, &[], &[]));
+    assert!(reply.contains("This Redis command is not allowed from script"), "{reply}");
+    assert_eq!(client.cmd("DEBUG SET-DISABLE-DENY-SCRIPTS 1"), ok());
+    assert!(matches!(eval(&mut client, script, &[], &[]), Reply::Integer(_)));
+    // Commands that run alone stay refused: the script holds the barrier.
+    let reply = error_text(eval(&mut client, "return redis.call('debug', 'sleep', '0')", &[], &[]));
+    assert!(reply.contains("not allowed from script"), "{reply}");
+    assert_eq!(client.cmd("DEBUG SET-DISABLE-DENY-SCRIPTS 0"), ok());
 }

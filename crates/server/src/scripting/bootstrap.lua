@@ -75,9 +75,24 @@ for _, name in pairs_raw({
     "xpcall", "tostring", "getfenv", "setmetatable", "next", "assert", "tonumber", "rawequal",
     "collectgarbage", "getmetatable", "rawset", "pcall", "coroutine", "type", "select", "unpack",
     "gcinfo", "pairs", "loadstring", "ipairs", "error", "_VERSION", "rawget", "setfenv", "load",
-    "print", "newproxy", "rawlen",
+    "newproxy", "rawlen",
 }) do
     real[name] = G[name]
+end
+-- Precompiled (binary) chunks are refused, as Redis does: loadstring gives nil.
+local loadstring_raw = G.loadstring
+real.loadstring = function(text, name)
+    if type(text) == "string" and sub(text, 1, 1) == "\27" then
+        return nil, "binary chunks are not allowed"
+    end
+    return loadstring_raw(text, name)
+end
+-- The sandbox's protected tables cannot get another metatable.
+real.setmetatable = function(t, metatable)
+    if proxied[t] ~= nil then
+        error("Attempt to modify a readonly table", 2)
+    end
+    return setmetatable(t, metatable)
 end
 for _, name in pairs({ "string", "math", "table" }) do
     real[name] = readonly(G[name])
@@ -146,7 +161,8 @@ local env = setmetatable({}, {
     __newindex = function()
         error("Attempt to modify a readonly table", 2)
     end,
-    __metatable = false,
+    -- What getmetatable(_G) gives: itself read-only.
+    __metatable = readonly({}),
 })
 real._G = env
 proxied[env] = real

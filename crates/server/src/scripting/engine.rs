@@ -409,11 +409,14 @@ fn parse_library_shebang(code: &[u8]) -> Result<(String, Vec<u8>), String> {
         .iter()
         .position(|&byte| byte == b'\n')
         .unwrap_or(code.len());
-    let line = &code[2..end];
-    let mut parts = line
-        .split(|&byte| byte == b' ')
-        .filter(|part| !part.is_empty());
-    let engine = parts.next().unwrap_or(b"");
+    // The shebang splits as Redis's `sdssplitargs` does (quotes allowed).
+    let mut storage = Vec::new();
+    let mut ranges = Vec::new();
+    if resp::split_arguments(&code[..end], &mut storage, &mut ranges).is_err() {
+        return Err("ERR Invalid library metadata".into());
+    }
+    let parts: Vec<&[u8]> = ranges.iter().map(|&(start, end)| &storage[start..end]).collect();
+    let engine = parts.first().map_or(&b""[..], |first| &first[2.min(first.len())..]);
     if !engine.eq_ignore_ascii_case(b"lua") {
         return Err(format!(
             "ERR Engine '{}' not found",
@@ -421,8 +424,13 @@ fn parse_library_shebang(code: &[u8]) -> Result<(String, Vec<u8>), String> {
         ));
     }
     let mut name = None;
-    for part in parts {
+    for part in parts.iter().skip(1) {
         match part.strip_prefix(b"name=") {
+            Some(_) if name.is_some() => {
+                return Err(
+                    "ERR Invalid metadata value, name argument was given multiple times".into(),
+                )
+            }
             Some(value) => name = Some(value.to_vec()),
             None => {
                 return Err(format!(
@@ -538,7 +546,13 @@ fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
         );
         return output;
     }
-    if command.has(flags::NOSCRIPT) || command.has(flags::EXCLUSIVE) {
+    let noscript_allowed = server
+        .scripting
+        .running
+        .noscript_allowed
+        .load(Ordering::Relaxed);
+    // Commands that run alone (EVAL, DEBUG ...) never run inside a script: it holds the barrier.
+    if (command.has(flags::NOSCRIPT) && !noscript_allowed) || command.has(flags::EXCLUSIVE) {
         fail(
             &mut output,
             "ERR This Redis command is not allowed from script",

@@ -76,6 +76,8 @@ pub struct Running {
     pub deny_oom: AtomicBool,
     /// The Lua hook runs on every line (set once a kill was requested; see `engine::hook`).
     pub hook_escalated: AtomicBool,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may run `noscript` commands (a test knob).
+    pub noscript_allowed: AtomicBool,
     /// Name and command of the running function (FUNCTION STATS).
     pub description: Mutex<Option<(Vec<u8>, Vec<Vec<u8>>)>>,
 }

@@ -35,6 +35,16 @@ pub fn debug(context: &mut Context, args: &[&[u8]]) -> CommandResult {
                 .store(enabled, Ordering::Relaxed);
             context.reply.ok();
         }
+        ("set-disable-deny-scripts", 3) => {
+            let allowed = lenient_integer(args[2]) != 0;
+            context
+                .server
+                .scripting
+                .running
+                .noscript_allowed
+                .store(allowed, Ordering::Relaxed);
+            context.reply.ok();
+        }
         ("pause-cron", 3) => {
             let paused = lenient_integer(args[2]) != 0;
             context.server.cron_paused.store(paused, Ordering::Relaxed);
@@ -407,6 +417,8 @@ fn help(context: &mut Context) {
             "    Show low level info about `key` and associated value.",
             "PAUSE-CRON <0|1>",
             "    Stop periodic cron job processing.",
+            "SET-DISABLE-DENY-SCRIPTS <0|1>",
+            "    Allow scripts to run commands that are normally denied in scripts (a test knob).",
             "PROTOCOL <type>",
             "    Reply with a test value of the specified type. <type> can be: string,",
             "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
