@@ -142,6 +142,14 @@ fn parse_at(
             ReplyValue::Verbatim([data[0], data[1], data[2]], data[4..].to_vec())
         }
         b'!' => ReplyValue::Error(blob(input, position, integer(header)?)?),
+        b'|' => {
+            // Attributes (RESP3): key/value pairs about the reply that follows; not exposed,
+            // the reply itself is what counts.
+            let count = usize::try_from(integer(header)?).map_err(|_| MalformedReply)?;
+            let pairs = count.checked_mul(2).ok_or(MalformedReply)?;
+            elements(input, position, pairs, depth)?;
+            parse_at(input, position, depth + 1)?
+        }
         _ => return Err(MalformedReply),
     })
 }
@@ -154,6 +162,15 @@ mod tests {
         let (value, used) = parse_reply(input).unwrap();
         assert_eq!(used, input.len());
         value
+    }
+
+    #[test]
+    fn attributes_are_skipped() {
+        assert_eq!(
+            parse(b"|1\r\n+key-popularity\r\n*1\r\n:1\r\n$4\r\nreal\r\n"),
+            ReplyValue::Bulk(b"real".to_vec())
+        );
+        assert_eq!(parse_reply(b"|1\r\n+key\r\n"), Err(MalformedReply));
     }
 
     #[test]

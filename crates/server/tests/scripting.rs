@@ -35,6 +35,10 @@ fn eval_basics_and_conversions_resp2() {
     assert_eq!(eval(&mut client, "return 'x'", &[], &[]), bulk("x"));
     assert_eq!(eval(&mut client, "return true", &[], &[]), int(1));
     assert_eq!(eval(&mut client, "return false", &[], &[]), Reply::Nil);
+    assert_eq!(
+        eval(&mut client, "redis.setresp(3) return false", &[], &[]),
+        int(0)
+    );
     assert_eq!(eval(&mut client, "return nil", &[], &[]), Reply::Nil);
     assert_eq!(
         eval(&mut client, "return {1,'a',{2},nil,5}", &[], &[]),
@@ -127,12 +131,16 @@ fn conversions_resp3() {
     let server = TestServer::start(&[]);
     let mut client = server.client();
     client.cmd("HELLO 3");
+    // Booleans follow the script's protocol (redis.setresp), not the client's, as in Redis
+    // (checked against redis-server): under RESP2 true is 1 and false is null.
+    assert_eq!(eval(&mut client, "return true", &[], &[]), int(1));
+    assert_eq!(eval(&mut client, "return false", &[], &[]), Reply::Null);
     assert_eq!(
-        eval(&mut client, "return true", &[], &[]),
+        eval(&mut client, "redis.setresp(3) return true", &[], &[]),
         Reply::Boolean(true)
     );
     assert_eq!(
-        eval(&mut client, "return false", &[], &[]),
+        eval(&mut client, "redis.setresp(3) return false", &[], &[]),
         Reply::Boolean(false)
     );
     assert_eq!(eval(&mut client, "return nil", &[], &[]), Reply::Null);
@@ -892,8 +900,17 @@ fn debug_knob_lets_scripts_run_noscript_commands() {
     assert!(reply.contains("This Redis command is not allowed from script"), "{reply}");
     assert_eq!(client.cmd("DEBUG SET-DISABLE-DENY-SCRIPTS 1"), ok());
     assert!(matches!(eval(&mut client, script, &[], &[]), Reply::Integer(_)));
-    // Commands that run alone stay refused: the script holds the barrier.
-    let reply = error_text(eval(&mut client, "return redis.call('debug', 'sleep', '0')", &[], &[]));
-    assert!(reply.contains("not allowed from script"), "{reply}");
+    assert_eq!(
+        eval(&mut client, "return redis.call('debug', 'protocol', 'bignum')", &[], &[]),
+        bulk("1234567999999999999999999999999999999")
+    );
+    // A script inside a script and DEBUG LOADAOF stay refused.
+    for script in [
+        "return redis.call('eval', 'return 1', '0')",
+        "return redis.call('debug', 'loadaof')",
+    ] {
+        let reply = error_text(eval(&mut client, script, &[], &[]));
+        assert!(reply.contains("not allowed from script"), "{script}: {reply}");
+    }
     assert_eq!(client.cmd("DEBUG SET-DISABLE-DENY-SCRIPTS 0"), ok());
 }

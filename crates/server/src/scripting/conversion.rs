@@ -115,34 +115,32 @@ fn single_line(bytes: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// Writes a script's return value (or an element of it).
-pub fn lua_to_reply(value: &Value, writer: &mut ReplyWriter) {
-    write_value(value, writer, 0);
+/// Writes a script's return value (or an element of it). `script_resp3` is the protocol the
+/// script chose with redis.setresp: as in Redis, a boolean is written as such (`#t`/`#f`,
+/// `:1`/`:0` to a RESP2 client) when the script speaks RESP3, while under RESP2 true is `:1`
+/// and false is null.
+pub fn lua_to_reply(value: &Value, writer: &mut ReplyWriter, script_resp3: bool) {
+    write_value(value, writer, 0, script_resp3);
 }
 
-fn write_value(value: &Value, writer: &mut ReplyWriter, depth: usize) {
+fn write_value(value: &Value, writer: &mut ReplyWriter, depth: usize, script_resp3: bool) {
     if depth > DEPTH_MAX {
         writer.error(b"ERR reached lua stack limit");
         return;
     }
     match value {
         Value::String(text) => writer.bulk(&text.as_bytes()),
-        Value::Boolean(true) => writer.boolean(true),
-        Value::Boolean(false) => {
-            if writer.is_resp3() {
-                writer.boolean(false)
-            } else {
-                writer.null()
-            }
-        }
+        Value::Boolean(true) if !script_resp3 => writer.integer(1),
+        Value::Boolean(false) if !script_resp3 => writer.null(),
+        Value::Boolean(value) => writer.boolean(*value),
         Value::Integer(value) => writer.integer(*value as i64),
         Value::Number(value) => writer.integer(number_to_integer(*value)),
-        Value::Table(table) => write_table(table, writer, depth),
+        Value::Table(table) => write_table(table, writer, depth, script_resp3),
         _ => writer.null(),
     }
 }
 
-fn write_table(table: &Table, writer: &mut ReplyWriter, depth: usize) {
+fn write_table(table: &Table, writer: &mut ReplyWriter, depth: usize, script_resp3: bool) {
     if let Value::String(text) = field(table, "err") {
         let message = single_line(&text.as_bytes());
         if message.is_empty() {
@@ -182,8 +180,8 @@ fn write_table(table: &Table, writer: &mut ReplyWriter, depth: usize) {
             writer.array(pairs.len() * 2);
         }
         for (key, value) in &pairs {
-            write_value(key, writer, depth + 1);
-            write_value(value, writer, depth + 1);
+            write_value(key, writer, depth + 1, script_resp3);
+            write_value(value, writer, depth + 1, script_resp3);
         }
         return;
     }
@@ -199,7 +197,7 @@ fn write_table(table: &Table, writer: &mut ReplyWriter, depth: usize) {
             writer.array(members.len());
         }
         for member in &members {
-            write_value(member, writer, depth + 1);
+            write_value(member, writer, depth + 1, script_resp3);
         }
         return;
     }
@@ -221,6 +219,6 @@ fn write_table(table: &Table, writer: &mut ReplyWriter, depth: usize) {
     writer.array(length);
     for index in 1..=length {
         let item = table.raw_get::<Value>(index).unwrap_or(Value::Nil);
-        write_value(&item, writer, depth + 1);
+        write_value(&item, writer, depth + 1, script_resp3);
     }
 }

@@ -343,6 +343,8 @@ impl Engine {
         };
         lua.remove_app_data::<CurrentCall>();
         drop(state);
+        // What redis.setresp chose last: it decides how false converts (null under RESP2).
+        let script_resp3 = client.protocol == resp::Protocol::Resp3;
         self.script_client = Some(client);
         let running = &server.scripting.running;
         if running.kill_requested.load(Ordering::Acquire) {
@@ -357,7 +359,7 @@ impl Engine {
                 match values.next() {
                     Some(Value::Boolean(true)) => {
                         let value = values.next().unwrap_or(Value::Nil);
-                        conversion::lua_to_reply(&value, reply);
+                        conversion::lua_to_reply(&value, reply, script_resp3);
                     }
                     _ => {
                         let message = match values.next() {
@@ -551,8 +553,14 @@ fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
         .running
         .noscript_allowed
         .load(Ordering::Relaxed);
-    // Commands that run alone (EVAL, DEBUG ...) never run inside a script: it holds the barrier.
-    if (command.has(flags::NOSCRIPT) && !noscript_allowed) || command.has(flags::EXCLUSIVE) {
+    // Never, whatever the knob: a script inside a script (the engine is busy with this one),
+    // nor DEBUG LOADAOF (its replay locks shards this script's scope may hold).
+    let never = matches!(
+        command.full_name.as_str(),
+        "eval" | "eval_ro" | "evalsha" | "evalsha_ro" | "fcall" | "fcall_ro"
+    ) || (command.full_name == "debug"
+        && argv.get(1).is_some_and(|sub| sub.eq_ignore_ascii_case(b"loadaof")));
+    if (command.has(flags::NOSCRIPT) && !noscript_allowed) || never {
         fail(
             &mut output,
             "ERR This Redis command is not allowed from script",
