@@ -422,6 +422,22 @@ fn sandbox() {
 }
 
 #[test]
+fn time_stands_still_while_a_script_runs() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let script = "redis.call('set', KEYS[1], 'v', 'PX', '1') local start = os.clock() while os.clock() - start < 0.02 do end return redis.call('exists', KEYS[1])";
+    assert_eq!(eval(&mut client, script, &["k"], &[]), int(1));
+    // TIME too is the script's start.
+    let script = "local a = redis.call('time') local start = os.clock() while os.clock() - start < 0.02 do end local b = redis.call('time') if a[1] == b[1] and a[2] == b[2] then return 1 end return 0";
+    assert_eq!(eval(&mut client, script, &[], &[]), int(1));
+    // Once the script is over, the key has expired.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.cmd("EXISTS k") != int(0) {
+        assert!(Instant::now() < deadline, "the key never expired");
+    }
+}
+
+#[test]
 fn calls_with_thousands_of_arguments() {
     let server = TestServer::start(&[]);
     let mut client = server.client();
@@ -913,4 +929,28 @@ fn debug_knob_lets_scripts_run_noscript_commands() {
         assert!(reply.contains("not allowed from script"), "{script}: {reply}");
     }
     assert_eq!(client.cmd("DEBUG SET-DISABLE-DENY-SCRIPTS 0"), ok());
+}
+
+#[test]
+fn a_script_deletes_a_key_found_expired() {
+    let server = TestServer::start(&["--enable-debug-command", "yes"]);
+    let mut client = server.client();
+    let server_ms = |client: &mut RawClient| {
+        let time = client.cmd("TIME").items();
+        time[0].text().parse::<u64>().expect("seconds") * 1000
+            + time[1].text().parse::<u64>().expect("microseconds") / 1000
+    };
+    assert_eq!(client.cmd("DEBUG SET-ACTIVE-EXPIRE 0"), ok());
+    let set_at = server_ms(&mut client);
+    assert_eq!(client.cmd("SET key value PX 1"), ok());
+    // Wait without touching the key (a lookup would expire it).
+    while server_ms(&mut client) < set_at + 3 {}
+    // DEBUG OBJECT looks at the table as it is: the expired key is still there.
+    assert!(matches!(client.cmd("DEBUG OBJECT key"), Reply::Status(_)));
+    assert_eq!(
+        eval(&mut client, "return redis.call('exists', KEYS[1])", &["key"], &[]),
+        int(0)
+    );
+    assert!(matches!(client.cmd("DEBUG OBJECT key"), Reply::Error(_)));
+    assert_eq!(client.cmd("DEBUG SET-ACTIVE-EXPIRE 1"), ok());
 }

@@ -413,6 +413,15 @@ impl Shard {
             .map(|entry| &**entry)
     }
 
+    /// The entry of `key` even when its time has passed, expiring nothing (DEBUG OBJECT looks
+    /// at the table as it is, as Redis's does).
+    pub fn peek_even_expired(&self, key: &[u8]) -> Option<&Entry> {
+        let hash = self.hash(key);
+        self.table
+            .find(hash, |entry| &*entry.key == key)
+            .map(|entry| &**entry)
+    }
+
     /// Whether `key` exists (expiring it if due).
     pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
         self.peek(key, now_ms).is_some()

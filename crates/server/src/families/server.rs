@@ -330,11 +330,15 @@ fn shutdown(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 
 /// TIME
 fn time(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    // Inside a script or transaction, the time its commands all see (frozen at its start, as
+    // Redis's cached time); otherwise the clock.
+    let now_us = if context.scope.is_some() {
+        context.now_ms * 1000
+    } else {
+        crate::server::unix_time_us()
+    };
     context.reply.array(2);
-    context.reply.bulk_integer(now.as_secs() as i64);
-    context.reply.bulk_integer(now.subsec_micros() as i64);
+    context.reply.bulk_integer((now_us / 1_000_000) as i64);
+    context.reply.bulk_integer((now_us % 1_000_000) as i64);
     Ok(())
 }

@@ -69,6 +69,9 @@ struct CallState<'a> {
     caller_id: u64,
     /// Whether that client gave CLIENT CACHING for this command.
     caller_caching: bool,
+    /// The time every command of the script sees: frozen at its start, as in Redis (a key
+    /// does not expire in the middle of a script).
+    now_ms: u64,
 }
 
 /// A pointer to the running script's [`CallState`], valid while the script runs.
@@ -331,6 +334,7 @@ impl Engine {
             caller,
             caller_id: caller.id,
             caller_caching: caller.tracking_caching,
+            now_ms: unix_time_ms(),
         };
         let pointer = &mut state as *mut CallState<'_> as *mut CallState<'static>;
         lua.set_app_data(CurrentCall(pointer));
@@ -591,7 +595,7 @@ fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
             server,
             client: &mut *state.client,
             reply: ReplyWriter::new(&mut output, protocol),
-            now_ms: unix_time_ms(),
+            now_ms: state.now_ms,
             command,
             scope: Some(state.scope),
         };

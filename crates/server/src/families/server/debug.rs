@@ -229,9 +229,9 @@ fn lenient_integer(arg: &[u8]) -> i64 {
 fn object(context: &mut Context, key: &[u8]) -> CommandResult {
     let now_ms = context.now_ms;
     let line = {
-        let mut shard = context.lock(key);
+        let shard = context.lock(key);
         let entry = shard
-            .peek(key, now_ms)
+            .peek_even_expired(key)
             .ok_or_else(|| crate::context::CommandError::from(errors::NO_SUCH_KEY))?;
         let idle_s = entry.idle_seconds(now_ms);
         let lru = lru_clock(now_ms.saturating_sub(idle_s * 1000));
