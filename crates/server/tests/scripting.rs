@@ -324,7 +324,19 @@ fn script_commands() {
         client.call(&[b"SCRIPT", b"EXISTS", sha.as_bytes(), b"nope"]),
         array(vec![int(1), int(0)])
     );
+    let cached = |client: &mut RawClient| {
+        let info = client.cmd("INFO memory").text();
+        info.lines()
+            .find_map(|line| line.strip_prefix("number_of_cached_scripts:"))
+            .expect("the field")
+            .trim()
+            .to_string()
+    };
+    assert_eq!(cached(&mut client), "1");
+    assert_eq!(eval(&mut client, "return 8", &[], &[]), int(8));
+    assert_eq!(cached(&mut client), "2");
     assert_eq!(client.cmd("SCRIPT FLUSH ASYNC"), ok());
+    assert_eq!(cached(&mut client), "0");
     assert_eq!(
         client.call(&[b"SCRIPT", b"EXISTS", sha.as_bytes()]),
         array(vec![int(0)])

@@ -168,7 +168,13 @@ fn eval_common(
             }
             sha
         } else {
-            engine.load_script(args[1])?
+            let sha = engine.load_script(args[1])?;
+            context
+                .server
+                .scripting
+                .script_count
+                .store(engine.scripts.len(), Ordering::Relaxed);
+            sha
         };
         let script = &engine.scripts[&sha];
         (sha.clone(), script.function.clone(), script.flags)
@@ -247,7 +253,16 @@ fn fcall_ro(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 
 /// SCRIPT LOAD script
 fn script_load(context: &mut Context, args: &[&[u8]]) -> CommandResult {
-    let sha = context.server.scripting.engine().load_script(args[2])?;
+    let sha = {
+        let mut engine = context.server.scripting.engine();
+        let sha = engine.load_script(args[2])?;
+        context
+            .server
+            .scripting
+            .script_count
+            .store(engine.scripts.len(), Ordering::Relaxed);
+        sha
+    };
     context.reply.bulk(sha.as_bytes());
     Ok(())
 }
@@ -283,6 +298,11 @@ fn flush_mode(args: &[&[u8]], command: &str) -> CommandResult {
 fn script_flush(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     flush_mode(args, "SCRIPT FLUSH")?;
     context.server.scripting.engine().flush_scripts();
+    context
+        .server
+        .scripting
+        .script_count
+        .store(0, Ordering::Relaxed);
     context.reply.ok();
     Ok(())
 }

@@ -45,6 +45,8 @@ pub struct Scripting {
     pub running: Running,
     /// FUNCTION STATS counts, readable while a script runs.
     pub library_count: AtomicUsize,
+    /// Scripts in the EVAL cache (INFO memory `number_of_cached_scripts`).
+    pub script_count: AtomicUsize,
     pub function_count: AtomicUsize,
 }
 

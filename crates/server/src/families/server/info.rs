@@ -340,16 +340,25 @@ fn memory_section(server: &Server, text: &mut String) {
         field!(text, name, 0);
     }
     field!(text, "used_memory_lua_human", "0B");
-    for name in [
-        "used_memory_scripts_eval",
+    let scripting = &server.scripting;
+    field!(text, "used_memory_scripts_eval", 0);
+    field!(
+        text,
         "number_of_cached_scripts",
+        scripting.script_count.load(Ordering::Relaxed)
+    );
+    field!(
+        text,
         "number_of_functions",
+        scripting.function_count.load(Ordering::Relaxed)
+    );
+    field!(
+        text,
         "number_of_libraries",
-        "used_memory_vm_functions",
-        "used_memory_vm_total",
-    ] {
-        field!(text, name, 0);
-    }
+        scripting.library_count.load(Ordering::Relaxed)
+    );
+    field!(text, "used_memory_vm_functions", 0);
+    field!(text, "used_memory_vm_total", 0);
     field!(text, "used_memory_vm_total_human", "0B");
     field!(text, "used_memory_functions", 0);
     field!(text, "used_memory_scripts", 0);
