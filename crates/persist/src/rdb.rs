@@ -896,8 +896,9 @@ pub enum PayloadError {
     BadFormat(Error),
 }
 
-/// Decodes a DUMP payload into a value.
-pub fn decode_payload(payload: &[u8], limits: &Limits) -> Result<Value, PayloadError> {
+/// The body of a DUMP-style payload (everything before its 2-byte RDB version and 8-byte
+/// CRC64), once the version is one this crate reads and the checksum matches.
+fn verified_body(payload: &[u8]) -> Result<&[u8], PayloadError> {
     if payload.len() < 10 {
         return Err(PayloadError::VersionOrChecksum);
     }
@@ -910,8 +911,13 @@ pub fn decode_payload(payload: &[u8], limits: &Limits) -> Result<Value, PayloadE
     if stored != crc64::update(0, &payload[..body_end + 2]) {
         return Err(PayloadError::VersionOrChecksum);
     }
+    Ok(&payload[..body_end])
+}
+
+/// Decodes a DUMP payload into a value.
+pub fn decode_payload(payload: &[u8], limits: &Limits) -> Result<Value, PayloadError> {
     let mut input = Input {
-        bytes: &payload[..body_end],
+        bytes: verified_body(payload)?,
         position: 0,
     };
     let object_type = input.byte().map_err(PayloadError::BadFormat)?;
@@ -943,20 +949,8 @@ pub fn functions_payload<'s>(
 
 /// Reads a FUNCTION DUMP payload (from Redis or Cinnabar) back into library sources.
 pub fn decode_functions_payload(payload: &[u8]) -> Result<Vec<Vec<u8>>, PayloadError> {
-    if payload.len() < 10 {
-        return Err(PayloadError::VersionOrChecksum);
-    }
-    let body_end = payload.len() - 10;
-    let version = u16::from_le_bytes([payload[body_end], payload[body_end + 1]]);
-    if version > VERSION_MAX {
-        return Err(PayloadError::VersionOrChecksum);
-    }
-    let stored = u64::from_le_bytes(payload[body_end + 2..].try_into().expect("8 bytes"));
-    if stored != crc64::update(0, &payload[..body_end + 2]) {
-        return Err(PayloadError::VersionOrChecksum);
-    }
     let mut input = Input {
-        bytes: &payload[..body_end],
+        bytes: verified_body(payload)?,
         position: 0,
     };
     let mut sources = Vec::new();

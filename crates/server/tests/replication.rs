@@ -184,9 +184,7 @@ fn served_blocking_moves_propagate_as_the_client_wrote_their_sides() {
     first.send(&[b"BLMOVE", b"src", b"dst", b"left", b"Right", b"0"]);
     let mut second = server.client();
     second.send(&[b"BRPOPLPUSH", b"dst", b"src", b"0"]);
-    poll("two blocked clients", || {
-        client.cmd("INFO clients").text().contains("blocked_clients:2\r\n")
-    });
+    wait_for_blocked_clients(&mut client, 2);
     assert_eq!(client.cmd("LPUSH src job"), int(1));
     assert_eq!(first.read_reply(), bulk("job"));
     assert_eq!(second.read_reply(), bulk("job"));

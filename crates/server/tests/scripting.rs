@@ -672,20 +672,25 @@ fn functions() {
     assert_eq!(stats[0], bulk("running_script"));
 }
 
+/// Pings until the server answers BUSY (a script is past busy-reply-threshold).
+fn wait_until_busy(client: &mut RawClient) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = client.cmd("PING");
+        if matches!(&reply, Reply::Error(text) if text.starts_with("BUSY")) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never BUSY: {reply:?}");
+    }
+}
+
 #[test]
 fn busy_script_and_kill() {
     let server = TestServer::start(&["--busy-reply-threshold", "100"]);
     let mut runner = server.client();
     runner.send(&[b"EVAL", b"while true do end", b"0"]);
     let mut other = server.client();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let reply = other.cmd("PING");
-        if matches!(&reply, Reply::Error(text) if text.starts_with("BUSY")) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never BUSY: {reply:?}");
-    }
+    wait_until_busy(&mut other);
     // An EVAL is killed by SCRIPT KILL only.
     assert_eq!(
         other.cmd("FUNCTION KILL"),
@@ -704,14 +709,7 @@ fn busy_script_and_kill() {
         b"local f = function() while 1 do redis.call('ping') end end while 1 do pcall(f) end",
         b"0",
     ]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let reply = other.cmd("PING");
-        if matches!(&reply, Reply::Error(text) if text.starts_with("BUSY")) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never BUSY: {reply:?}");
-    }
+    wait_until_busy(&mut other);
     assert_eq!(other.cmd("SCRIPT KILL"), ok());
     let reply = error_text(runner.read_reply());
     assert!(

@@ -413,14 +413,7 @@ fn a_served_blocking_move_invalidates_what_it_wrote_after_its_reply() {
     assert_eq!(tracked.cmd("CLIENT TRACKING ON"), ok());
     assert_eq!(tracked.cmd("LRANGE list2{t} 0 -1"), bulks(&["a"]));
     tracked.send(&[b"BLMOVE", b"list1{t}", b"list2{t}", b"LEFT", b"LEFT", b"0"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !writer
-        .cmd("INFO clients")
-        .text()
-        .contains("blocked_clients:1\r\n")
-    {
-        assert!(std::time::Instant::now() < deadline, "never blocked");
-    }
+    wait_for_blocked_clients(&mut writer, 1);
     assert_eq!(writer.cmd("RPUSH list1{t} foo"), int(1));
     assert_eq!(tracked.read_reply(), bulk("foo"));
     assert_eq!(tracked.read_reply(), invalidate(&["list2{t}"]));

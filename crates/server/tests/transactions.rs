@@ -341,14 +341,7 @@ fn a_served_blocking_move_breaks_watch_of_its_destination() {
     let mut waiter = server.client();
     let mut other = server.client();
     waiter.send(&[b"BLMOVE", b"src{t}", b"dst{t}", b"LEFT", b"RIGHT", b"0"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !other
-        .cmd("INFO clients")
-        .text()
-        .contains("blocked_clients:1\r\n")
-    {
-        assert!(std::time::Instant::now() < deadline, "never blocked");
-    }
+    wait_for_blocked_clients(&mut other, 1);
     assert_eq!(client.cmd("WATCH dst{t}"), ok());
     assert_eq!(client.cmd("MULTI"), ok());
     assert_eq!(client.cmd("LLEN dst{t}"), status("QUEUED"));

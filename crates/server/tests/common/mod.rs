@@ -380,3 +380,12 @@ impl Reply {
         }
     }
 }
+
+/// Waits until the server reports `count` blocked clients (INFO clients).
+pub fn wait_for_blocked_clients(client: &mut RawClient, count: usize) {
+    let expected = format!("blocked_clients:{count}\r\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !client.cmd("INFO clients").text().contains(&expected) {
+        assert!(Instant::now() < deadline, "never {count} blocked clients");
+    }
+}
