@@ -74,6 +74,15 @@ pub fn wrong_arity(command_name: &str) -> CommandError {
     ))
 }
 
+/// Redis's `addReplySubcommandSyntaxError`: `subcommand` as the client wrote it (at most 128
+/// bytes), `container` the command to ask HELP of.
+pub fn subcommand_syntax_error(container: &str, subcommand: &[u8]) -> CommandError {
+    CommandError::new(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {container} HELP.",
+        String::from_utf8_lossy(&subcommand[..subcommand.len().min(128)])
+    ))
+}
+
 /// Locks held by a running transaction, lent to its commands.
 pub trait HeldScope {
     /// Borrows shard `index` of `database` (the scope must hold it).

@@ -310,7 +310,9 @@ fn write_sample(client: &mut RawClient) {
     assert_eq!(client.cmd("SELECT 0"), ok());
     assert_eq!(client.cmd("SET gone x PX 1"), ok());
     // Once expired for good, so that every later look at the dataset agrees.
-    poll("the 1 ms key to expire", || client.cmd("EXISTS gone") == int(0));
+    poll("the 1 ms key to expire", || {
+        client.cmd("EXISTS gone") == int(0)
+    });
     assert_eq!(client.cmd("DEL s"), int(1));
     assert_eq!(client.cmd("SET s again"), ok());
 }
@@ -365,7 +367,10 @@ fn debug_loadaof_replays_the_aof_without_appending_to_it() {
     assert_eq!(dataset(&mut server.redis()), before);
     // The replay appended nothing, and the AOF goes on after it.
     assert_eq!(client.cmd("DEBUG LOADAOF"), ok());
-    assert_eq!(std::fs::metadata(&incremental).expect("incr file").len(), size);
+    assert_eq!(
+        std::fs::metadata(&incremental).expect("incr file").len(),
+        size
+    );
     assert_eq!(client.cmd("SET after loadaof"), ok());
     assert_eq!(client.cmd("DEL s"), int(1));
     assert_eq!(client.cmd("DEBUG LOADAOF"), ok());

@@ -243,7 +243,12 @@ fn monitor_shows_scripts_then_the_commands_they_run() {
     );
     assert_eq!(
         monitor_line(&mut monitor),
-        format!("[0 {address}] \"EVAL\" \"redis.call('set', KEYS[1], ARGV[1])\" \"1\" \"foo\" \"bar\"")
+        format!(
+            "[0 {address}] \"EVAL\" \"redis.call('set', KEYS[1], ARGV[1])\" \"1\" \"foo\" \"bar\""
+        )
     );
-    assert_eq!(monitor_line(&mut monitor), "[0 lua] \"set\" \"foo\" \"bar\"");
+    assert_eq!(
+        monitor_line(&mut monitor),
+        "[0 lua] \"set\" \"foo\" \"bar\""
+    );
 }

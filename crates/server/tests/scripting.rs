@@ -422,15 +422,31 @@ fn sandbox() {
         "local g = getmetatable(_G) g.__index = {}",
     ] {
         let reply = error_text(eval(&mut client, script, &[], &[]));
-        assert!(reply.contains("Attempt to modify a readonly table"), "{script}: {reply}");
+        assert!(
+            reply.contains("Attempt to modify a readonly table"),
+            "{script}: {reply}"
+        );
     }
     assert_eq!(
-        eval(&mut client, "local t = setmetatable({}, {__index = function() return 3 end}) return t.x", &[], &[]),
+        eval(
+            &mut client,
+            "local t = setmetatable({}, {__index = function() return 3 end}) return t.x",
+            &[],
+            &[]
+        ),
         int(3)
     );
     // DEBUG SET-DISABLE-DENY-SCRIPTS lets scripts run noscript commands (a test knob).
-    let reply = error_text(eval(&mut client, "return redis.call('client', 'id')", &[], &[]));
-    assert!(reply.contains("This Redis command is not allowed from script"), "{reply}");
+    let reply = error_text(eval(
+        &mut client,
+        "return redis.call('client', 'id')",
+        &[],
+        &[],
+    ));
+    assert!(
+        reply.contains("This Redis command is not allowed from script"),
+        "{reply}"
+    );
 }
 
 #[test]
@@ -567,7 +583,12 @@ fn functions() {
         "{reply}"
     );
     assert_eq!(
-        eval(&mut client, "return type(redis.register_function)", &[], &[]),
+        eval(
+            &mut client,
+            "return type(redis.register_function)",
+            &[],
+            &[]
+        ),
         bulk("nil")
     );
     assert_eq!(client.cmd("FUNCTION DELETE nested"), ok());
@@ -648,7 +669,9 @@ fn functions() {
     );
     assert_eq!(
         client.call(&[b"FUNCTION", b"restore", &dump, b"FLUSH", b"extra"]),
-        error("ERR unknown subcommand or wrong number of arguments for 'restore'. Try FUNCTION HELP.")
+        error(
+            "ERR unknown subcommand or wrong number of arguments for 'restore'. Try FUNCTION HELP."
+        )
     );
     assert_eq!(
         client.call(&[b"FUNCTION", b"RESTORE", &dump, b"SOMETIMES"]),
@@ -660,7 +683,9 @@ fn functions() {
     );
     assert_eq!(
         client.cmd("FUNCTION flush sync extra"),
-        error("ERR unknown subcommand or wrong number of arguments for 'flush'. Try FUNCTION HELP.")
+        error(
+            "ERR unknown subcommand or wrong number of arguments for 'flush'. Try FUNCTION HELP."
+        )
     );
     assert_eq!(client.cmd("FUNCTION FLUSH"), ok());
     assert_eq!(client.cmd("FUNCTION LIST"), array(vec![]));
@@ -868,10 +893,7 @@ fn differential_libraries() {
     let Reply::Bulk(redis_payload) = dumped else {
         panic!("FUNCTION DUMP replied {dumped:?}");
     };
-    assert_eq!(
-        ours.call(&[b"FUNCTION", b"RESTORE", &redis_payload]),
-        ok()
-    );
+    assert_eq!(ours.call(&[b"FUNCTION", b"RESTORE", &redis_payload]), ok());
     assert_eq!(ours.cmd("ZADD jobs 5 due"), int(1));
     assert_eq!(ours.cmd("FCALL claim 1 jobs 10"), bulks(&["due"]));
     let Reply::Bulk(our_payload) = ours.call(&[b"FUNCTION", b"DUMP"]) else {
@@ -907,10 +929,20 @@ fn scripts_that_may_write_are_refused_when_memory_is_full() {
     assert_eq!(client.cmd("FCALL_RO reads 1 x"), bulk("hello"));
     assert_eq!(client.cmd("FCALL anyway 1 x"), ok());
     // A script without a shebang finds out at its first write.
-    let reply = error_text(eval(&mut client, "return redis.call('set', KEYS[1], 'y')", &["x"], &[]));
+    let reply = error_text(eval(
+        &mut client,
+        "return redis.call('set', KEYS[1], 'y')",
+        &["x"],
+        &[],
+    ));
     assert!(reply.starts_with("OOM command not allowed"), "{reply}");
     assert_eq!(
-        eval(&mut client, "return redis.call('get', KEYS[1])", &["x"], &[]),
+        eval(
+            &mut client,
+            "return redis.call('get', KEYS[1])",
+            &["x"],
+            &[]
+        ),
         bulk("2")
     );
     assert_eq!(client.cmd("CONFIG SET maxmemory 0"), ok());
@@ -923,11 +955,22 @@ fn debug_knob_lets_scripts_run_noscript_commands() {
     let mut client = server.client();
     let script = "return redis.call('client', 'id')";
     let reply = error_text(eval(&mut client, script, &[], &[]));
-    assert!(reply.contains("This Redis command is not allowed from script"), "{reply}");
+    assert!(
+        reply.contains("This Redis command is not allowed from script"),
+        "{reply}"
+    );
     assert_eq!(client.cmd("DEBUG SET-DISABLE-DENY-SCRIPTS 1"), ok());
-    assert!(matches!(eval(&mut client, script, &[], &[]), Reply::Integer(_)));
+    assert!(matches!(
+        eval(&mut client, script, &[], &[]),
+        Reply::Integer(_)
+    ));
     assert_eq!(
-        eval(&mut client, "return redis.call('debug', 'protocol', 'bignum')", &[], &[]),
+        eval(
+            &mut client,
+            "return redis.call('debug', 'protocol', 'bignum')",
+            &[],
+            &[]
+        ),
         bulk("1234567999999999999999999999999999999")
     );
     // A script inside a script and DEBUG LOADAOF stay refused.
@@ -936,7 +979,10 @@ fn debug_knob_lets_scripts_run_noscript_commands() {
         "return redis.call('debug', 'loadaof')",
     ] {
         let reply = error_text(eval(&mut client, script, &[], &[]));
-        assert!(reply.contains("not allowed from script"), "{script}: {reply}");
+        assert!(
+            reply.contains("not allowed from script"),
+            "{script}: {reply}"
+        );
     }
     assert_eq!(client.cmd("DEBUG SET-DISABLE-DENY-SCRIPTS 0"), ok());
 }
@@ -959,7 +1005,12 @@ fn a_script_deletes_a_key_found_expired() {
     // DEBUG OBJECT looks at the table as it is: the expired key is still there.
     assert!(matches!(client.cmd("DEBUG OBJECT key"), Reply::Status(_)));
     assert_eq!(
-        eval(&mut client, "return redis.call('exists', KEYS[1])", &["key"], &[]),
+        eval(
+            &mut client,
+            "return redis.call('exists', KEYS[1])",
+            &["key"],
+            &[]
+        ),
         int(0)
     );
     assert!(matches!(client.cmd("DEBUG OBJECT key"), Reply::Error(_)));

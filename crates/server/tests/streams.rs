@@ -1096,7 +1096,10 @@ fn group_reads_count_as_changes_without_propagation() {
     assert_eq!(client.cmd("MULTI"), ok());
     assert_eq!(client.cmd("XLEN s"), status("QUEUED"));
     assert_eq!(
-        other.cmd("XREADGROUP GROUP g alice COUNT 2 STREAMS s >").items().len(),
+        other
+            .cmd("XREADGROUP GROUP g alice COUNT 2 STREAMS s >")
+            .items()
+            .len(),
         1
     );
     assert_eq!(client.cmd("EXEC"), Reply::NilArray);

@@ -369,7 +369,13 @@ fn reads_inside_scripts_and_transactions_are_tracked_for_the_caller() {
     assert_eq!(pushes_so_far(&mut tracked), []);
     // A script's reads are tracked, its undeclared and unread keys are not.
     assert_eq!(
-        tracked.call(&[b"EVAL", b"return redis.call('get','k2')", b"2", b"k1", b"k2"]),
+        tracked.call(&[
+            b"EVAL",
+            b"return redis.call('get','k2')",
+            b"2",
+            b"k1",
+            b"k2"
+        ]),
         bulk("1")
     );
     assert_eq!(
@@ -394,7 +400,11 @@ fn reads_inside_scripts_and_transactions_are_tracked_for_the_caller() {
     );
     assert_eq!(tracked.cmd("CLIENT CACHING YES"), ok());
     assert_eq!(
-        tracked.call(&[b"EVAL", b"redis.call('get','k1') return redis.call('get','k2')", b"0"]),
+        tracked.call(&[
+            b"EVAL",
+            b"redis.call('get','k1') return redis.call('get','k2')",
+            b"0"
+        ]),
         bulk("2")
     );
     assert_eq!(writer.cmd("MSET k1 4 k2 4"), ok());

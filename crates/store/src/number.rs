@@ -412,8 +412,7 @@ impl LongDouble {
             } => {
                 // Scaled in two steps so that neither power of two overflows on its own.
                 let half = exponent / 2;
-                let magnitude =
-                    mantissa as f64 * 2f64.powi(half) * 2f64.powi(exponent - half);
+                let magnitude = mantissa as f64 * 2f64.powi(half) * 2f64.powi(exponent - half);
                 if negative {
                     -magnitude
                 } else {

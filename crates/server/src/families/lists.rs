@@ -768,7 +768,12 @@ impl BlockedOperation for BlockedPop {
                 reply.array(2);
                 reply.bulk(key);
                 reply_item(reply, element.as_item());
-                blocking::propagate_served(server, database, shard, &[pop_command_name(self.end), key]);
+                blocking::propagate_served(
+                    server,
+                    database,
+                    shard,
+                    &[pop_command_name(self.end), key],
+                );
                 server.notify_removal(
                     EventClass::List,
                     pop_event(self.end),

@@ -399,11 +399,7 @@ fn function_delete(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 /// FUNCTION FLUSH [ASYNC | SYNC]
 fn function_flush(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     if args.len() > 3 {
-        return Err(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
-            String::from_utf8_lossy(args[1])
-        )
-        .into());
+        return Err(crate::context::subcommand_syntax_error("FUNCTION", args[1]));
     }
     flush_mode(args, "FUNCTION FLUSH")?;
     let mut engine = context.server.scripting.engine();
@@ -516,11 +512,7 @@ fn function_restore(context: &mut Context, args: &[&[u8]]) -> CommandResult {
             Some(word) if args.len() == 4 && is(word, "APPEND") => RestorePolicy::Append,
             Some(word) if args.len() == 4 && is(word, "REPLACE") => RestorePolicy::Replace,
             Some(_) if args.len() > 4 => {
-                return Err(format!(
-                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
-                    String::from_utf8_lossy(args[1])
-                )
-                .into())
+                return Err(crate::context::subcommand_syntax_error("FUNCTION", args[1]))
             }
             Some(_) => return Err(
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."

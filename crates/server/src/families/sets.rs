@@ -416,9 +416,12 @@ fn smove(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     );
     // The destination changes (its watchers and `sadd` event) only when the member is new to it.
     let shard = locked.shard(database, destination);
-    let already_there = shard
-        .lookup(destination, now_ms)
-        .map(|entry| entry.value().as_set().is_some_and(|set| set.contains(member)));
+    let already_there = shard.lookup(destination, now_ms).map(|entry| {
+        entry
+            .value()
+            .as_set()
+            .is_some_and(|set| set.contains(member))
+    });
     match already_there {
         Some(true) => {}
         Some(false) => {

@@ -785,12 +785,8 @@ fn read_one(
                 // Redis 7.2 propagates the group's position unconditionally (the XCLAIMs do
                 // not carry entries-read).
                 {
-                    propagation.push(|| setid_form(
-                        key,
-                        group_name,
-                        group.last_id,
-                        group.entries_read,
-                    ));
+                    propagation
+                        .push(|| setid_form(key, group_name, group.last_id, group.entries_read));
                 }
             }
             Some(delivered)
@@ -1095,11 +1091,7 @@ fn nogroup_for_key(group: &[u8], key: &[u8]) -> CommandError {
 const XGROUP_NEEDS_KEY: &str = "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.";
 
 fn subcommand_syntax_error(args: &[&[u8]]) -> CommandError {
-    format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try XGROUP HELP.",
-        text(args[1])
-    )
-    .into()
+    crate::context::subcommand_syntax_error("XGROUP", args[1])
 }
 
 /// Options of CREATE / SETID after the ID: MKSTREAM (CREATE only), ENTRIESREAD.
@@ -1539,12 +1531,7 @@ fn xclaim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     }
     if propagate_last_id {
         let group = stream.group(group_name).expect("checked");
-        propagation.push(|| setid_form(
-            key,
-            group_name,
-            group.last_id,
-            group.entries_read,
-        ));
+        propagation.push(|| setid_form(key, group_name, group.last_id, group.entries_read));
     }
     for command in &propagation.forms {
         let command: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
@@ -1698,13 +1685,7 @@ fn reply_lag(reply: &mut ReplyWriter, lag: Option<i64>) {
 fn xinfo_stream(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let mut full = false;
     let mut count: usize = 10;
-    let syntax = || -> CommandError {
-        format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try XINFO HELP.",
-            text(args[1])
-        )
-        .into()
-    };
+    let syntax = || crate::context::subcommand_syntax_error("XINFO", args[1]);
     if args.len() > 3 {
         if !is(args[3], "full") {
             return Err(syntax());

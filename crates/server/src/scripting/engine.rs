@@ -421,8 +421,13 @@ fn parse_library_shebang(code: &[u8]) -> Result<(String, Vec<u8>), String> {
     if resp::split_arguments(&code[..end], &mut storage, &mut ranges).is_err() {
         return Err("ERR Invalid library metadata".into());
     }
-    let parts: Vec<&[u8]> = ranges.iter().map(|&(start, end)| &storage[start..end]).collect();
-    let engine = parts.first().map_or(&b""[..], |first| &first[2.min(first.len())..]);
+    let parts: Vec<&[u8]> = ranges
+        .iter()
+        .map(|&(start, end)| &storage[start..end])
+        .collect();
+    let engine = parts
+        .first()
+        .map_or(&b""[..], |first| &first[2.min(first.len())..]);
     if !engine.eq_ignore_ascii_case(b"lua") {
         return Err(format!(
             "ERR Engine '{}' not found",
@@ -563,7 +568,9 @@ fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
         command.full_name.as_str(),
         "eval" | "eval_ro" | "evalsha" | "evalsha_ro" | "fcall" | "fcall_ro"
     ) || (command.full_name == "debug"
-        && argv.get(1).is_some_and(|sub| sub.eq_ignore_ascii_case(b"loadaof")));
+        && argv
+            .get(1)
+            .is_some_and(|sub| sub.eq_ignore_ascii_case(b"loadaof")));
     if (command.has(flags::NOSCRIPT) && !noscript_allowed) || never {
         fail(
             &mut output,
@@ -1051,7 +1058,11 @@ unsafe fn call_primitive(state: *mut mlua::ffi::lua_State) {
             for index in (1..=count).rev() {
                 ffi::lua_rawseti(state, 1, index as ffi::lua_Integer);
             }
-            ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, c"cinnabar.call_packed".as_ptr());
+            ffi::lua_getfield(
+                state,
+                ffi::LUA_REGISTRYINDEX,
+                c"cinnabar.call_packed".as_ptr(),
+            );
             ffi::lua_insert(state, 1);
             ffi::lua_call(state, 1, 2);
         } else {

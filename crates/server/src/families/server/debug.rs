@@ -109,13 +109,7 @@ pub fn debug(context: &mut Context, args: &[&[u8]]) -> CommandResult {
             }
             context.reply.ok();
         }
-        _ => {
-            return Err(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-                crate::arguments::text(&args[1][..args[1].len().min(128)])
-            )
-            .into())
-        }
+        _ => return Err(crate::context::subcommand_syntax_error("DEBUG", args[1])),
     }
     Ok(())
 }
