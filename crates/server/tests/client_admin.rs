@@ -27,6 +27,17 @@ fn info_field(client: &mut RawClient, name: &str) -> String {
         .to_string()
 }
 
+/// The `addr=` field of a client's CLIENT INFO: its address as the server sees it.
+fn client_address(client: &mut RawClient) -> String {
+    client
+        .cmd("CLIENT INFO")
+        .text()
+        .split(' ')
+        .find_map(|field| field.strip_prefix("addr="))
+        .expect("addr")
+        .to_string()
+}
+
 /// A MONITOR line without its timestamp: `[db address] "arg" ...`.
 fn monitor_line(monitor: &mut RawClient) -> String {
     let line = monitor.read_reply();
@@ -47,12 +58,7 @@ fn monitor_shows_executed_commands_quoted() {
     let server = TestServer::start(&[]);
     let mut monitor = server.client();
     let mut client = server.client();
-    let address = client.cmd("CLIENT INFO").text();
-    let address = address
-        .split(' ')
-        .find_map(|field| field.strip_prefix("addr="))
-        .expect("addr")
-        .to_string();
+    let address = client_address(&mut client);
     assert_eq!(monitor.cmd("MONITOR"), ok());
     assert_eq!(client.call(&[b"SET", b"a b", b"q\"\n\x01"]), ok());
     assert_eq!(client.cmd("GET foo"), Reply::Nil);
@@ -213,12 +219,7 @@ fn client_kill_by_type_pubsub_and_address() {
     let mut other = server.client();
     assert_eq!(admin.cmd("CLIENT KILL TYPE pubsub"), int(1));
     assert!(subscriber.is_closed());
-    let info = other.cmd("CLIENT INFO").text();
-    let address = info
-        .split(' ')
-        .find_map(|field| field.strip_prefix("addr="))
-        .expect("addr")
-        .to_string();
+    let address = client_address(&mut other);
     assert_eq!(admin.cmd(&format!("CLIENT KILL ADDR {address}")), int(1));
     assert!(other.is_closed());
     assert_eq!(admin.cmd("CLIENT KILL ADDR 1.2.3.4:5"), int(0));
@@ -229,12 +230,7 @@ fn monitor_shows_scripts_then_the_commands_they_run() {
     let server = TestServer::start(&[]);
     let mut monitor = server.client();
     let mut client = server.client();
-    let address = client.cmd("CLIENT INFO").text();
-    let address = address
-        .split(' ')
-        .find_map(|field| field.strip_prefix("addr="))
-        .expect("addr")
-        .to_string();
+    let address = client_address(&mut client);
     assert_eq!(monitor.cmd("MONITOR"), ok());
     let script: &[u8] = b"redis.call('set', KEYS[1], ARGV[1])";
     assert_eq!(
