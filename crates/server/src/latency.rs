@@ -5,8 +5,9 @@
 //!
 //! Histograms. Each command owns a [`Histogram`]: log-linear buckets of nanoseconds (32
 //! sub-buckets per power of two, about 3% precision, like HdrHistogram with two significant
-//! digits), atomic counters so that recording is one relaxed increment; the buckets are
-//! allocated at the first record so that commands never called cost nothing.
+//! digits), atomic counters so that recording is one relaxed increment on the calling thread's own
+//! stripe; a stripe's buckets are allocated at its first record, so that commands never called
+//! cost nothing.
 //!
 //! Monitor. An event (`command`, `fast-command`, `expire-cycle`, `eviction-cycle`, ...) whose
 //! duration reaches the threshold (milliseconds) adds a sample to that event's series: the last
@@ -59,49 +60,51 @@ fn bucket_high(index: usize) -> u64 {
     ((SUB_BUCKETS + mantissa) << shift) + (1 << shift) - 1
 }
 
-/// A command's latency distribution.
+/// A command's latency distribution, one set of buckets per thread stripe (as
+/// [`crate::stats`] counters) so that two workers running the same command never bounce a
+/// cache line; readers merge the stripes.
 #[derive(Default)]
 pub struct Histogram {
-    buckets: OnceLock<Box<[AtomicU64]>>,
-    count: AtomicU64,
+    stripes: [OnceLock<Box<[AtomicU64]>>; crate::stats::STRIPES],
 }
 
 impl Histogram {
     pub fn record(&self, nanoseconds: u64) {
-        let buckets = self
-            .buckets
+        let buckets = self.stripes[crate::stats::stripe()]
             .get_or_init(|| (0..BUCKET_COUNT).map(|_| AtomicU64::new(0)).collect());
         buckets[bucket_index(nanoseconds.max(1))].fetch_add(1, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Values recorded.
     pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
+        self.counts().iter().map(|(_, count)| count).sum()
     }
 
     /// CONFIG RESETSTAT.
     pub fn reset(&self) {
-        if let Some(buckets) = self.buckets.get() {
+        for buckets in self.stripes.iter().filter_map(OnceLock::get) {
             for bucket in buckets.iter() {
                 bucket.store(0, Ordering::Relaxed);
             }
         }
-        self.count.store(0, Ordering::Relaxed);
     }
 
-    /// Non-empty buckets as (largest value, count), in order.
+    /// Non-empty buckets as (largest value, count), in order, summed over the stripes.
     fn counts(&self) -> Vec<(u64, u64)> {
-        let Some(buckets) = self.buckets.get() else {
+        let mut merged: Option<Vec<u64>> = None;
+        for buckets in self.stripes.iter().filter_map(OnceLock::get) {
+            let merged = merged.get_or_insert_with(|| vec![0; BUCKET_COUNT]);
+            for (total, bucket) in merged.iter_mut().zip(buckets.iter()) {
+                *total += bucket.load(Ordering::Relaxed);
+            }
+        }
+        let Some(merged) = merged else {
             return Vec::new();
         };
-        buckets
-            .iter()
+        merged
+            .into_iter()
             .enumerate()
-            .filter_map(|(index, bucket)| {
-                let count = bucket.load(Ordering::Relaxed);
-                (count > 0).then(|| (bucket_high(index), count))
-            })
+            .filter_map(|(index, count)| (count > 0).then(|| (bucket_high(index), count)))
             .collect()
     }
 
@@ -507,6 +510,31 @@ mod tests {
         histogram.reset();
         assert_eq!(histogram.count(), 0);
         assert!(histogram.cumulative_microseconds().is_empty());
+    }
+
+    #[test]
+    fn stripes_of_every_thread_merge() {
+        let histogram = std::sync::Arc::new(Histogram::default());
+        let threads: Vec<_> = (0..4u64)
+            .map(|thread| {
+                let histogram = histogram.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..250 {
+                        histogram.record(1_000 * (thread + 1));
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("recording thread");
+        }
+        assert_eq!(histogram.count(), 1000);
+        let p25 = histogram.value_at_percentile(25.0);
+        assert!((1_000..1_040).contains(&p25), "{p25}");
+        let p100 = histogram.value_at_percentile(100.0);
+        assert!((4_000..4_130).contains(&p100), "{p100}");
+        histogram.reset();
+        assert_eq!(histogram.count(), 0);
     }
 
     #[test]

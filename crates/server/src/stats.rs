@@ -43,7 +43,7 @@ thread_local! {
 
 /// The calling thread's stripe.
 #[inline]
-fn stripe() -> usize {
+pub(crate) fn stripe() -> usize {
     STRIPE.with(|stripe| {
         let index = stripe.get();
         if index != usize::MAX {
