@@ -879,6 +879,17 @@ impl Chain {
         !exceeds_limit(self.fill, bytes, (a.count + b.count) as usize)
     }
 
+    /// The capacity to give a new node pushed at an end of a chain of at least two nodes, when
+    /// the fill limits nodes by size: the whole node. A shorter chain (a list just past the
+    /// listpack limit) keeps growing its nodes by size class, so small lists waste nothing.
+    fn end_node_bytes_max(&self) -> Option<usize> {
+        let (size_limit, _) = node_limit(self.fill);
+        if self.nodes.len() < 2 || size_limit == usize::MAX {
+            return None;
+        }
+        Some(allocation_size(size_limit - PACK_OVERHEAD))
+    }
+
     /// Reserves node slots with a growth of a quarter, so the deque's slack stays small.
     fn reserve_node(&mut self) {
         if self.nodes.len() == self.nodes.capacity() {
@@ -956,6 +967,13 @@ impl Chain {
         }
         let node = if is_large(length, self.fill) {
             Node::plain(item.to_vec())
+        } else if let Some(bytes_max) = self.end_node_bytes_max() {
+            // A list growing at an end fills the new node: allocating the full node at once
+            // spares the reallocations through every size class on the way (and the holes
+            // they leave in the allocator's slabs).
+            let mut data = Vec::with_capacity(bytes_max);
+            entry::push(item, &mut data);
+            Node::packed(data, 1)
         } else {
             Node::packed(pack([item]), 1)
         };
