@@ -10,6 +10,13 @@
 //! the only other lock holders are background tasks (active expiry, unwatching on disconnect)
 //! that hold one shard at a time and never wait for a second one.
 //!
+//! A pipelined batch of scripts would pay one exclusive entry (and one hand-over between
+//! threads) per script. Instead a script may keep the barrier when it ends
+//! ([`ExclusiveGuard::keep`]) for the scripts that follow it in the same batch, which then run
+//! as nested ones; the connection releases it ([`Barrier::release_kept`], or a [`BatchScope`]'s
+//! drop) before the next ordinary command, before any await and at the end of the batch. A
+//! kept barrier never crosses an await, so it never leaves its thread.
+//!
 //! A command waiting to enter while a script runs longer than `busy-reply-threshold` gives up
 //! with a BUSY error instead (the caller decides, through the `give_up` callback), so other
 //! clients are answered without waiting for the script's locks. Commands flagged `allow_busy`
@@ -40,6 +47,8 @@ thread_local! {
     /// Whether this thread holds the barrier exclusively (a command it runs nested, such as an
     /// AOF replayed by DEBUG LOADAOF, must not wait for itself).
     static EXCLUSIVE_HERE: Cell<bool> = const { Cell::new(false) };
+    /// The barrier this thread keeps exclusive between the commands of a batch (null: none).
+    static KEPT: Cell<*const Barrier> = const { Cell::new(std::ptr::null()) };
 }
 
 fn stripe_index() -> usize {
@@ -81,6 +90,19 @@ impl Drop for SharedGuard<'_> {
 pub struct ExclusiveGuard<'b> {
     barrier: &'b Barrier,
     _writers: parking_lot::MutexGuard<'b, ()>,
+}
+
+impl ExclusiveGuard<'_> {
+    /// Keeps the barrier exclusive after this command, for the next ones of its batch: the
+    /// writers' lock stays taken and the flag raised until [`Barrier::release_kept`] runs on
+    /// this thread.
+    pub fn keep(self) {
+        let barrier: *const Barrier = self.barrier;
+        assert!(KEPT.with(Cell::get).is_null(), "a barrier is kept twice");
+        KEPT.with(|kept| kept.set(barrier));
+        // The guard's lock stays held: `release_kept` unlocks it.
+        std::mem::forget(self);
+    }
 }
 
 impl Drop for ExclusiveGuard<'_> {
@@ -162,14 +184,58 @@ impl Barrier {
         EXCLUSIVE_HERE.with(|here| here.get())
     }
 
+    /// Whether this thread keeps the barrier exclusive between the commands of its batch.
+    pub fn kept_here(&self) -> bool {
+        std::ptr::eq(KEPT.with(Cell::get), self)
+    }
+
+    /// Ends what [`ExclusiveGuard::keep`] kept on this thread, if anything.
+    pub fn release_kept(&self) {
+        if !self.kept_here() {
+            return;
+        }
+        KEPT.with(|kept| kept.set(std::ptr::null()));
+        EXCLUSIVE_HERE.with(|here| here.set(false));
+        self.exclusive.store(false, Ordering::SeqCst);
+        // SAFETY: `keep` forgot this thread's guard of `writers`, whose lock it held; KEPT
+        // (thread-local, just cleared) is the record that the lock is still ours to release.
+        unsafe { self.writers.force_unlock() };
+    }
+
+    /// A scope for one batch of commands: releases whatever the batch kept when it ends.
+    pub fn batch(&self) -> BatchScope<'_> {
+        BatchScope { barrier: self }
+    }
+
     /// Whether a script holds the barrier now.
     pub fn is_exclusive(&self) -> bool {
         self.exclusive.load(Ordering::Relaxed)
     }
 }
 
-/// Spins before parking on `writers` (waits are usually one command or one short script).
-const SPINS: u32 = 128;
+/// The commands a connection runs between two awaits: whatever a script kept for them is
+/// released when the scope ends (a panic included), so no thread can keep the barrier by
+/// mistake.
+pub struct BatchScope<'b> {
+    barrier: &'b Barrier,
+}
+
+impl BatchScope<'_> {
+    /// Releases what the batch kept so far (before an await, or before an ordinary command).
+    pub fn release(&self) {
+        self.barrier.release_kept();
+    }
+}
+
+impl Drop for BatchScope<'_> {
+    fn drop(&mut self) {
+        self.barrier.release_kept();
+    }
+}
+
+/// Spins (without yielding) before parking on `writers`: a wait is one command, or one batch
+/// of scripts, and a parked thread leaves the core to the one it waits for.
+const SPINS: u32 = 64;
 /// How often a parked waiter wakes to check for BUSY.
 const WAKE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(1);
 
@@ -218,6 +284,50 @@ mod tests {
             thread.join().unwrap();
         }
         assert_eq!(counter.load(Ordering::SeqCst), 2000);
+    }
+
+    #[test]
+    fn a_kept_barrier_stays_exclusive_until_released() {
+        let barrier = Arc::new(Barrier::default());
+        let guard = barrier.enter_exclusive(|| Ok::<(), ()>(())).unwrap();
+        guard.keep();
+        assert!(barrier.kept_here());
+        assert!(barrier.held_exclusively_here());
+        assert!(barrier.is_exclusive());
+        // Another thread cannot enter while the barrier is kept: asked, it gives up.
+        let refused = {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                assert!(!barrier.kept_here(), "kept is per thread");
+                barrier.enter_shared(|| Err::<(), _>("BUSY")).err()
+            })
+        };
+        assert_eq!(refused.join().unwrap(), Some("BUSY"));
+        barrier.release_kept();
+        assert!(!barrier.kept_here());
+        assert!(!barrier.held_exclusively_here());
+        let entered = {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || barrier.enter_shared(|| Err::<(), _>("BUSY")).is_ok())
+        };
+        assert!(entered.join().unwrap());
+        // Releasing twice is harmless.
+        barrier.release_kept();
+    }
+
+    #[test]
+    fn a_batch_scope_releases_what_its_batch_kept() {
+        let barrier = Barrier::default();
+        {
+            let _batch = barrier.batch();
+            barrier.enter_exclusive(|| Ok::<(), ()>(())).unwrap().keep();
+            assert!(barrier.kept_here());
+        }
+        assert!(!barrier.kept_here());
+        assert!(!barrier.is_exclusive());
+        // The writers' lock was released too: exclusive entry works again.
+        drop(barrier.enter_exclusive(|| Ok::<(), ()>(())).unwrap());
+        assert!(!barrier.held_exclusively_here());
     }
 
     #[test]

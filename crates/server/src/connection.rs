@@ -177,6 +177,9 @@ async fn run_connection(
         // Commands run without awaiting until the next reply write, so what this thread
         // appends from here is this connection's (see `write_replies`).
         crate::propagation::take_thread_sequence();
+        // Scripts of this batch may keep the script barrier for the scripts right after them;
+        // it is released before every await below, and when the batch ends.
+        let batch = server.barrier.batch();
         loop {
             let limits = ParseLimits {
                 bulk_bytes_max: server.config.hot.proto_max_bulk_len.load(Ordering::Relaxed),
@@ -189,6 +192,7 @@ async fn run_connection(
                         let argv: SmallVec<[&[u8]; 8]> = args.iter(buffer).collect();
                         if let Some(end_ms) = pause_end_for(server, client, &argv) {
                             drop(argv);
+                            batch.release();
                             if !output.is_empty() {
                                 write_output(server, &shared, stream, &mut output).await?;
                             }
@@ -202,13 +206,20 @@ async fn run_connection(
                     let blocked_argv: Option<Vec<Vec<u8>>> = {
                         let buffer = &query[consumed..consumed + length];
                         let argv: SmallVec<[&[u8]; 8]> = args.iter(buffer).collect();
-                        execute(server, client, &argv, &mut output);
+                        run_request(
+                            server,
+                            client,
+                            &argv,
+                            &mut output,
+                            AfterScript::KeepForBatch,
+                        );
                         client
                             .blocked
                             .is_some()
                             .then(|| argv.iter().map(|arg| arg.to_vec()).collect())
                     };
                     if let Some(owned) = blocked_argv {
+                        batch.release();
                         if !output.is_empty() {
                             write_replies(server, &shared, stream, &mut output).await?;
                         }
@@ -231,6 +242,7 @@ async fn run_connection(
                         break;
                     }
                     if output.len() >= OUTPUT_FLUSH_BYTES {
+                        batch.release();
                         write_replies(server, &shared, stream, &mut output).await?;
                     }
                 }
@@ -254,6 +266,7 @@ async fn run_connection(
                 }
             }
         }
+        drop(batch);
         query.advance(consumed);
         shared
             .query_buffer_bytes
@@ -422,8 +435,29 @@ async fn write_output(
     Ok(())
 }
 
+/// What a script does with the script barrier when it ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AfterScript {
+    /// Releases it (a command run on its own).
+    Release,
+    /// Keeps it for the scripts that follow in the same pipelined batch (see
+    /// [`crate::barrier`]): the connection's read loop releases it.
+    KeepForBatch,
+}
+
 /// Looks the command up, checks it may run, runs it and accounts for it.
 pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mut Vec<u8>) {
+    run_request(server, client, argv, output, AfterScript::Release);
+}
+
+/// [`execute`], with a choice of what a script does with the barrier when it ends.
+fn run_request(
+    server: &Server,
+    client: &mut Client,
+    argv: &[&[u8]],
+    output: &mut Vec<u8>,
+    after_script: AfterScript,
+) {
     let mut reply_start = output.len();
     let started_us = unix_time_us();
     let now_ms = if server.aof.is_loading() {
@@ -513,7 +547,7 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                 .shared
                 .argument_bytes
                 .store(argument_bytes, Ordering::Relaxed);
-            let _barrier = match enter_barrier(server, command) {
+            let barrier = match enter_barrier(server, command, after_script) {
                 Ok(guard) => guard,
                 Err(error) => {
                     command.stats.add_rejected();
@@ -573,6 +607,12 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
                 command.stats.add_failed();
                 reply_error(server, client, output, &error);
             }
+            match barrier {
+                BarrierHold::Exclusive(guard) if after_script == AfterScript::KeepForBatch => {
+                    guard.keep()
+                }
+                hold => drop(hold),
+            }
         }
         Err((command, error)) => {
             if let Some(command) = command {
@@ -595,7 +635,7 @@ pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mu
 /// How a command holds the script barrier while it runs.
 enum BarrierHold<'a> {
     Shared(#[allow(dead_code)] crate::barrier::SharedGuard<'a>),
-    Exclusive(#[allow(dead_code)] crate::barrier::ExclusiveGuard<'a>),
+    Exclusive(crate::barrier::ExclusiveGuard<'a>),
     /// An `allow_busy` command (SCRIPT KILL ...) while a script is busy, or a command nested
     /// in an exclusive one.
     Bypassed,
@@ -612,7 +652,16 @@ enum GiveUp {
 fn enter_barrier<'a>(
     server: &'a Server,
     command: &Command,
+    after_script: AfterScript,
 ) -> Result<BarrierHold<'a>, CommandError> {
+    if server.barrier.kept_here() {
+        // The batch's previous command was a script that kept the barrier: another script
+        // runs on under it; an ordinary command at the top of the batch ends it.
+        if command.has(flags::EXCLUSIVE) || after_script == AfterScript::Release {
+            return Ok(BarrierHold::Bypassed);
+        }
+        server.barrier.release_kept();
+    }
     if server.barrier.held_exclusively_here() {
         // A command run by an exclusive one (DEBUG LOADAOF replaying the AOF).
         return Ok(BarrierHold::Bypassed);

@@ -831,6 +831,50 @@ fn watch_transactions_never_lose_updates() {
     assert_eq!(client.cmd("GET counter"), bulk("100000"));
 }
 
+/// Pipelined batches mixing scripts and ordinary commands, from several connections at once: a
+/// script that keeps the script barrier for the next scripts of its batch stays atomic (its
+/// read-then-write never loses an update), and the ordinary commands between them still run.
+#[test]
+fn pipelined_scripts_and_commands_stay_atomic() {
+    let server = TestServer::start(&["--worker-threads", "4"]);
+    let port = server.port;
+    let script = "local value = tonumber(redis.call('GET', KEYS[1]) or '0') \
+                  redis.call('SET', KEYS[1], value + 1) return value + 1";
+    let clients = 4;
+    let rounds = 300;
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut client = RawClient::connect(port);
+                let eval: [&[u8]; 4] = [b"EVAL", script.as_bytes(), b"1", b"scripted"];
+                for _ in 0..rounds {
+                    client.send(&eval);
+                    client.send(&eval);
+                    client.send(&[b"INCR", b"plain"]);
+                    client.send(&eval);
+                    client.send(&[b"GET", b"plain"]);
+                    client.send(&eval);
+                    for index in 0..6 {
+                        let reply = client.read_reply();
+                        match index {
+                            4 => assert!(matches!(reply, Reply::Bulk(_)), "{reply:?}"),
+                            _ => assert!(matches!(reply, Reply::Integer(_)), "{reply:?}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let mut client = server.client();
+    let scripted = (clients * rounds * 4).to_string();
+    assert_eq!(client.cmd("GET scripted"), bulk(&scripted));
+    let plain = (clients * rounds).to_string();
+    assert_eq!(client.cmd("GET plain"), bulk(&plain));
+}
+
 /// (c) cjson and cmsgpack round trips, byte-identical to a real redis-server.
 #[test]
 fn differential_libraries() {
