@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
-use resp::{ReplyValue, ReplyWriter};
+use resp::ReplyWriter;
 
 use super::{conversion, ScriptFlags};
 use crate::client::{Client, ClientShared};
@@ -57,7 +57,7 @@ pub struct Engine {
 }
 
 /// What the `redis` API needs while a script runs; reached from Lua through app data.
-struct CallState<'a> {
+pub(super) struct CallState<'a> {
     server: &'a Server,
     client: &'a mut Client,
     scope: &'a (dyn HeldScope + 'a),
@@ -530,7 +530,7 @@ fn install_regular_hook(lua: &Lua) -> mlua::Result<()> {
 
 /// Runs one command for a script: Redis's checks for scripts, then the handler with the
 /// script client; returns the reply as RESP.
-fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
+pub(super) fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
     let server = state.server;
     let mut output = Vec::new();
     let protocol = state.client.protocol;
@@ -657,81 +657,18 @@ fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
     output
 }
 
-fn with_state<R>(lua: &Lua, f: impl FnOnce(&mut CallState) -> R) -> Option<R> {
+impl CallState<'_> {
+    /// Whether the script chose RESP3 (redis.setresp(3)): replies convert accordingly.
+    pub(super) fn speaks_resp3(&self) -> bool {
+        self.client.protocol == resp::Protocol::Resp3
+    }
+}
+
+pub(super) fn with_state<R>(lua: &Lua, f: impl FnOnce(&mut CallState) -> R) -> Option<R> {
     let current = lua.app_data_ref::<CurrentCall>()?;
     // SAFETY: see `CurrentCall`; the state is not otherwise borrowed while Lua calls back.
     let state = unsafe { &mut *current.0 };
     Some(f(state))
-}
-
-/// `redis.call` / `redis.pcall` with few arguments: (true, reply) or (false, error table).
-fn primitive_call(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
-    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(args.len());
-    for arg in args.iter() {
-        match argument_bytes(arg) {
-            Some(bytes) => argv.push(bytes),
-            None => return error_table(lua, "ERR Command arguments must be strings or integers"),
-        }
-    }
-    call_with(lua, argv)
-}
-
-/// `redis.call` / `redis.pcall` with many arguments, packed in one table by [`calling_call`]
-/// (one argument at a time crosses into Rust, whatever their count).
-fn primitive_call_packed(lua: &Lua, packed: Table) -> mlua::Result<(bool, Value)> {
-    let count = packed.raw_len();
-    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(count);
-    for index in 1..=count {
-        let arg: Value = packed.raw_get(index)?;
-        match argument_bytes(&arg) {
-            Some(bytes) => argv.push(bytes),
-            None => return error_table(lua, "ERR Command arguments must be strings or integers"),
-        }
-    }
-    call_with(lua, argv)
-}
-
-/// A command argument from Lua: a string, or a number in Redis's formatting.
-fn argument_bytes(arg: &Value) -> Option<Vec<u8>> {
-    match arg {
-        Value::String(text) => Some(text.as_bytes().to_vec()),
-        Value::Integer(value) => Some(value.to_string().into_bytes()),
-        Value::Number(value) => Some(lua_number_text(*value).into_bytes()),
-        _ => None,
-    }
-}
-
-/// Runs a command for the script: (true, reply) or (false, error table).
-fn call_with(lua: &Lua, argv: Vec<Vec<u8>>) -> mlua::Result<(bool, Value)> {
-    if argv.is_empty() {
-        return error_table(
-            lua,
-            "ERR Please specify at least one argument for this redis lib call",
-        );
-    }
-    let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
-    let Some((output, resp3)) = with_state(lua, |state| {
-        let resp3 = state.client.protocol == resp::Protocol::Resp3;
-        (call_command(state, &argv), resp3)
-    }) else {
-        return error_table(
-            lua,
-            "ERR redis.call can not be used while loading a library",
-        );
-    };
-    let parsed = match resp::parse_reply(&output) {
-        Ok((value, _)) => value,
-        Err(_) => return error_table(lua, "ERR the command's reply could not be read"),
-    };
-    if let ReplyValue::Error(message) = &parsed {
-        let table = lua.create_table()?;
-        table.raw_set("err", lua.create_string(message)?)?;
-        return Ok((false, Value::Table(table)));
-    }
-    Ok((
-        true,
-        conversion::reply_to_lua_resp3_aware(lua, &parsed, resp3)?,
-    ))
 }
 
 fn primitive_sha1hex(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
@@ -1038,39 +975,14 @@ macro_rules! raising {
     };
 }
 
-/// Arguments beyond this count reach the Rust primitive packed in one table: mlua would hold a
-/// reference per argument, and Redis lets a script pass up to LUAI_MAXCSTACK (8000) of them.
-const CALL_ARGUMENTS_UNPACKED_MAX: std::os::raw::c_int = 64;
-
-/// Calls `redis.call`'s primitive with the arguments on the stack (packed in a table past
-/// [`CALL_ARGUMENTS_UNPACKED_MAX`]), leaving (ok, value) on the stack.
+/// Calls `redis.call`'s primitive ([`super::stack_call`]) with the arguments on the stack,
+/// leaving (ok, value) on the stack.
 ///
 /// # Safety
 /// `state` is the calling Lua state, inside a C function call.
 unsafe fn call_primitive(state: *mut mlua::ffi::lua_State) {
-    use mlua::ffi;
-    // SAFETY: plain Lua C API use on the calling state; a C function has LUA_MINSTACK free slots.
-    unsafe {
-        let count = ffi::lua_gettop(state);
-        if count > CALL_ARGUMENTS_UNPACKED_MAX {
-            ffi::lua_createtable(state, count, 0);
-            ffi::lua_insert(state, 1);
-            for index in (1..=count).rev() {
-                ffi::lua_rawseti(state, 1, index as ffi::lua_Integer);
-            }
-            ffi::lua_getfield(
-                state,
-                ffi::LUA_REGISTRYINDEX,
-                c"cinnabar.call_packed".as_ptr(),
-            );
-            ffi::lua_insert(state, 1);
-            ffi::lua_call(state, 1, 2);
-        } else {
-            ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, c"cinnabar.call".as_ptr());
-            ffi::lua_insert(state, 1);
-            ffi::lua_call(state, count, 2);
-        }
-    }
+    // SAFETY: forwarded.
+    unsafe { super::stack_call::call(state) }
 }
 
 /// `redis.pcall`'s core: (ok, value).
@@ -1103,11 +1015,6 @@ raising!(raising_register_function, c"cinnabar.register_function");
 
 fn bootstrap(lua: &Lua) -> mlua::Result<(Table, Table, Function, Table)> {
     let primitives = lua.create_table()?;
-    lua.set_named_registry_value("cinnabar.call", lua.create_function(primitive_call)?)?;
-    lua.set_named_registry_value(
-        "cinnabar.call_packed",
-        lua.create_function(primitive_call_packed)?,
-    )?;
     let raising_functions: [(&str, mlua::ffi::lua_CFunction, Function); 6] = [
         (
             "sha1hex",

@@ -27,6 +27,7 @@ pub mod cmsgpack;
 pub mod conversion;
 pub mod engine;
 pub mod sha1;
+mod stack_call;
 pub mod structs;
 
 use std::cell::{RefCell, RefMut};
