@@ -294,7 +294,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     row("protected-mode", &[], BOOL, "yes", 0),
     row("proto-max-bulk-len", &[], Kind::Memory { min: 1048576, max: i64::MAX }, "536870912", 0),
     row("rdb-del-sync-files", &[], BOOL, "no", NO_EFFECT),
-    row("rdb-key-save-delay", &[], Kind::Integer { min: I32_MIN, max: I32_MAX }, "0", HIDDEN | NO_EFFECT),
+    row("rdb-key-save-delay", &[], Kind::Integer { min: I32_MIN, max: I32_MAX }, "0", HIDDEN),
     row("rdb-save-incremental-fsync", &[], BOOL, "yes", NO_EFFECT),
     row("rdbchecksum", &[], BOOL, "yes", IMMUTABLE | NO_EFFECT),
     row("rdbcompression", &[], BOOL, "yes", NO_EFFECT),

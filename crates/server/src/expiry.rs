@@ -77,6 +77,18 @@ async fn run_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usiz
         let database = cursor / SHARD_COUNT;
         let shard_index = cursor % SHARD_COUNT;
         cursor = (cursor + 1) % total;
+        // A look first: a shard with nothing that can expire is neither locked for change nor
+        // shown to a running snapshot (which would copy it on this task's thread).
+        let idle = {
+            let shard = server
+                .keyspace
+                .database(database)
+                .lock_shard_unobserved(shard_index);
+            shard.volatile_len() == 0 && !shard.has_field_expiry_keys()
+        };
+        if idle {
+            continue;
+        }
         let removed = {
             let mut shard = server.lock_shard(database, shard_index);
             let now_ms = unix_time_ms();

@@ -274,10 +274,30 @@ pub struct RdbVisitor {
     temporary: PathBuf,
 }
 
+/// What an RDB file is written for: its temporary name and its `aof-base` aux field.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum RdbPurpose {
+    /// SAVE (and shutdown): `temp-<pid>.rdb`.
+    Save,
+    /// BGSAVE: `temp-bgsave-<pid>.rdb`.
+    BackgroundSave,
+    /// The base of a rewritten AOF: `temp-rewriteaof-<pid>.rdb`, `aof-base` 1.
+    AofBase,
+}
+
 impl RdbVisitor {
-    /// Creates `temp-<pid>.rdb` next to the target and writes the header and aux fields.
-    pub fn create(server: &Server, background: bool) -> std::io::Result<Self> {
-        let prefix = if background { "bgsave-" } else { "" };
+    /// Creates the temporary file in `dir` and writes the header and aux fields.
+    pub fn create(server: &Server, purpose: RdbPurpose) -> std::io::Result<Self> {
+        let prefix = match purpose {
+            RdbPurpose::Save => "",
+            RdbPurpose::BackgroundSave => "bgsave-",
+            RdbPurpose::AofBase => "rewriteaof-",
+        };
+        let aof_base = if purpose == RdbPurpose::AofBase {
+            "1"
+        } else {
+            "0"
+        };
         let directory = PathBuf::from(server.config.get("dir"));
         let temporary = directory.join(format!("temp-{}{}.rdb", prefix, std::process::id()));
         let file = std::fs::File::create(&temporary)?;
@@ -293,7 +313,7 @@ impl RdbVisitor {
             ("redis-bits", "64".to_string()),
             ("ctime", now_s),
             ("used-mem", used_memory),
-            ("aof-base", "0".to_string()),
+            ("aof-base", aof_base.to_string()),
         ] {
             writer.aux(name.as_bytes(), value.as_bytes())?;
         }
@@ -397,7 +417,7 @@ pub fn save_locked(
 ) -> Result<(), String> {
     let changes = server.propagation.appended();
     let result = (|| -> std::io::Result<()> {
-        let mut visitor = RdbVisitor::create(server, false)?;
+        let mut visitor = RdbVisitor::create(server, RdbPurpose::Save)?;
         for (database, _, shard) in locked.iter_mut() {
             for entry in shard.iter() {
                 if let Err(error) =
@@ -442,7 +462,7 @@ pub fn start_background_save(server: &Arc<Server>) -> Result<(), String> {
     if state.bgsave_in_progress.swap(true, Ordering::AcqRel) {
         return Err("Background save already in progress".into());
     }
-    let visitor = match RdbVisitor::create(server, true) {
+    let visitor = match RdbVisitor::create(server, RdbPurpose::BackgroundSave) {
         Ok(visitor) => visitor,
         Err(error) => {
             state.bgsave_in_progress.store(false, Ordering::Release);
@@ -458,7 +478,15 @@ pub fn start_background_save(server: &Arc<Server>) -> Result<(), String> {
         .bgsave_started_unix_ms
         .store(started_ms, Ordering::Relaxed);
     let changes = server.propagation.appended();
-    let snapshot = Snapshot::begin(server, Box::new(visitor));
+    let snapshot = match Snapshot::begin(server, Box::new(visitor)) {
+        Ok(snapshot) => snapshot,
+        Err(visitor) => {
+            // An AOF rewrite's snapshot walks (BGSAVE refuses that case before getting here).
+            abandon_visitor(visitor);
+            state.bgsave_in_progress.store(false, Ordering::Release);
+            return Err("Background save already in progress".into());
+        }
+    };
     tracing::info!("Background saving started");
     let background = server.clone();
     let spawned = std::thread::Builder::new()
@@ -499,6 +527,13 @@ pub fn start_background_save(server: &Arc<Server>) -> Result<(), String> {
     Ok(())
 }
 
+/// Removes the temporary file of an RDB visitor that will not be used.
+pub fn abandon_visitor(visitor: Box<dyn SnapshotVisitor>) {
+    if let Ok(visitor) = visitor.into_any().downcast::<RdbVisitor>() {
+        visitor.abandon();
+    }
+}
+
 fn finish_visitor(visitor: Box<dyn SnapshotVisitor>, target: &Path) -> std::io::Result<()> {
     let visitor = visitor
         .into_any()
@@ -536,6 +571,10 @@ pub fn check_save_points(server: &Arc<Server>) {
     let due = save_points(server).iter().any(|&(seconds, minimum)| {
         changes >= minimum && now_s.saturating_sub(last_save) >= seconds
     });
+    // One snapshot at a time, as Redis runs one child: a save waits for the AOF rewrite.
+    if server.aof.rewrite_in_progress() {
+        return;
+    }
     if (due && retry_allowed) || scheduled {
         state.bgsave_scheduled.store(false, Ordering::Relaxed);
         if due {

@@ -12,7 +12,12 @@
 //!
 //! The visitor sees shards in any order and from any thread (always one at a time): it must
 //! not assume databases arrive together. RDB saving and the AOF rewrite's base file are
-//! visitors.
+//! visitors. One snapshot runs at a time ([`Snapshot::begin`] refuses a second one).
+//!
+//! A look that changes nothing (counting keys, the expiry cycle finding nothing to expire)
+//! locks with `lock_shard_unobserved`, so that it does not make its thread copy the shard.
+//! `rdb-key-save-delay` (a test knob) makes the walker sleep per key it visited, after
+//! unlocking the shard, so that a save takes long without holding anyone up.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -37,8 +42,20 @@ pub trait SnapshotVisitor: Send + 'static {
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
 }
 
+thread_local! {
+    /// Whether this thread is a snapshot's walker (`rdb-key-save-delay` slows only the walker:
+    /// a command that gets to a shard first must not wait, as Redis's parent never waits for
+    /// its child).
+    static WALKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Keys the walker visited in the shard it just locked (it sleeps for them unlocked).
+    static WALKED_KEYS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// A running snapshot.
 pub struct Snapshot {
+    /// `rdb-key-save-delay` when the snapshot began: microseconds per key (nanoseconds when
+    /// negative), a test knob that makes a background save or rewrite take long.
+    key_save_delay: i64,
     visited: Box<[AtomicBool]>,
     visitor: Mutex<Box<dyn SnapshotVisitor>>,
     error: Mutex<Option<std::io::Error>>,
@@ -46,10 +63,18 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Takes the snapshot's moment. The caller must hold every shard of every database (for
-    /// example through `Context::lock_everything`) and release them afterwards.
-    pub fn begin(server: &Server, visitor: Box<dyn SnapshotVisitor>) -> Arc<Snapshot> {
+    /// example through `Context::lock_everything`) and release them afterwards. One snapshot
+    /// runs at a time: while another one walks, this gives the visitor back.
+    pub fn begin(
+        server: &Server,
+        visitor: Box<dyn SnapshotVisitor>,
+    ) -> Result<Arc<Snapshot>, Box<dyn SnapshotVisitor>> {
+        if server.keyspace.has_observer() {
+            return Err(visitor);
+        }
         let shards = server.keyspace.database_count() * SHARD_COUNT;
         let snapshot = Arc::new(Snapshot {
+            key_save_delay: server.config.get_i64("rdb-key-save-delay"),
             visited: (0..shards).map(|_| AtomicBool::new(false)).collect(),
             visitor: Mutex::new(visitor),
             error: Mutex::new(None),
@@ -57,7 +82,7 @@ impl Snapshot {
         server
             .keyspace
             .set_observer(Some(snapshot.clone() as Arc<dyn ShardObserver>));
-        snapshot
+        Ok(snapshot)
     }
 
     /// Visits every shard not visited yet, then removes the observer and returns the visitor
@@ -66,18 +91,39 @@ impl Snapshot {
         self: Arc<Self>,
         server: &Server,
     ) -> Result<Box<dyn SnapshotVisitor>, std::io::Error> {
+        WALKER.with(|walker| walker.set(true));
         for database in 0..server.keyspace.database_count() {
             for index in 0..SHARD_COUNT {
                 // Locking shows the shard to the observer (this snapshot) if nobody did yet.
                 drop(server.keyspace.database(database).lock_shard(index));
+                let keys = WALKED_KEYS.with(|walked| walked.replace(0));
+                if let Some(delay) = self.key_save_delay(keys) {
+                    std::thread::sleep(delay);
+                }
             }
         }
+        WALKER.with(|walker| walker.set(false));
         server.keyspace.set_observer(None);
         if let Some(error) = self.error.lock().take() {
             return Err(error);
         }
         let placeholder: Box<dyn SnapshotVisitor> = Box::new(Discard);
         Ok(std::mem::replace(&mut *self.visitor.lock(), placeholder))
+    }
+}
+
+impl Snapshot {
+    /// How long `rdb-key-save-delay` makes the walker wait after visiting `keys` keys.
+    fn key_save_delay(&self, keys: usize) -> Option<std::time::Duration> {
+        let keys = keys as u32;
+        match self.key_save_delay {
+            0 => None,
+            _ if keys == 0 => None,
+            microseconds @ 1.. => {
+                Some(std::time::Duration::from_micros(microseconds as u64) * keys)
+            }
+            nanoseconds => Some(std::time::Duration::from_nanos(nanoseconds.unsigned_abs()) * keys),
+        }
     }
 }
 
@@ -102,6 +148,9 @@ impl ShardObserver for Snapshot {
             return;
         }
         let mut visitor = self.visitor.lock();
+        if WALKER.with(std::cell::Cell::get) {
+            WALKED_KEYS.with(|walked| walked.set(shard.len()));
+        }
         for entry in shard.iter() {
             if let Err(error) =
                 visitor.entry(database, entry.key(), &entry.value, entry.expire_at_ms())

@@ -562,6 +562,110 @@ fn bgrewriteaof_replaces_base_and_incr_files() {
     );
 }
 
+/// A rewrite runs beside the commands (a snapshot, no stop-the-world): counters that
+/// transactions always increment together stay equal in the files, every acknowledged write
+/// survives a kill, and BGSAVE and BGREWRITEAOF never run at once (one waits, as in Redis).
+#[test]
+fn rewrite_is_a_point_in_time_beside_writes_and_excludes_bgsave() {
+    for preamble in ["yes", "no"] {
+        let scratch = Scratch::new("rewrite-snapshot");
+        let dir = scratch.path();
+        let args = [
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--aof-use-rdb-preamble",
+            preamble,
+        ];
+        let server = running(cinnabar(dir, &args));
+        let mut client = server.client();
+        for batch in 0..4 {
+            let mut command: Vec<Vec<u8>> = vec![b"MSET".to_vec()];
+            for index in 0..500 {
+                command.push(format!("filler:{batch}:{index}").into_bytes());
+                command.push(b"filler value".to_vec());
+            }
+            let references: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+            assert_eq!(client.call(&references), ok());
+        }
+        // 2000 keys at 500 us each: the walk takes about a second.
+        assert_eq!(client.cmd("CONFIG SET rdb-key-save-delay 500"), ok());
+        let counters: Vec<String> = (0..8).map(|index| format!("counter:{index}")).collect();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                let port = server.port;
+                let counters = counters.clone();
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut writer = RawClient::connect(port);
+                    let mut rounds = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) || rounds == 0 {
+                        writer.cmd("MULTI");
+                        for counter in &counters {
+                            writer.call(&[b"INCR", counter.as_bytes()]);
+                        }
+                        assert!(matches!(writer.cmd("EXEC"), Reply::Array(_)));
+                        rounds += 1;
+                    }
+                    rounds
+                })
+            })
+            .collect();
+        assert_eq!(
+            client.cmd("BGREWRITEAOF"),
+            status("Background append only file rewriting started")
+        );
+        // The rewrite's snapshot walks: no BGSAVE beside it.
+        assert_eq!(
+            client.cmd("BGSAVE"),
+            error(
+                "ERR An AOF log rewriting in progress: can't BGSAVE right now. \
+                 Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."
+            )
+        );
+        assert_eq!(
+            client.cmd("BGSAVE SCHEDULE"),
+            status("Background saving scheduled")
+        );
+        poll("the rewrite", || server.info_field("aof_rewrites") == "1");
+        assert_eq!(server.info_field("aof_last_bgrewrite_status"), "ok");
+        // The scheduled BGSAVE runs once the rewrite is done; a rewrite asked for meanwhile
+        // waits for it in turn.
+        poll("the scheduled save", || {
+            server.info_field("rdb_bgsave_in_progress") == "1"
+                || server.info_field("rdb_changes_since_last_save") == "0"
+        });
+        let during_save = client.cmd("BGREWRITEAOF");
+        assert!(
+            during_save == status("Background append only file rewriting scheduled")
+                || during_save == status("Background append only file rewriting started"),
+            "{during_save:?}"
+        );
+        poll("the second rewrite", || {
+            server.info_field("aof_rewrites") == "2"
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let rounds: u64 = writers
+            .into_iter()
+            .map(|writer| writer.join().unwrap())
+            .sum();
+        assert_eq!(client.cmd("GET counter:0"), bulk(&rounds.to_string()));
+        let before = dataset(&mut server.redis());
+        server.kill();
+        let server = running(cinnabar(dir, &args));
+        assert_eq!(dataset(&mut server.redis()), before, "preamble {preamble}");
+        let mut reader = server.client();
+        for counter in &counters {
+            assert_eq!(
+                reader.call(&[b"GET", counter.as_bytes()]),
+                bulk(&rounds.to_string())
+            );
+        }
+    }
+}
+
 /// Appends bytes to the last incremental file.
 fn append_to_incr(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = aof_dir(dir).join(name);

@@ -767,6 +767,13 @@ impl Database {
         self.lock_index(index)
     }
 
+    /// Locks shard `index` for a look that changes nothing (counting keys, checking whether
+    /// anything expires): a running snapshot is not shown the shard, so a look costs no copy.
+    /// The holder must not change the shard.
+    pub fn lock_shard_unobserved(&self, index: usize) -> MutexGuard<'_, Shard> {
+        self.shards[index].lock()
+    }
+
     /// Locks every shard, in order.
     pub fn lock_all(&self) -> Vec<MutexGuard<'_, Shard>> {
         (0..self.shards.len())
@@ -777,7 +784,7 @@ impl Database {
     /// Keys and keys with an expiry, summed over shards (each shard read under its lock).
     pub fn counts(&self) -> (usize, usize) {
         (0..self.shards.len()).fold((0, 0), |(keys, volatile), index| {
-            let shard = self.lock_index(index);
+            let shard = self.lock_shard_unobserved(index);
             (keys + shard.len(), volatile + shard.volatile_len())
         })
     }
@@ -836,6 +843,11 @@ impl Keyspace {
         let active = observer.is_some();
         *self.slot.observer.write() = observer;
         self.slot.active.store(active, Ordering::Release);
+    }
+
+    /// Whether an observer (a running snapshot) is installed.
+    pub fn has_observer(&self) -> bool {
+        self.slot.active.load(Ordering::Acquire)
     }
 
     pub fn database_count(&self) -> usize {

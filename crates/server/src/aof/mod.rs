@@ -12,10 +12,13 @@
 //!
 //! Rewrite (BGREWRITEAOF, CONFIG SET appendonly yes). A new incremental file is created and
 //! listed in the manifest first; then, under every shard lock, the writer is switched to it
-//! (so every later write lands there) and the dataset is serialised; the base is written to a
-//! temporary file and renamed into place, the manifest updated atomically (temp + rename +
-//! directory fsync), and the files the new base replaces marked history and deleted.
-//! See [`rewrite`] for the interim stop-the-world serialisation.
+//! (so every later write lands there) and a snapshot of the dataset begins (`snapshot.rs`:
+//! the locks are released at once and commands run on while the rewrite thread walks it); the
+//! base (RDB, or commands with `aof-use-rdb-preamble no`) is written to a temporary file and
+//! renamed into place, the manifest updated atomically (temp + rename + directory fsync), and
+//! the files the new base replaces marked history and deleted. One snapshot runs at a time: a
+//! rewrite asked for during a BGSAVE is scheduled, a BGSAVE during a rewrite refused or
+//! scheduled, as Redis does with its one child process.
 //!
 //! Loading replays each file's commands through `connection::execute` with a fake client, one
 //! per file (so each file starts in database 0), MULTI/EXEC honoured. A base in RDB format is
@@ -36,6 +39,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::client::{Client, ClientShared};
 use crate::propagation::PropagationSink;
 use crate::server::{unix_time_ms, Server};
+use crate::snapshot::{Snapshot, SnapshotVisitor};
 use format::{BaseFormat, CommandReader, Manifest, ReadError, MANIFEST_SUFFIX, TEMP_PREFIX};
 
 /// `appendfsync`.
@@ -180,8 +184,8 @@ fn filename(server: &Server) -> String {
     server.config.get("appendfilename")
 }
 
-/// The format new base files are written in. INTERIM: always the AOF format until the RDB
-/// writer (`crates/persist`) is merged; then `aof-use-rdb-preamble yes` selects RDB.
+/// The format new base files are written in: RDB with `aof-use-rdb-preamble yes` (Redis's
+/// default), commands otherwise.
 fn base_format(server: &Server) -> BaseFormat {
     if server.config.get_bool("aof-use-rdb-preamble") {
         BaseFormat::Rdb
@@ -786,7 +790,7 @@ pub fn shutdown(server: &Server) {
 // Rewrite
 // ---------------------------------------------------------------------------------------------
 
-/// The whole dataset as commands, under every shard lock (see [`rewrite`]'s interim note).
+/// The whole dataset as commands, under every shard lock (the first base, at start-up).
 fn serialize_everything(server: &Server) -> Vec<u8> {
     let guards = server.keyspace.lock_everything();
     serialize_locked(&guards)
@@ -818,6 +822,15 @@ pub enum RewriteStart {
 /// trigger).
 pub fn start_rewrite(server: &Server) -> RewriteStart {
     let aof = &server.aof;
+    if aof.rewrite_in_progress() {
+        return RewriteStart::AlreadyInProgress;
+    }
+    if server.rdb.bgsave_in_progress.load(Ordering::Acquire) {
+        // One snapshot at a time (Redis: one child process): the cron starts it after.
+        aof.rewrite_scheduled.store(true, Ordering::Relaxed);
+        tracing::info!("Background append only file rewriting scheduled.");
+        return RewriteStart::Scheduled;
+    }
     if aof
         .rewrite_in_progress
         .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
@@ -893,36 +906,38 @@ fn rewrite(server: &Server) -> Result<(), String> {
         write_manifest(&directory, &filename, &manifest)?;
         *aof.manifest.lock() = manifest.clone();
     }
-    let base = {
+    // The base is a snapshot whose moment is the switch to the new incremental file: both
+    // happen under every shard lock, then commands run on while the snapshot is walked
+    // (copy-on-write per shard, see `snapshot.rs`), with no fork and no stop-the-world.
+    let format = base_format(server);
+    let snapshot = loop {
         let guards = server.keyspace.lock_everything();
-        if let Some(file) = incremental_file {
+        if server.keyspace.has_observer() {
+            // A BGSAVE's snapshot still walks: wait for it, as Redis waits for its child.
+            drop(guards);
+            std::thread::sleep(SNAPSHOT_RETRY_INTERVAL);
+            continue;
+        }
+        // Made under the locks, so that its header (the functions) is of the same moment.
+        let visitor = base_visitor(server, format, &directory)?;
+        let Ok(snapshot) = Snapshot::begin(server, visitor) else {
+            unreachable!("no observer is installed while every shard is held");
+        };
+        if let Some(file) = incremental_file.take() {
             if was_on {
                 aof.switch_file(server, file);
             } else {
                 aof.start_writer(server, file);
             }
         }
-        match base_format(server) {
-            BaseFormat::Rdb => crate::rdb::encode_dataset(
-                server,
-                guards.iter().enumerate().flat_map(|(database, shards)| {
-                    shards.iter().map(move |guard| (database, &**guard))
-                }),
-                true,
-            )
-            .map_err(|error| format!("Error encoding the AOF base as RDB: {error}"))?,
-            BaseFormat::Aof => serialize_locked(&guards),
-        }
+        drop(guards);
+        break snapshot;
     };
-    let base_name = manifest.new_base(&filename, base_format(server));
-    let temporary = directory.join(format!(
-        "{TEMP_PREFIX}rewriteaof-bg-{}.aof",
-        std::process::id()
-    ));
-    write_file_durably(&temporary, &base)
+    let base_name = manifest.new_base(&filename, format);
+    let base_size = snapshot
+        .walk(server)
+        .and_then(|visitor| finish_base_visitor(visitor, &directory.join(&base_name)))
         .map_err(|error| format!("Write error writing append only file on disk: {error}"))?;
-    std::fs::rename(&temporary, directory.join(&base_name))
-        .map_err(|error| format!("Error trying to rename the temporary AOF base file: {error}"))?;
     let incremental = incremental_name;
     manifest.retire_incrementals_except(&incremental);
     write_manifest(&directory, &filename, &manifest)?;
@@ -941,12 +956,50 @@ fn rewrite(server: &Server) -> Result<(), String> {
             .map(|metadata| metadata.len())
             .unwrap_or(0)
     };
-    aof.base_size.store(base.len() as u64, Ordering::Relaxed);
+    aof.base_size.store(base_size, Ordering::Relaxed);
     aof.shared
         .current_size
-        .store(base.len() as u64 + incremental_size, Ordering::Relaxed);
+        .store(base_size + incremental_size, Ordering::Relaxed);
     *aof.manifest.lock() = manifest;
     Ok(())
+}
+
+/// How long a rewrite waits before trying again to take its snapshot while a BGSAVE's walks.
+const SNAPSHOT_RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// The visitor that writes the new base file (in `directory`, under a temporary name).
+fn base_visitor(
+    server: &Server,
+    format: BaseFormat,
+    directory: &Path,
+) -> Result<Box<dyn SnapshotVisitor>, String> {
+    match format {
+        BaseFormat::Rdb => crate::rdb::RdbVisitor::create(server, crate::rdb::RdbPurpose::AofBase)
+            .map(|visitor| Box::new(visitor) as Box<dyn SnapshotVisitor>)
+            .map_err(|error| format!("Error creating the AOF base as RDB: {error}")),
+        BaseFormat::Aof => {
+            let temporary = directory.join(format!(
+                "{TEMP_PREFIX}rewriteaof-bg-{}.aof",
+                std::process::id()
+            ));
+            rewrite::CommandVisitor::create(temporary, unix_time_ms())
+                .map(|visitor| Box::new(visitor) as Box<dyn SnapshotVisitor>)
+                .map_err(|error| format!("Error creating the AOF base: {error}"))
+        }
+    }
+}
+
+/// Ends the base file the snapshot filled and renames it to `target`; returns its size.
+fn finish_base_visitor(visitor: Box<dyn SnapshotVisitor>, target: &Path) -> std::io::Result<u64> {
+    let visitor = visitor.into_any();
+    let visitor = match visitor.downcast::<crate::rdb::RdbVisitor>() {
+        Ok(rdb) => return rdb.finish(target),
+        Err(other) => other,
+    };
+    match visitor.downcast::<rewrite::CommandVisitor>() {
+        Ok(commands) => commands.finish(target),
+        Err(_) => Err(std::io::Error::other("unknown AOF base visitor")),
+    }
 }
 
 /// BGREWRITEAOF's outcome for a client.
@@ -964,11 +1017,16 @@ pub fn bgrewriteaof(server: &Server) -> Result<&'static str, &'static str> {
 /// last rewrite (and past `auto-aof-rewrite-min-size`). Called by the server's cron.
 pub fn cron(server: &Server) {
     let aof = &server.aof;
-    if aof.rewrite_in_progress.load(Ordering::Relaxed) || !aof.is_on() {
+    if aof.rewrite_in_progress.load(Ordering::Relaxed)
+        || server.rdb.bgsave_in_progress.load(Ordering::Acquire)
+    {
         return;
     }
     if aof.rewrite_scheduled.swap(false, Ordering::Relaxed) {
         start_rewrite(server);
+        return;
+    }
+    if !aof.is_on() {
         return;
     }
     let percentage = server.config.get_i64("auto-aof-rewrite-percentage");

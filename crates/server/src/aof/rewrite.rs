@@ -1,17 +1,89 @@
 //! Describing a dataset as commands (an AOF-format base file).
 //!
-//! INTERIM FORM. Until the point-in-time snapshot walker (`snapshot.rs`) is merged, a rewrite
-//! holds every shard of every database (stop-the-world) while it serialises the keyspace into
-//! memory here; the caller switches the incremental file under those same locks, so the base
-//! describes the dataset at exactly the switch point. Each key becomes the commands that
-//! rebuild it (SET / RPUSH / SADD / ZADD / HMSET / XADD + XSETID + XGROUP CREATE + XCLAIM), at
-//! most [`REWRITE_ITEMS_PER_COMMAND`] elements per command as Redis does, then PEXPIREAT for
-//! a TTL (and HPEXPIREAT for expiring hash fields).
+//! A rewrite's base is a point-in-time snapshot (`snapshot.rs`) whose moment is the switch to
+//! the new incremental file; with `aof-use-rdb-preamble no` its visitor is a
+//! [`CommandVisitor`], which writes each key as the commands that rebuild it (SET / RPUSH /
+//! SADD / ZADD / HMSET / XADD + XSETID + XGROUP CREATE + XCLAIM), at most
+//! [`REWRITE_ITEMS_PER_COMMAND`] elements per command as Redis does, then PEXPIREAT for a TTL
+//! (and HPEXPIREAT for expiring hash fields). [`serialize_database`] does the same for shards
+//! the caller holds.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use store::stream::StreamId;
 use store::{Shard, Value};
 
 use super::format::{encode_command, REWRITE_ITEMS_PER_COMMAND};
+
+/// A snapshot visitor writing the AOF-format base: the commands of every key alive at the
+/// snapshot's moment, a SELECT before each run of keys of another database (shards arrive in
+/// any order).
+pub struct CommandVisitor {
+    file: std::io::BufWriter<std::fs::File>,
+    temporary: PathBuf,
+    /// The snapshot's moment: keys and hash fields expired by then are left out.
+    now_ms: u64,
+    database: Option<usize>,
+    scratch: Vec<u8>,
+    written_bytes: u64,
+}
+
+impl CommandVisitor {
+    /// Creates the temporary file `temporary`.
+    pub fn create(temporary: PathBuf, now_ms: u64) -> std::io::Result<Self> {
+        let file = std::fs::File::create(&temporary)?;
+        Ok(CommandVisitor {
+            file: std::io::BufWriter::with_capacity(1 << 16, file),
+            temporary,
+            now_ms,
+            database: None,
+            scratch: Vec::new(),
+            written_bytes: 0,
+        })
+    }
+
+    /// Flushes and fsyncs the file and renames it to `target`; returns its size.
+    pub fn finish(self, target: &Path) -> std::io::Result<u64> {
+        let file = self.file.into_inner().map_err(|error| error.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&self.temporary, target)?;
+        Ok(self.written_bytes)
+    }
+}
+
+impl crate::snapshot::SnapshotVisitor for CommandVisitor {
+    fn entry(
+        &mut self,
+        database: usize,
+        key: &[u8],
+        value: &Value,
+        expire_at_ms: Option<u64>,
+    ) -> std::io::Result<()> {
+        if expire_at_ms.is_some_and(|at| at <= self.now_ms) {
+            return Ok(());
+        }
+        self.scratch.clear();
+        if self.database != Some(database) {
+            let number = database.to_string();
+            encode_command(&mut self.scratch, &[b"SELECT", number.as_bytes()]);
+            self.database = Some(database);
+        }
+        serialize_value(&mut self.scratch, key, value, self.now_ms);
+        if let Some(expire_at_ms) = expire_at_ms {
+            let at = expire_at_ms.to_string();
+            encode_command(&mut self.scratch, &[b"PEXPIREAT", key, at.as_bytes()]);
+        }
+        self.file.write_all(&self.scratch)?;
+        self.written_bytes += self.scratch.len() as u64;
+        Ok(())
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
 
 /// Appends the commands that rebuild database `database`'s shards to `output` (a SELECT first
 /// when the database holds live keys).

@@ -165,6 +165,15 @@ fn bgsave(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         }
         return Err("ERR Background save already in progress".into());
     }
+    if context.server.aof.rewrite_in_progress() {
+        // One snapshot at a time (Redis: one child process).
+        if schedule {
+            state.bgsave_scheduled.store(true, Ordering::Relaxed);
+            context.reply.simple(b"Background saving scheduled");
+            return Ok(());
+        }
+        return Err("ERR An AOF log rewriting in progress: can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.".into());
+    }
     let Some(server) = context.server.arc() else {
         return Err("ERR Background save unavailable".into());
     };
