@@ -22,9 +22,12 @@ pub enum ReplyMode {
     Skipping,
 }
 
-/// What other connections may see of a client.
 /// The id of the fake client that replays the AOF.
 pub const LOADER_CLIENT_ID: u64 = u64::MAX;
+/// The id of the fake client that runs the commands of scripts (no connection has id 0).
+pub const SCRIPT_CLIENT_ID: u64 = 0;
+
+/// What other connections may see of a client.
 
 pub struct ClientShared {
     pub id: u64,
@@ -197,6 +200,11 @@ impl Client {
     /// `mustObeyClient`, which skips limits meant for live callers.
     pub fn must_obey(&self) -> bool {
         self.id == LOADER_CLIENT_ID
+    }
+
+    /// Whether the client runs a script's commands (Redis's `CLIENT_SCRIPT`).
+    pub fn is_script(&self) -> bool {
+        self.id == SCRIPT_CLIENT_ID
     }
 
     pub fn new(shared: Arc<ClientShared>, authenticated: bool) -> Self {

@@ -324,6 +324,19 @@ fn script_commands() {
         client.call(&[b"SCRIPT", b"EXISTS", sha.as_bytes(), b"nope"]),
         array(vec![int(1), int(0)])
     );
+    // SCRIPT SHOW (Valkey 8): the body, whatever the SHA's case; NOSCRIPT otherwise.
+    assert_eq!(
+        client.call(&[b"SCRIPT", b"SHOW", sha.to_uppercase().as_bytes()]),
+        bulk("return 7")
+    );
+    assert_eq!(
+        client.call(&[b"SCRIPT", b"SHOW", b"b534286061d4b06c06015ae8"]),
+        error("NOSCRIPT No matching script. Please use EVAL.")
+    );
+    assert_eq!(
+        client.call(&[b"SCRIPT", b"SHOW"]),
+        error("ERR wrong number of arguments for 'script|show' command")
+    );
     let cached = |client: &mut RawClient| {
         let info = client.cmd("INFO memory").text();
         info.lines()
@@ -873,6 +886,70 @@ fn pipelined_scripts_and_commands_stay_atomic() {
     assert_eq!(client.cmd("GET scripted"), bulk(&scripted));
     let plain = (clients * rounds).to_string();
     assert_eq!(client.cmd("GET plain"), bulk(&plain));
+}
+
+/// INFO errorstats and commandstats count a script's errors once, where they arise, as Redis
+/// does: a command's error when the command runs (a refused command as rejected), an error
+/// the script makes itself when EVAL replies it; EVAL's call fails when it replies an error.
+#[test]
+fn script_errors_are_counted_once() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    fn info_line(client: &mut RawClient, section: &str, prefix: &str) -> Option<String> {
+        let info = client.cmd(&format!("INFO {section}")).text();
+        info.lines()
+            .find_map(|line| line.strip_prefix(prefix).map(|rest| rest.trim().to_string()))
+    }
+    let reset = |client: &mut RawClient| assert_eq!(client.cmd("CONFIG RESETSTAT"), ok());
+
+    reset(&mut client);
+    assert_eq!(
+        eval(&mut client, "return redis.error_reply('MY_CODE custom')", &[], &[]),
+        error("MY_CODE custom")
+    );
+    let count = info_line(&mut client, "errorstats", "errorstat_MY_CODE:");
+    assert_eq!(count.as_deref(), Some("count=1"));
+    let eval_stats = info_line(&mut client, "commandstats", "cmdstat_eval:").unwrap();
+    assert!(eval_stats.ends_with("failed_calls=1"), "{eval_stats}");
+
+    // An error raised by redis.call: counted when INCR ran, not again when EVAL replies it.
+    assert_eq!(client.cmd("SET text x"), ok());
+    reset(&mut client);
+    let raised = error_text(eval(&mut client, "return redis.call('INCR', KEYS[1])", &["text"], &[]));
+    assert!(raised.starts_with("ERR value is not an integer"), "{raised}");
+    let count = info_line(&mut client, "errorstats", "errorstat_ERR:");
+    assert_eq!(count.as_deref(), Some("count=1"));
+    let total = info_line(&mut client, "stats", "total_error_replies:");
+    assert_eq!(total.as_deref(), Some("1"));
+    let incr_stats = info_line(&mut client, "commandstats", "cmdstat_incr:").unwrap();
+    assert!(incr_stats.ends_with("rejected_calls=0,failed_calls=1"), "{incr_stats}");
+    let eval_stats = info_line(&mut client, "commandstats", "cmdstat_eval:").unwrap();
+    assert!(eval_stats.ends_with("failed_calls=1"), "{eval_stats}");
+
+    // Caught with pcall and not returned: the script did not fail.
+    reset(&mut client);
+    let caught = "local reply = redis.pcall('INCR', KEYS[1]) return type(reply)";
+    assert_eq!(eval(&mut client, caught, &["text"], &[]), bulk("table"));
+    let count = info_line(&mut client, "errorstats", "errorstat_ERR:");
+    assert_eq!(count.as_deref(), Some("count=1"));
+    let eval_stats = info_line(&mut client, "commandstats", "cmdstat_eval:").unwrap();
+    assert!(eval_stats.ends_with("failed_calls=0"), "{eval_stats}");
+
+    // Refused before running (wrong arity): a rejected call of GET, counted once.
+    reset(&mut client);
+    let refused = error_text(eval(&mut client, "return redis.pcall('GET')", &[], &[]));
+    assert!(refused.starts_with("ERR Wrong number of args"), "{refused}");
+    let count = info_line(&mut client, "errorstats", "errorstat_ERR:");
+    assert_eq!(count.as_deref(), Some("count=1"));
+    let get_stats = info_line(&mut client, "commandstats", "cmdstat_get:").unwrap();
+    assert!(get_stats.ends_with("rejected_calls=1,failed_calls=0"), "{get_stats}");
+
+    // A Lua runtime error: counted when EVAL replies it.
+    reset(&mut client);
+    let runtime = error_text(eval(&mut client, "return nosuchfunction()", &[], &[]));
+    assert!(runtime.starts_with("ERR user_script:1:"), "{runtime}");
+    let count = info_line(&mut client, "errorstats", "errorstat_ERR:");
+    assert_eq!(count.as_deref(), Some("count=1"));
 }
 
 /// (c) cjson and cmsgpack round trips, byte-identical to a real redis-server.

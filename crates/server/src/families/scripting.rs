@@ -10,6 +10,7 @@ use store::glob::glob_match;
 
 use crate::command::CommandTable;
 use crate::context::{errors, CommandResult, Context, HeldScope};
+use crate::scripting::engine::ScriptResult;
 use crate::scripting::{ScriptFlags, ScriptScope};
 use crate::server::unix_time_ms;
 use store::number::parse_i64;
@@ -23,6 +24,7 @@ pub fn register(table: &mut CommandTable) {
     table.handle_exclusive("fcall_ro", fcall_ro);
     table.handle("script|load", script_load);
     table.handle("script|exists", script_exists);
+    table.handle("script|show", script_show);
     table.handle("script|flush", script_flush);
     table.handle("script|kill", script_kill);
     table.handle("function|load", function_load);
@@ -110,7 +112,7 @@ fn run(
     }
     running.active.store(true, Ordering::Release);
     let mut engine = server.scripting.engine();
-    match context.scope {
+    let result = match context.scope {
         Some(scope) => engine.run_callback(
             server,
             context.client,
@@ -126,7 +128,7 @@ fn run(
         ),
         None => {
             let scope = ScriptScope::new(server);
-            engine.run_callback(
+            let result = engine.run_callback(
                 server,
                 context.client,
                 &scope as &dyn HeldScope,
@@ -141,7 +143,12 @@ fn run(
             );
             drop(engine);
             scope.finish();
+            result
         }
+    };
+    if result == ScriptResult::Failed {
+        // Replied an error (already counted in errorstats): a failed call of EVAL / FCALL.
+        context.command.stats.add_failed();
     }
     running.active.store(false, Ordering::Release);
     running.busy.store(false, Ordering::Release);
@@ -283,6 +290,25 @@ fn script_exists(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         context.reply.integer(exists as i64);
     }
     Ok(())
+}
+
+/// SCRIPT SHOW sha1 (Valkey 8): the body of a cached script.
+fn script_show(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let sha = String::from_utf8_lossy(args[2]).to_ascii_lowercase();
+    let body = context
+        .server
+        .scripting
+        .engine()
+        .scripts
+        .get(&sha)
+        .map(|script| script.body.clone());
+    match body {
+        Some(body) => {
+            context.reply.bulk(&body);
+            Ok(())
+        }
+        None => Err("NOSCRIPT No matching script. Please use EVAL.".into()),
+    }
 }
 
 /// Reads the optional `ASYNC | SYNC` of SCRIPT FLUSH and FUNCTION FLUSH.
@@ -608,6 +634,8 @@ fn script_help(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
             "    Kill the currently executing Lua script.",
             "LOAD <script>",
             "    Load a script into the scripts cache without executing it.",
+            "SHOW <sha1>",
+            "    Show a script from the scripts cache.",
         ],
     );
     Ok(())

@@ -175,7 +175,10 @@ fn sort_generic(context: &mut Context, args: &[&[u8]], access: Access) -> Comman
             Some(Value::SortedSet(set)) => set.len(),
             Some(_) => return Err(errors::WRONG_TYPE.into()),
         } as i64;
-        if matches!(value, Some(Value::Set(_))) && dont_sort && store.is_some() {
+        // A set has no order of its own: what is stored or given to a script must not depend
+        // on its layout (replicas and AOF replay the same command), so it comes sorted.
+        let deterministic = store.is_some() || context.client.is_script();
+        if matches!(value, Some(Value::Set(_))) && dont_sort && deterministic {
             dont_sort = false;
             alpha = true;
             by = None;

@@ -191,6 +191,11 @@ local function handler(err)
 end
 
 local function run(f, a, b)
+    if a == nil then
+        -- A script (KEYS and ARGV are globals) or a library's code: called with no arguments,
+        -- as Redis calls them, and no closure to make per call.
+        return xpcall(f, handler)
+    end
     return xpcall(function()
         return f(a, b)
     end, handler)

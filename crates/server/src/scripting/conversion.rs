@@ -30,6 +30,7 @@ pub fn reply_to_lua(lua: &Lua, reply: &ReplyValue) -> mlua::Result<Value> {
         ReplyValue::Error(text) => {
             let table = lua.create_table()?;
             table.raw_set("err", lua.create_string(text)?)?;
+            table.raw_set(ERROR_COUNTED_FIELD, true)?;
             Value::Table(table)
         }
         ReplyValue::Nil => Value::Boolean(false),
@@ -86,6 +87,32 @@ pub fn reply_to_lua_resp3_aware(lua: &Lua, reply: &ReplyValue, resp3: bool) -> m
         return Ok(Value::Nil);
     }
     reply_to_lua(lua, reply)
+}
+
+/// The field an error table made from a command's error reply carries (as in Redis): that
+/// error was counted in INFO errorstats when the command ran, not again when a script
+/// returns or raises it.
+pub const ERROR_COUNTED_FIELD: &str = "ignore_error_stats_update";
+
+/// Whether an error table says its error was counted already.
+pub fn error_already_counted(table: &Table) -> bool {
+    matches!(field(table, ERROR_COUNTED_FIELD), Value::Boolean(true))
+}
+
+/// When a script's return value is an error table: the error as replied (its first word
+/// decides its INFO errorstats line), and whether it was counted already.
+pub fn top_level_error(value: &Value) -> Option<(Vec<u8>, bool)> {
+    let Value::Table(table) = value else {
+        return None;
+    };
+    let Value::String(text) = field(table, "err") else {
+        return None;
+    };
+    let mut message = single_line(&text.as_bytes());
+    if message.is_empty() {
+        message = b"ERR".to_vec();
+    }
+    Some((message, error_already_counted(table)))
 }
 
 /// Lua number → Redis integer (C's truncating cast).

@@ -54,6 +54,26 @@ pub struct Engine {
     /// Lower-cased function name (FCALL is case-insensitive) → library name.
     pub functions: HashMap<String, String>,
     script_client: Option<Client>,
+    /// "KEYS" and "ARGV", made once (setting a global by a Rust `&str` makes its Lua string
+    /// on every call).
+    keys_name: mlua::LuaString,
+    argv_name: mlua::LuaString,
+}
+
+/// Pushes a new array table of `items` (as Lua strings).
+///
+/// # Safety
+/// Raw Lua API use: `state` has room for two more values; called in protected mode.
+unsafe fn push_string_array(state: *mut mlua::ffi::lua_State, items: &[&[u8]]) {
+    use mlua::ffi;
+    // SAFETY: see above; the strings are copied by Lua.
+    unsafe {
+        ffi::lua_createtable(state, items.len().min(i32::MAX as usize) as i32, 0);
+        for (index, item) in items.iter().enumerate() {
+            ffi::lua_pushlstring(state, item.as_ptr() as *const _, item.len());
+            ffi::lua_rawseti(state, -2, (index + 1) as _);
+        }
+    }
 }
 
 /// What the `redis` API needs while a script runs; reached from Lua through app data.
@@ -74,11 +94,19 @@ pub(super) struct CallState<'a> {
     now_ms: u64,
 }
 
-/// A pointer to the running script's [`CallState`], valid while the script runs.
-struct CurrentCall(*mut CallState<'static>);
-// SAFETY: the pointer is only dereferenced on the thread running the script, while the state
-// it points to is alive (it is removed before `run_callback` returns).
-unsafe impl Send for CurrentCall {}
+thread_local! {
+    /// The running script's [`CallState`] (null when none runs on this thread): set by
+    /// `run_callback` for the call's duration, read by the primitives and the hook, which run
+    /// on the script's thread. A thread-local rather than Lua app data: no allocation per call.
+    static CURRENT_CALL: std::cell::Cell<*mut CallState<'static>> =
+        const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
+/// The running script's state, if a script runs on this thread.
+fn current_call() -> Option<*mut CallState<'static>> {
+    let pointer = CURRENT_CALL.with(std::cell::Cell::get);
+    (!pointer.is_null()).then_some(pointer)
+}
 
 /// How long FUNCTION LOAD may run a library's top-level code (Redis's `LOAD_TIMEOUT_MS`).
 const LOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
@@ -133,6 +161,8 @@ impl Engine {
         random.seed(0);
         lua.set_app_data(random);
         install_regular_hook(&lua).expect("the Lua hook installs");
+        let keys_name = lua.create_string("KEYS").expect("a Lua string");
+        let argv_name = lua.create_string("ARGV").expect("a Lua string");
         Engine {
             lua,
             env,
@@ -143,6 +173,8 @@ impl Engine {
             libraries: BTreeMap::new(),
             functions: HashMap::new(),
             script_client: None,
+            keys_name,
+            argv_name,
         }
     }
 
@@ -293,7 +325,7 @@ impl Engine {
         keys: &[&[u8]],
         args: &[&[u8]],
         reply: &mut ReplyWriter,
-    ) {
+    ) -> ScriptResult {
         if server
             .scripting
             .running
@@ -304,23 +336,30 @@ impl Engine {
             let _ = install_regular_hook(&self.lua);
         }
         let lua = &self.lua;
-        let Ok((keys_table, args_table)) = (|| -> mlua::Result<(Table, Table)> {
-            let keys_table = lua.create_table_with_capacity(keys.len(), 0)?;
-            for (index, key) in keys.iter().enumerate() {
-                keys_table.raw_set(index + 1, lua.create_string(key)?)?;
-            }
-            let args_table = lua.create_table_with_capacity(args.len(), 0)?;
-            for (index, arg) in args.iter().enumerate() {
-                args_table.raw_set(index + 1, lua.create_string(arg)?)?;
-            }
-            Ok((keys_table, args_table))
-        })() else {
-            reply.error(b"ERR out of memory creating the script's arguments");
-            return;
+        // SAFETY: the closure runs protected (a memory error comes back as an Err) and owns
+        // nothing: it only reads the borrowed keys and arguments.
+        let tables = unsafe {
+            lua.exec_raw::<(Table, Table)>((), |state| {
+                push_string_array(state, keys);
+                push_string_array(state, args);
+            })
+        };
+        let Ok((keys_table, args_table)) = tables else {
+            return fail_counted(
+                server,
+                reply,
+                b"ERR out of memory creating the script's arguments",
+            );
         };
         let mut client = self.script_client.take().unwrap_or_else(|| {
             let address = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
-            let shared = Arc::new(ClientShared::new(0, address, address, -1, unix_time_ms()));
+            let shared = Arc::new(ClientShared::new(
+                crate::client::SCRIPT_CLIENT_ID,
+                address,
+                address,
+                -1,
+                unix_time_ms(),
+            ));
             Client::new(shared, true)
         });
         client.database = caller.database;
@@ -337,15 +376,15 @@ impl Engine {
             now_ms: unix_time_ms(),
         };
         let pointer = &mut state as *mut CallState<'_> as *mut CallState<'static>;
-        lua.set_app_data(CurrentCall(pointer));
+        CURRENT_CALL.with(|current| current.set(pointer));
         let result: mlua::Result<MultiValue> = if function_call {
             self.run.call((callback.clone(), keys_table, args_table))
         } else {
-            let _ = self.real.raw_set("KEYS", keys_table);
-            let _ = self.real.raw_set("ARGV", args_table);
+            let _ = self.real.raw_set(self.keys_name.clone(), keys_table);
+            let _ = self.real.raw_set(self.argv_name.clone(), args_table);
             self.run.call((callback.clone(), Value::Nil, Value::Nil))
         };
-        lua.remove_app_data::<CurrentCall>();
+        CURRENT_CALL.with(|current| current.set(std::ptr::null_mut()));
         drop(state);
         // What redis.setresp chose last: it decides how false converts (null under RESP2).
         let script_resp3 = client.protocol == resp::Protocol::Resp3;
@@ -353,29 +392,58 @@ impl Engine {
         let running = &server.scripting.running;
         if running.kill_requested.load(Ordering::Acquire) {
             let command = if function_call { "FUNCTION" } else { "SCRIPT" };
-            reply.error(format!("ERR Script killed by user with {command} KILL...").as_bytes());
-            return;
+            let message = format!("ERR Script killed by user with {command} KILL...");
+            return fail_counted(server, reply, message.as_bytes());
         }
         match result {
-            Err(error) => reply.error(format!("ERR {error}").as_bytes()),
+            Err(error) => fail_counted(server, reply, format!("ERR {error}").as_bytes()),
             Ok(values) => {
                 let mut values = values.into_iter();
                 match values.next() {
                     Some(Value::Boolean(true)) => {
                         let value = values.next().unwrap_or(Value::Nil);
                         conversion::lua_to_reply(&value, reply, script_resp3);
+                        match conversion::top_level_error(&value) {
+                            None => ScriptResult::Succeeded,
+                            Some((message, counted)) => {
+                                if !counted {
+                                    server.stats.count_error(&message);
+                                }
+                                ScriptResult::Failed
+                            }
+                        }
                     }
-                    _ => {
-                        let message = match values.next() {
-                            Some(Value::Table(table)) => script_error(&table, name),
-                            _ => "ERR unknown error".to_string(),
-                        };
-                        reply.error(message.as_bytes());
-                    }
+                    _ => match values.next() {
+                        Some(Value::Table(table)) => {
+                            let message = script_error(&table, name);
+                            reply.error(message.as_bytes());
+                            if !conversion::error_already_counted(&table) {
+                                server.stats.count_error(message.as_bytes());
+                            }
+                            ScriptResult::Failed
+                        }
+                        _ => fail_counted(server, reply, b"ERR unknown error"),
+                    },
                 }
             }
         }
     }
+}
+
+/// How a script or function call ended, for its command's `failed_calls`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ScriptResult {
+    Succeeded,
+    /// It replied an error: counted in INFO errorstats once, where it arose (an error a
+    /// command inside the script replied was counted when that command ran).
+    Failed,
+}
+
+/// Replies `message` as an error and counts it (INFO errorstats).
+fn fail_counted(server: &Server, reply: &mut ReplyWriter, message: &[u8]) -> ScriptResult {
+    server.stats.count_error(message);
+    reply.error(message);
+    ScriptResult::Failed
 }
 
 /// The error a failed script replies: the error text, then where it happened.
@@ -473,7 +541,7 @@ fn valid_name(name: &[u8]) -> bool {
 
 /// The Lua hook: marks the script busy past the threshold and obeys SCRIPT/FUNCTION KILL.
 fn hook(lua: &Lua) -> mlua::Result<VmState> {
-    let Some(current) = lua.app_data_ref::<CurrentCall>() else {
+    let Some(current) = current_call() else {
         // A library's top-level code may not run forever.
         if let Some(loading) = lua.app_data_ref::<Loading>() {
             if loading.started.elapsed() >= LOAD_TIMEOUT {
@@ -482,8 +550,8 @@ fn hook(lua: &Lua) -> mlua::Result<VmState> {
         }
         return Ok(VmState::Continue);
     };
-    // SAFETY: see `CurrentCall`.
-    let server = unsafe { (*current.0).server };
+    // SAFETY: see `CURRENT_CALL`.
+    let server = unsafe { (*current).server };
     let running = &server.scripting.running;
     if !running.busy.load(Ordering::Relaxed) {
         let threshold_ms = server.config.get_i64("busy-reply-threshold").max(0) as u64;
@@ -534,7 +602,10 @@ pub(super) fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
     let server = state.server;
     let mut output = Vec::new();
     let protocol = state.client.protocol;
+    // A command refused before it runs is counted as Redis's `scriptCall` counts it: in INFO
+    // errorstats and, when the command exists, its `rejected_calls`.
     let fail = |output: &mut Vec<u8>, message: &str| {
+        server.stats.count_error(message.as_bytes());
         ReplyWriter::new(output, protocol).error(message.as_bytes());
     };
     let Some(mut command) = server.commands.get(argv[0]) else {
@@ -555,6 +626,7 @@ pub(super) fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
             &mut output,
             "ERR Wrong number of args calling Redis command from script",
         );
+        command.stats.add_rejected();
         return output;
     }
     let noscript_allowed = server
@@ -576,6 +648,7 @@ pub(super) fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
             &mut output,
             "ERR This Redis command is not allowed from script",
         );
+        command.stats.add_rejected();
         return output;
     }
     if command.has(flags::WRITE) && state.read_only {
@@ -583,6 +656,7 @@ pub(super) fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
             &mut output,
             "ERR Write commands are not allowed from read-only scripts.",
         );
+        command.stats.add_rejected();
         return output;
     }
     let running = &server.scripting.running;
@@ -591,6 +665,7 @@ pub(super) fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
         && !running.wrote.load(Ordering::Relaxed)
     {
         fail(&mut output, crate::eviction::OOM_ERROR);
+        command.stats.add_rejected();
         return output;
     }
     let handler = command
@@ -664,10 +739,10 @@ impl CallState<'_> {
     }
 }
 
-pub(super) fn with_state<R>(lua: &Lua, f: impl FnOnce(&mut CallState) -> R) -> Option<R> {
-    let current = lua.app_data_ref::<CurrentCall>()?;
-    // SAFETY: see `CurrentCall`; the state is not otherwise borrowed while Lua calls back.
-    let state = unsafe { &mut *current.0 };
+pub(super) fn with_state<R>(f: impl FnOnce(&mut CallState) -> R) -> Option<R> {
+    let current = current_call()?;
+    // SAFETY: see `CURRENT_CALL`; the state is not otherwise borrowed while Lua calls back.
+    let state = unsafe { &mut *current };
     Some(f(state))
 }
 
@@ -743,7 +818,7 @@ fn primitive_setresp(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)>
         Some(3) => resp::Protocol::Resp3,
         _ => return error_table(lua, "ERR RESP version must be 2 or 3."),
     };
-    with_state(lua, |state| state.client.protocol = protocol);
+    with_state(|state| state.client.protocol = protocol);
     Ok((true, Value::Nil))
 }
 
@@ -757,7 +832,7 @@ fn primitive_set_repl(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)
             "ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
         );
     };
-    with_state(lua, |state| {
+    with_state(|state| {
         if let Some(replicate) = state.replicate {
             replicate.set(flags != 0);
         }
@@ -772,7 +847,7 @@ fn primitive_acl_check_cmd(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, V
             "ERR Please specify at least one argument for this redis lib call",
         );
     }
-    let exists = with_state(lua, |state| match &args[0] {
+    let exists = with_state(|state| match &args[0] {
         Value::String(name) => state.server.commands.get(&name.as_bytes()).is_some(),
         _ => false,
     })

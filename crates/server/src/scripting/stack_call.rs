@@ -114,8 +114,7 @@ unsafe fn run_from_stack(state: *mut ffi::lua_State) -> (Vec<u8>, bool) {
             }
         }
         let argv: SmallVec<[&[u8]; 16]> = arguments.iter().map(|argument| &**argument).collect();
-        let lua = mlua::Lua::get_or_init_from_ptr(state);
-        let ran = with_state(lua, |call_state| {
+        let ran = with_state(|call_state| {
             let resp3 = call_state.speaks_resp3();
             (call_command(call_state, &argv), resp3)
         });
@@ -193,11 +192,11 @@ fn parse_double(text: &[u8]) -> Option<f64> {
     }
 }
 
-/// Pushes `{name = text}`.
+/// Pushes `{name = text}` (with room for one more field).
 unsafe fn push_field_table(state: *mut ffi::lua_State, name: &std::ffi::CStr, text: &[u8]) {
     // SAFETY: see `convert`.
     unsafe {
-        ffi::lua_createtable(state, 0, 1);
+        ffi::lua_createtable(state, 0, 2);
         ffi::lua_pushstring(state, name.as_ptr());
         ffi::lua_pushlstring(state, text.as_ptr() as *const _, text.len());
         ffi::lua_rawset(state, -3);
@@ -278,6 +277,10 @@ unsafe fn push_reply(
             }
             b'-' => {
                 push_field_table(state, c"err", text);
+                // Counted when the command ran (see `conversion::ERROR_COUNTED_FIELD`).
+                ffi::lua_pushstring(state, c"ignore_error_stats_update".as_ptr());
+                ffi::lua_pushboolean(state, 1);
+                ffi::lua_rawset(state, -3);
                 Some(next)
             }
             b'(' => {
