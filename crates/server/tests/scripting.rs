@@ -897,14 +897,21 @@ fn script_errors_are_counted_once() {
     let mut client = server.client();
     fn info_line(client: &mut RawClient, section: &str, prefix: &str) -> Option<String> {
         let info = client.cmd(&format!("INFO {section}")).text();
-        info.lines()
-            .find_map(|line| line.strip_prefix(prefix).map(|rest| rest.trim().to_string()))
+        info.lines().find_map(|line| {
+            line.strip_prefix(prefix)
+                .map(|rest| rest.trim().to_string())
+        })
     }
     let reset = |client: &mut RawClient| assert_eq!(client.cmd("CONFIG RESETSTAT"), ok());
 
     reset(&mut client);
     assert_eq!(
-        eval(&mut client, "return redis.error_reply('MY_CODE custom')", &[], &[]),
+        eval(
+            &mut client,
+            "return redis.error_reply('MY_CODE custom')",
+            &[],
+            &[]
+        ),
         error("MY_CODE custom")
     );
     let count = info_line(&mut client, "errorstats", "errorstat_MY_CODE:");
@@ -915,14 +922,25 @@ fn script_errors_are_counted_once() {
     // An error raised by redis.call: counted when INCR ran, not again when EVAL replies it.
     assert_eq!(client.cmd("SET text x"), ok());
     reset(&mut client);
-    let raised = error_text(eval(&mut client, "return redis.call('INCR', KEYS[1])", &["text"], &[]));
-    assert!(raised.starts_with("ERR value is not an integer"), "{raised}");
+    let raised = error_text(eval(
+        &mut client,
+        "return redis.call('INCR', KEYS[1])",
+        &["text"],
+        &[],
+    ));
+    assert!(
+        raised.starts_with("ERR value is not an integer"),
+        "{raised}"
+    );
     let count = info_line(&mut client, "errorstats", "errorstat_ERR:");
     assert_eq!(count.as_deref(), Some("count=1"));
     let total = info_line(&mut client, "stats", "total_error_replies:");
     assert_eq!(total.as_deref(), Some("1"));
     let incr_stats = info_line(&mut client, "commandstats", "cmdstat_incr:").unwrap();
-    assert!(incr_stats.ends_with("rejected_calls=0,failed_calls=1"), "{incr_stats}");
+    assert!(
+        incr_stats.ends_with("rejected_calls=0,failed_calls=1"),
+        "{incr_stats}"
+    );
     let eval_stats = info_line(&mut client, "commandstats", "cmdstat_eval:").unwrap();
     assert!(eval_stats.ends_with("failed_calls=1"), "{eval_stats}");
 
@@ -942,7 +960,10 @@ fn script_errors_are_counted_once() {
     let count = info_line(&mut client, "errorstats", "errorstat_ERR:");
     assert_eq!(count.as_deref(), Some("count=1"));
     let get_stats = info_line(&mut client, "commandstats", "cmdstat_get:").unwrap();
-    assert!(get_stats.ends_with("rejected_calls=1,failed_calls=0"), "{get_stats}");
+    assert!(
+        get_stats.ends_with("rejected_calls=1,failed_calls=0"),
+        "{get_stats}"
+    );
 
     // A Lua runtime error: counted when EVAL replies it.
     reset(&mut client);
