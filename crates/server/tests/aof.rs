@@ -580,39 +580,10 @@ fn rewrite_is_a_point_in_time_beside_writes_and_excludes_bgsave() {
         ];
         let server = running(cinnabar(dir, &args));
         let mut client = server.client();
-        for batch in 0..4 {
-            let mut command: Vec<Vec<u8>> = vec![b"MSET".to_vec()];
-            for index in 0..500 {
-                command.push(format!("filler:{batch}:{index}").into_bytes());
-                command.push(b"filler value".to_vec());
-            }
-            let references: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
-            assert_eq!(client.call(&references), ok());
-        }
+        fill(&mut client, 4, 500, b"filler value");
         // 2000 keys at 500 us each: the walk takes about a second.
         assert_eq!(client.cmd("CONFIG SET rdb-key-save-delay 500"), ok());
-        let counters: Vec<String> = (0..8).map(|index| format!("counter:{index}")).collect();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let writers: Vec<_> = (0..2)
-            .map(|_| {
-                let port = server.port;
-                let counters = counters.clone();
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    let mut writer = RawClient::connect(port);
-                    let mut rounds = 0u64;
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) || rounds == 0 {
-                        writer.cmd("MULTI");
-                        for counter in &counters {
-                            writer.call(&[b"INCR", counter.as_bytes()]);
-                        }
-                        assert!(matches!(writer.cmd("EXEC"), Reply::Array(_)));
-                        rounds += 1;
-                    }
-                    rounds
-                })
-            })
-            .collect();
+        let writers = CounterWriters::start(server.port, 2, 8);
         assert_eq!(
             client.cmd("BGREWRITEAOF"),
             status("Background append only file rewriting started")
@@ -646,11 +617,8 @@ fn rewrite_is_a_point_in_time_beside_writes_and_excludes_bgsave() {
         poll("the second rewrite", || {
             server.info_field("aof_rewrites") == "2"
         });
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let rounds: u64 = writers
-            .into_iter()
-            .map(|writer| writer.join().unwrap())
-            .sum();
+        let counters = writers.counters.clone();
+        let rounds = writers.stop();
         assert_eq!(client.cmd("GET counter:0"), bulk(&rounds.to_string()));
         let before = dataset(&mut server.redis());
         server.kill();

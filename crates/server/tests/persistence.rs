@@ -713,39 +713,16 @@ fn bgsave_writes_one_point_in_time() {
     let server = TestServer::start(&["--enable-debug-command", "yes"]);
     let mut client = server.client();
     // Filler so the walk takes a while, spread over every shard.
-    for batch in 0..40 {
-        let mut command: Vec<Vec<u8>> = vec![b"MSET".to_vec()];
-        for index in 0..1000 {
-            command.push(format!("filler:{batch}:{index}").into_bytes());
-            command.push(b"some filler value of moderate length".to_vec());
-        }
-        let references: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
-        assert_eq!(client.call(&references), ok());
-    }
+    fill(
+        &mut client,
+        40,
+        1000,
+        b"some filler value of moderate length",
+    );
     // Counters in different shards, always incremented together by one transaction.
-    let counters: Vec<String> = (0..8).map(|index| format!("counter:{index}")).collect();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writers: Vec<_> = (0..2)
-        .map(|_| {
-            let port = server.port;
-            let counters = counters.clone();
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut writer = RawClient::connect(port);
-                let mut rounds = 0u64;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    writer.cmd("MULTI");
-                    for counter in &counters {
-                        writer.call(&[b"INCR", counter.as_bytes()]);
-                    }
-                    writer.cmd("EXEC");
-                    rounds += 1;
-                }
-                rounds
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(50));
+    let writers = CounterWriters::start(server.port, 2, 8);
+    // The save starts once the writers have begun.
+    while client.cmd("GET counter:0") == Reply::Nil {}
     assert_eq!(client.cmd("BGSAVE"), status("Background saving started"));
     let Reply::Error(busy) = client.cmd("BGSAVE") else {
         panic!("a second BGSAVE while one runs must fail");
@@ -755,11 +732,8 @@ fn bgsave_writes_one_point_in_time() {
         "{busy}"
     );
     wait_for_bgsave(&mut client);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let rounds: u64 = writers
-        .into_iter()
-        .map(|writer| writer.join().unwrap())
-        .sum();
+    let counters = writers.counters.clone();
+    let rounds = writers.stop();
     assert!(rounds > 0);
     assert_eq!(
         info_field(&mut client, "persistence", "rdb_last_bgsave_status"),

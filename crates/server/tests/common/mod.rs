@@ -389,3 +389,65 @@ pub fn wait_for_blocked_clients(client: &mut RawClient, count: usize) {
         assert!(Instant::now() < deadline, "never {count} blocked clients");
     }
 }
+
+/// Fills the keyspace with `batches` MSETs of `per_batch` keys `filler:<batch>:<index>`.
+pub fn fill(client: &mut RawClient, batches: usize, per_batch: usize, value: &[u8]) {
+    for batch in 0..batches {
+        let mut command: Vec<Vec<u8>> = vec![b"MSET".to_vec()];
+        for index in 0..per_batch {
+            command.push(format!("filler:{batch}:{index}").into_bytes());
+            command.push(value.to_vec());
+        }
+        let references: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+        assert_eq!(client.call(&references), ok());
+    }
+}
+
+/// Connections that increment `counter:0` .. `counter:<count - 1>` together, one transaction
+/// per round, until stopped: any point-in-time copy of the dataset has them all equal.
+pub struct CounterWriters {
+    pub counters: Vec<String>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    writers: Vec<std::thread::JoinHandle<u64>>,
+}
+
+impl CounterWriters {
+    /// Starts `connections` writers against `port` (each runs at least one round).
+    pub fn start(port: u16, connections: usize, count: usize) -> CounterWriters {
+        let counters: Vec<String> = (0..count).map(|index| format!("counter:{index}")).collect();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writers = (0..connections)
+            .map(|_| {
+                let counters = counters.clone();
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut writer = RawClient::connect(port);
+                    let mut rounds = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) || rounds == 0 {
+                        writer.cmd("MULTI");
+                        for counter in &counters {
+                            writer.call(&[b"INCR", counter.as_bytes()]);
+                        }
+                        assert!(matches!(writer.cmd("EXEC"), Reply::Array(_)));
+                        rounds += 1;
+                    }
+                    rounds
+                })
+            })
+            .collect();
+        CounterWriters {
+            counters,
+            stop,
+            writers,
+        }
+    }
+
+    /// Stops the writers; returns the rounds they ran (each counter's final value).
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.writers
+            .into_iter()
+            .map(|writer| writer.join().expect("a counter writer"))
+            .sum()
+    }
+}
