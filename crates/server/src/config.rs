@@ -280,8 +280,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     row("maxmemory-eviction-tenacity", &[], Kind::Integer { min: 0, max: 100 }, "10", 0),
     row("maxmemory-policy", &[], Kind::Enum(EVICTION_POLICIES), "noeviction", 0),
     row("maxmemory-samples", &[], Kind::Integer { min: 1, max: 64 }, "5", 0),
-    row("min-replicas-max-lag", &["min-slaves-max-lag"], Kind::Integer { min: 0, max: I32_MAX }, "10", NO_EFFECT),
-    row("min-replicas-to-write", &["min-slaves-to-write"], Kind::Integer { min: 0, max: I32_MAX }, "0", NO_EFFECT),
+    row("min-replicas-max-lag", &["min-slaves-max-lag"], Kind::Integer { min: 0, max: I32_MAX }, "10", 0),
+    row("min-replicas-to-write", &["min-slaves-to-write"], Kind::Integer { min: 0, max: I32_MAX }, "0", 0),
     row("no-appendfsync-on-rewrite", &[], BOOL, "no", NO_EFFECT),
     row("notify-keyspace-events", &[], Kind::KeyspaceEvents, "", 0),
     row("oom-score-adj", &[], Kind::Enum(OOM_SCORE_ADJ), "no", NO_EFFECT),
@@ -753,6 +753,10 @@ pub struct HotConfig {
     /// `latency-monitor-threshold` in milliseconds (0: disabled).
     pub latency_monitor_threshold_ms: AtomicU64,
     pub latency_tracking: AtomicBool,
+    /// `min-replicas-to-write` (0: writes never wait for replicas).
+    pub min_replicas_to_write: AtomicU64,
+    /// `min-replicas-max-lag` in seconds.
+    pub min_replicas_max_lag_s: AtomicU64,
 }
 
 /// The values before a change, to roll it back.
@@ -858,6 +862,8 @@ impl HotConfig {
                 "maxmemory-eviction-tenacity",
             ),
             (&self.slowlog_max_len, "slowlog-max-len"),
+            (&self.min_replicas_to_write, "min-replicas-to-write"),
+            (&self.min_replicas_max_lag_s, "min-replicas-max-lag"),
             (
                 &self.latency_monitor_threshold_ms,
                 "latency-monitor-threshold",

@@ -476,6 +476,18 @@ fn run_request(
         server.tracking.enforce_limit();
     }
     let resolved = resolve(server, client, argv).and_then(|command| {
+        if crate::replication::rejects(server, client, command) {
+            if command.full_name == "exec" {
+                client.transaction = None;
+                crate::families::transactions::unwatch_all(server, client);
+                let message = format!(
+                    "EXECABORT Transaction discarded because of: {}",
+                    crate::replication::NO_REPLICAS_ERROR
+                );
+                return Err((Some(command), CommandError::new(message)));
+            }
+            return Err((Some(command), crate::replication::NO_REPLICAS_ERROR.into()));
+        }
         if !crate::eviction::rejects(server, client, command) {
             return Ok(command);
         }

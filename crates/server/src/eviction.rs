@@ -179,19 +179,24 @@ pub fn rejects(server: &Server, client: &Client, command: &Command) -> bool {
     if command.has(flags::DENYOOM) {
         return true;
     }
-    command.full_name == "exec"
-        && client.transaction.as_ref().is_some_and(|transaction| {
-            transaction.commands.iter().any(|args| {
-                server
-                    .commands
-                    .get(&args[0])
-                    .map(|queued| match args.get(1) {
-                        Some(sub) if queued.is_container() => queued.subcommand(sub),
-                        _ => Some(queued),
-                    })
-                    .is_some_and(|queued| queued.is_some_and(|queued| queued.has(flags::DENYOOM)))
-            })
+    command.full_name == "exec" && queues_any(server, client, flags::DENYOOM)
+}
+
+/// Whether the client's transaction queued a command with `flag` (EXEC takes the flags of
+/// what it runs).
+pub fn queues_any(server: &Server, client: &Client, flag: u32) -> bool {
+    client.transaction.as_ref().is_some_and(|transaction| {
+        transaction.commands.iter().any(|args| {
+            server
+                .commands
+                .get(&args[0])
+                .map(|queued| match args.get(1) {
+                    Some(sub) if queued.is_container() => queued.subcommand(sub),
+                    _ => Some(queued),
+                })
+                .is_some_and(|queued| queued.is_some_and(|queued| queued.has(flag)))
         })
+    })
 }
 
 /// Whether memory is over `maxmemory` and eviction cannot bring it back (writes that may grow

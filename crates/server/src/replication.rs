@@ -31,6 +31,92 @@ pub struct ReplicationState {
     pub offset: AtomicU64,
     /// The `replica` class of `client-output-buffer-limit`.
     pub limit: parking_lot::Mutex<BufferLimit>,
+    /// The attached replicas' acknowledgements, by client id.
+    acks: parking_lot::Mutex<hashbrown::HashMap<u64, Acknowledgement>>,
+}
+
+/// What a replica acknowledged last (REPLCONF ACK).
+#[derive(Clone, Copy, Debug)]
+struct Acknowledgement {
+    offset: u64,
+    /// Unix milliseconds of the last ACK (or of the synchronisation, before any).
+    at_ms: u64,
+}
+
+/// The error of a write refused for `min-replicas-to-write`.
+pub const NO_REPLICAS_ERROR: &str = "NOREPLICAS Not enough good replicas to write.";
+
+impl ReplicationState {
+    /// Starts following a replica's acknowledgements (its synchronisation counts as one, as in
+    /// Redis).
+    pub fn track(&self, client_id: u64, offset: u64, now_ms: u64) {
+        self.acks.lock().insert(
+            client_id,
+            Acknowledgement {
+                offset,
+                at_ms: now_ms,
+            },
+        );
+    }
+
+    /// Stops following a replica (its feed closed).
+    pub fn untrack(&self, client_id: u64) {
+        self.acks.lock().remove(&client_id);
+    }
+
+    /// Records REPLCONF ACK from `client_id`, if it is a replica.
+    pub fn acknowledge(&self, client_id: u64, offset: u64, now_ms: u64) {
+        if let Some(ack) = self.acks.lock().get_mut(&client_id) {
+            ack.offset = ack.offset.max(offset);
+            ack.at_ms = now_ms;
+        }
+    }
+
+    /// Replicas whose last acknowledgement is at most `max_lag_s` seconds old (Redis's "good
+    /// replicas", lag counted in whole seconds).
+    pub fn good_replicas(&self, now_ms: u64, max_lag_s: u64) -> usize {
+        self.acks
+            .lock()
+            .values()
+            .filter(|ack| now_ms / 1000 - (ack.at_ms / 1000).min(now_ms / 1000) <= max_lag_s)
+            .count()
+    }
+}
+
+/// Whether `client`'s `command` is refused for `min-replicas-to-write`: a write (or EXEC of a
+/// transaction holding one) while too few replicas are good. Cheap when the option is 0.
+pub fn rejects(
+    server: &Server,
+    client: &crate::client::Client,
+    command: &crate::command::Command,
+) -> bool {
+    use crate::command::flags;
+    if server
+        .config
+        .hot
+        .min_replicas_to_write
+        .load(Ordering::Relaxed)
+        == 0
+        || client.must_obey()
+    {
+        return false;
+    }
+    let writes = command.has(flags::WRITE)
+        || (command.full_name == "exec"
+            && crate::eviction::queues_any(server, client, flags::WRITE));
+    writes && refuses_writes(server)
+}
+
+/// Whether writes are refused now for `min-replicas-to-write`: fewer replicas than it asks
+/// acknowledged within `min-replicas-max-lag` seconds (either set to 0 turns the check off).
+pub fn refuses_writes(server: &Server) -> bool {
+    let hot = &server.config.hot;
+    let wanted = hot.min_replicas_to_write.load(Ordering::Relaxed);
+    let max_lag_s = hot.min_replicas_max_lag_s.load(Ordering::Relaxed);
+    if wanted == 0 || max_lag_s == 0 {
+        return false;
+    }
+    (server.replication.good_replicas(unix_time_ms(), max_lag_s) as u64) < wanted
 }
 
 /// Appends RESP `*<n>` ... for `args` to `out`.
@@ -103,9 +189,8 @@ impl PropagationSink for ReplicaFeed {
 
 impl Drop for ReplicaFeed {
     fn drop(&mut self) {
-        self.server
-            .replication
-            .replicas
-            .fetch_sub(1, Ordering::Relaxed);
+        let replication = &self.server.replication;
+        replication.untrack(self.mailbox.client.id);
+        replication.replicas.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -196,3 +196,73 @@ fn served_blocking_moves_propagate_as_the_client_wrote_their_sides() {
     );
     assert_eq!(words(&replica.read_reply()), ["RPOPLPUSH", "dst", "src"]);
 }
+
+/// `min-replicas-to-write`: writes (EXEC of a transaction with one, a script that may write,
+/// a legacy script's first write) are refused with NOREPLICAS while fewer replicas than asked
+/// acknowledged within `min-replicas-max-lag` seconds; a synchronisation counts as an
+/// acknowledgement, REPLCONF ACK renews it, a replica that leaves no longer counts.
+#[test]
+fn min_replicas_to_write_refuses_writes_without_good_replicas() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    assert_eq!(client.cmd("SET x before"), ok());
+    assert_eq!(client.cmd("CONFIG SET min-replicas-to-write 1"), ok());
+    let refused = error("NOREPLICAS Not enough good replicas to write.");
+    assert_eq!(client.cmd("SET x y"), refused);
+    assert_eq!(client.cmd("GET x"), bulk("before"));
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("GET x"), status("QUEUED"));
+    assert_eq!(client.cmd("EXEC"), array(vec![bulk("before")]));
+    // Queued while refused: the transaction is discarded.
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("INCR counter"), refused);
+    assert_eq!(
+        client.cmd("EXEC"),
+        error("EXECABORT Transaction discarded because of previous errors.")
+    );
+    // Scripts: one that declares no writes runs, a legacy one runs until it writes, one with
+    // a shebang (it may write) is refused up front.
+    let eval = |client: &mut RawClient, script: &str| {
+        client.call(&[b"EVAL", script.as_bytes(), b"1", b"x"])
+    };
+    assert_eq!(
+        eval(
+            &mut client,
+            "#!lua flags=no-writes\nreturn redis.call('GET', KEYS[1])"
+        ),
+        bulk("before")
+    );
+    assert_eq!(
+        eval(&mut client, "return redis.call('GET', KEYS[1])"),
+        bulk("before")
+    );
+    assert_eq!(
+        eval(&mut client, "#!lua\nreturn redis.call('GET', KEYS[1])"),
+        refused
+    );
+    let Reply::Error(raised) = eval(&mut client, "return redis.call('SET', KEYS[1], 'z')") else {
+        panic!("a legacy script's write must be refused");
+    };
+    assert!(raised.starts_with("NOREPLICAS "), "{raised}");
+    // A replica that synchronised is good: writes go through.
+    let mut replica = server.client();
+    replica.send(&[b"SYNC"]);
+    replica.read_sync_payload();
+    assert_eq!(client.cmd("SET x with-replica"), ok());
+    assert_eq!(
+        replica.call(&[b"REPLCONF", b"ACK", b"0"]),
+        // An acknowledgement gets no reply: the next reply is the stream's first command.
+        array(vec![bulk("SELECT"), bulk("0")])
+    );
+    // Two good replicas asked for, one attached: refused again.
+    assert_eq!(client.cmd("CONFIG SET min-replicas-to-write 2"), ok());
+    assert_eq!(client.cmd("SET x two"), refused);
+    assert_eq!(client.cmd("CONFIG SET min-replicas-to-write 1"), ok());
+    // The replica leaves: no good replica any more.
+    drop(replica);
+    poll("the replica to be gone", || {
+        client.cmd("SET x after") == refused
+    });
+    assert_eq!(client.cmd("CONFIG SET min-replicas-to-write 0"), ok());
+    assert_eq!(client.cmd("SET x after"), ok());
+}

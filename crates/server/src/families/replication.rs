@@ -7,6 +7,7 @@ use crate::arguments::is;
 use crate::command::CommandTable;
 use crate::context::{errors, CommandResult, Context};
 use crate::replication::ReplicaFeed;
+use crate::server::unix_time_ms;
 
 pub fn register(table: &mut CommandTable) {
     table.handle("sync", sync);
@@ -60,6 +61,9 @@ fn full_resync(context: &mut Context, handshake: Handshake) -> CommandResult {
     };
     let offset = server.replication.offset.load(Ordering::Relaxed);
     server
+        .replication
+        .track(context.client.id, offset, unix_time_ms());
+    server
         .propagation
         .attach(Box::new(ReplicaFeed::new(server.clone(), mailbox, limit)));
     drop(everything);
@@ -91,7 +95,17 @@ fn replconf(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     for pair in args[1..].chunks(2) {
         let option = pair[0];
         if is(option, "ack") || is(option, "fack") {
-            // Acknowledgements get no reply.
+            // Acknowledgements get no reply; a replica's ACK offset counts for
+            // `min-replicas-to-write`.
+            if is(option, "ack") {
+                if let Some(offset) = store::number::parse_i64(pair[1]) {
+                    context.server.replication.acknowledge(
+                        context.client.id,
+                        offset.max(0) as u64,
+                        unix_time_ms(),
+                    );
+                }
+            }
             return Ok(());
         }
         let known = ["listening-port", "ip-address", "capa", "getack", "rdb-only"];

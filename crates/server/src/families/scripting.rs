@@ -90,6 +90,11 @@ fn run(
     if out_of_memory && !flags.legacy && !flags.no_writes {
         return Err(crate::eviction::OOM_ERROR.into());
     }
+    // Likewise with too few good replicas: a script that may write is refused up front, a
+    // legacy one at its first write.
+    if !flags.legacy && !flags.no_writes && crate::replication::refuses_writes(server) {
+        return Err(crate::replication::NO_REPLICAS_ERROR.into());
+    }
     if server.monitors.active() && !context.client.retrying {
         let source = context.client.shared.address.to_string();
         server

@@ -659,6 +659,11 @@ pub(super) fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
         command.stats.add_rejected();
         return output;
     }
+    if command.has(flags::WRITE) && crate::replication::refuses_writes(server) {
+        fail(&mut output, crate::replication::NO_REPLICAS_ERROR);
+        command.stats.add_rejected();
+        return output;
+    }
     let running = &server.scripting.running;
     if command.has(flags::DENYOOM)
         && running.deny_oom.load(Ordering::Relaxed)
