@@ -10,8 +10,13 @@
 //! mailbox, bounded by the `replica` class of `client-output-buffer-limit`; a replica that
 //! falls behind that limit is disconnected, as Redis does.
 //!
+//! Replicas' acknowledgements (REPLCONF ACK; the synchronisation counts as the first) are
+//! tracked per replica client: `min-replicas-to-write` refuses writes while too few are recent
+//! ([`rejects`]).
+//!
 //! Not yet here (extend here): partial resynchronisation from a backlog (PSYNC `+CONTINUE`),
-//! diskless/disk-based transfer choices, REPLCONF GETACK / WAIT, and the replica side
+//! diskless/disk-based transfer choices, REPLCONF GETACK and a WAIT that waits for the tracked
+//! offsets, and the replica side
 //! (REPLICAOF). The encoding of the payload holds every shard while it runs: the fork-less
 //! point-in-time `snapshot` (as BGSAVE uses) is the next step for big datasets.
 

@@ -123,8 +123,8 @@ fn replconf(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 
 /// WAIT numreplicas timeout
 ///
-/// Replies how many replicas are attached to the stream. Replica acknowledgements (REPLCONF
-/// ACK offsets) are not tracked yet, so WAIT does not block for them: with no replica it
+/// Replies how many replicas are attached to the stream. WAIT does not yet block for the
+/// acknowledged offsets (`replication::ReplicationState` tracks them): with no replica it
 /// answers 0 at once, as a script's WAIT does in Redis.
 fn wait(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     crate::arguments::integer(args[1])?;
