@@ -476,33 +476,22 @@ fn run_request(
         server.tracking.enforce_limit();
     }
     let resolved = resolve(server, client, argv).and_then(|command| {
-        if crate::replication::rejects(server, client, command) {
-            if command.full_name == "exec" {
-                client.transaction = None;
-                crate::families::transactions::unwatch_all(server, client);
-                let message = format!(
-                    "EXECABORT Transaction discarded because of: {}",
-                    crate::replication::NO_REPLICAS_ERROR
-                );
-                return Err((Some(command), CommandError::new(message)));
-            }
-            return Err((Some(command), crate::replication::NO_REPLICAS_ERROR.into()));
-        }
-        if !crate::eviction::rejects(server, client, command) {
+        let refusal = if crate::replication::rejects(server, client, command) {
+            crate::replication::NO_REPLICAS_ERROR
+        } else if crate::eviction::rejects(server, client, command) {
+            crate::eviction::OOM_ERROR
+        } else {
             return Ok(command);
-        }
-        // Refused for lack of memory: a transaction being queued is doomed (EXECABORT); EXEC
-        // itself discards it.
+        };
+        // Refused (too few good replicas, or no memory): a transaction being queued is doomed
+        // (EXECABORT); EXEC itself discards it.
         if command.full_name == "exec" {
             client.transaction = None;
             crate::families::transactions::unwatch_all(server, client);
-            let message = format!(
-                "EXECABORT Transaction discarded because of: {}",
-                crate::eviction::OOM_ERROR
-            );
+            let message = format!("EXECABORT Transaction discarded because of: {refusal}");
             return Err((Some(command), CommandError::new(message)));
         }
-        Err((Some(command), crate::eviction::OOM_ERROR.into()))
+        Err((Some(command), refusal.into()))
     });
     // Pushes delivered before the command runs (invalidations of keys evicted just now, among
     // others) go out before its reply, as Redis writes them into the client's buffer at once.

@@ -15,7 +15,7 @@ use mlua::{Lua, Table, Value};
 use resp::{ReplyValue, ReplyWriter};
 
 /// Nesting deeper than this is returned as an error (Redis's protection against loops).
-const DEPTH_MAX: usize = 1000;
+pub const DEPTH_MAX: usize = 1000;
 
 /// A parsed reply as a Lua value.
 pub fn reply_to_lua(lua: &Lua, reply: &ReplyValue) -> mlua::Result<Value> {

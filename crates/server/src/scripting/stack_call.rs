@@ -21,10 +21,8 @@ use std::os::raw::{c_int, c_void};
 use mlua::ffi;
 use smallvec::SmallVec;
 
+use super::conversion::{DEPTH_MAX, ERROR_COUNTED_FIELD};
 use super::engine::{call_command, lua_number_text, with_state};
-
-/// Nesting deeper than this in a reply is refused (as the parsed-tree conversion's limit).
-const DEPTH_MAX: usize = 1000;
 
 /// The registry key (its address, as a light userdata) of the converted reply.
 static REPLY_SLOT: u8 = 0;
@@ -278,7 +276,11 @@ unsafe fn push_reply(
             b'-' => {
                 push_field_table(state, c"err", text);
                 // Counted when the command ran (see `conversion::ERROR_COUNTED_FIELD`).
-                ffi::lua_pushstring(state, c"ignore_error_stats_update".as_ptr());
+                ffi::lua_pushlstring(
+                    state,
+                    ERROR_COUNTED_FIELD.as_ptr() as *const _,
+                    ERROR_COUNTED_FIELD.len(),
+                );
                 ffi::lua_pushboolean(state, 1);
                 ffi::lua_rawset(state, -3);
                 Some(next)
