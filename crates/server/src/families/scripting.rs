@@ -176,17 +176,11 @@ fn eval_common(
         let sha = if by_sha {
             let sha = String::from_utf8_lossy(args[1]).to_ascii_lowercase();
             if !engine.scripts.contains_key(&sha) {
-                return Err("NOSCRIPT No matching script. Please use EVAL.".into());
+                return Err(NOSCRIPT_ERROR.into());
             }
             sha
         } else {
-            let sha = engine.load_script(args[1])?;
-            context
-                .server
-                .scripting
-                .script_count
-                .store(engine.scripts.len(), Ordering::Relaxed);
-            sha
+            load_counted(&context.server.scripting, &mut engine, args[1])?
         };
         let script = &engine.scripts[&sha];
         (sha.clone(), script.function.clone(), script.flags)
@@ -263,17 +257,28 @@ fn fcall_ro(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     fcall_common(context, args, Access::ReadOnly)
 }
 
+/// The reply to a SHA1 no cached script has.
+const NOSCRIPT_ERROR: &str = "NOSCRIPT No matching script. Please use EVAL.";
+
+/// Caches a script's `body` (EVAL, SCRIPT LOAD) and keeps INFO's count of cached scripts
+/// true; returns its SHA1.
+fn load_counted(
+    scripting: &crate::scripting::Scripting,
+    engine: &mut crate::scripting::engine::Engine,
+    body: &[u8],
+) -> Result<String, String> {
+    let sha = engine.load_script(body)?;
+    scripting
+        .script_count
+        .store(engine.scripts.len(), Ordering::Relaxed);
+    Ok(sha)
+}
+
 /// SCRIPT LOAD script
 fn script_load(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let sha = {
         let mut engine = context.server.scripting.engine();
-        let sha = engine.load_script(args[2])?;
-        context
-            .server
-            .scripting
-            .script_count
-            .store(engine.scripts.len(), Ordering::Relaxed);
-        sha
+        load_counted(&context.server.scripting, &mut engine, args[2])?
     };
     context.reply.bulk(sha.as_bytes());
     Ok(())
@@ -312,7 +317,7 @@ fn script_show(context: &mut Context, args: &[&[u8]]) -> CommandResult {
             context.reply.bulk(&body);
             Ok(())
         }
-        None => Err("NOSCRIPT No matching script. Please use EVAL.".into()),
+        None => Err(NOSCRIPT_ERROR.into()),
     }
 }
 
