@@ -105,6 +105,9 @@ pub struct Waiter {
     pub protocol: Protocol,
     /// Unix milliseconds; 0 blocks forever.
     pub deadline_ms: u64,
+    /// The ACL generation the command was checked at: after a change of users the command
+    /// runs again (and is checked again) instead of being served.
+    acl_generation: u64,
     operation: Box<dyn BlockedOperation>,
     claimed: AtomicBool,
     state: Mutex<State>,
@@ -224,6 +227,7 @@ pub fn block(
         keys: keys.iter().map(|key| SmallBytes::new(key)).collect(),
         protocol: context.client.protocol,
         deadline_ms,
+        acl_generation: context.client.user_generation,
         operation,
         claimed: AtomicBool::new(false),
         state: Mutex::new(State::Waiting),
@@ -279,6 +283,11 @@ pub fn serve_ready(server: &Server, database: usize, shard: &mut Shard, now_ms: 
                     || (!key_live && !waiter.operation.wakes_on_deletion());
                 if skip || !waiter.try_claim() {
                     position += 1;
+                    continue;
+                }
+                if waiter.acl_generation != server.acl.generation() {
+                    shard.blocked.unblock_at(&key, position, &token);
+                    waiter.finish(State::Retry);
                     continue;
                 }
                 let mut reply = Vec::with_capacity(SERVED_REPLY_BYTES);

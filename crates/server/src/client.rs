@@ -40,6 +40,9 @@ pub struct ClientShared {
     /// Id of the last command run (see `CommandTable::name_of`); 0 for none.
     pub last_command: AtomicU32,
     pub name: Mutex<Vec<u8>>,
+    /// The user the client is authenticated as (CLIENT LIST `user`, CLIENT KILL USER, users
+    /// deleted or narrowed by ACL commands).
+    pub user_name: Mutex<Vec<u8>>,
     pub library_name: Mutex<Vec<u8>>,
     pub library_version: Mutex<Vec<u8>>,
     pub protocol_version: AtomicU32,
@@ -92,6 +95,7 @@ impl ClientShared {
             database: 0.into(),
             last_command: 0.into(),
             name: Default::default(),
+            user_name: Mutex::new(b"default".to_vec()),
             library_name: Default::default(),
             library_version: Default::default(),
             protocol_version: 2.into(),
@@ -140,7 +144,9 @@ pub struct Client {
     pub database: usize,
     pub protocol: Protocol,
     pub authenticated: bool,
-    pub user: &'static str,
+    /// The client's user as of ACL generation `user_generation` (see `crate::acl`).
+    pub user: Arc<crate::acl::User>,
+    pub user_generation: u64,
     pub reply_mode: ReplyMode,
     /// Close the connection once the replies so far are written.
     pub close_after_reply: bool,
@@ -207,13 +213,18 @@ impl Client {
         self.id == SCRIPT_CLIENT_ID
     }
 
-    pub fn new(shared: Arc<ClientShared>, authenticated: bool) -> Self {
+    pub fn new(
+        shared: Arc<ClientShared>,
+        authenticated: bool,
+        user: Arc<crate::acl::User>,
+    ) -> Self {
         Client {
             id: shared.id,
             database: 0,
             protocol: Protocol::Resp2,
             authenticated,
-            user: "default",
+            user,
+            user_generation: 0,
             reply_mode: ReplyMode::On,
             close_after_reply: false,
             blocked: None,
@@ -248,6 +259,16 @@ impl Client {
         shared
             .watched_keys
             .store(self.watched.len(), Ordering::Relaxed);
+    }
+
+    /// Authenticates the client as `user`.
+    pub fn set_user(&mut self, user: Arc<crate::acl::User>, generation: u64) {
+        if *self.shared.user_name.lock() != user.name {
+            *self.shared.user_name.lock() = user.name.clone();
+        }
+        self.user = user;
+        self.user_generation = generation;
+        self.authenticated = true;
     }
 
     pub fn select(&mut self, database: usize) {

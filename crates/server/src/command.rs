@@ -167,6 +167,12 @@ impl Command {
     /// Positions of the keys in `args` (command name at 0), from the key specs.
     pub fn key_positions(&self, args: &[&[u8]]) -> Vec<usize> {
         let mut positions = Vec::new();
+        self.visit_keys(args, |position, _| positions.push(position));
+        positions
+    }
+
+    /// Calls `visit` with the position of every key in `args` and the key spec that found it.
+    pub fn visit_keys(&self, args: &[&[u8]], mut visit: impl FnMut(usize, &KeySpec)) {
         for spec in &self.key_specs {
             let start = match &spec.begin_search {
                 BeginSearch::Index(index) => *index,
@@ -210,7 +216,7 @@ impl Command {
                     };
                     let mut index = start;
                     while index <= last.min(args.len() - 1) {
-                        positions.push(index);
+                        visit(index, spec);
                         index += (*step).max(1) as usize;
                     }
                 }
@@ -232,13 +238,12 @@ impl Command {
                         if index >= args.len() {
                             break;
                         }
-                        positions.push(index);
+                        visit(index, spec);
                     }
                 }
                 FindKeys::Unknown => {}
             }
         }
-        positions
     }
 }
 
@@ -486,6 +491,23 @@ impl CommandTable {
         command.handler = Some(handler);
     }
 
+    /// The names of a command's subcommands in the specs (`cluster` → `info`, `nodes`, ...).
+    pub fn subcommand_names(&self, container: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .commands
+            .get(container.as_bytes())
+            .map(|command| {
+                command
+                    .subcommands
+                    .values()
+                    .map(|sub| sub.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
     /// Registers the handler of a command that runs alone (see [`flags::EXCLUSIVE`]).
     pub fn handle_exclusive(&mut self, full_name: &str, handler: Handler) {
         self.handle(full_name, handler);
@@ -509,6 +531,11 @@ impl CommandTable {
                 self.by_id.push(sub.full_name.clone());
             }
         }
+    }
+
+    /// How many command ids there are (ids run from 1 to this minus 1).
+    pub fn id_count(&self) -> usize {
+        self.by_id.len()
     }
 
     /// The full name of command `id` ("" for 0).

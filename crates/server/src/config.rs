@@ -168,9 +168,9 @@ const LOG_TIMESTAMP_FORMATS: &[&str] = &["legacy", "iso8601", "milliseconds"];
 /// core).
 #[rustfmt::skip]
 pub static OPTIONS: &[OptionSpec] = &[
-    row("acl-pubsub-default", &[], Kind::Enum(ACL_PUBSUB_DEFAULTS), "resetchannels", NO_EFFECT),
-    row("aclfile", &[], TEXT, "", IMMUTABLE | NO_EFFECT),
-    row("acllog-max-len", &[], Kind::Integer { min: 0, max: i64::MAX }, "128", NO_EFFECT),
+    row("acl-pubsub-default", &[], Kind::Enum(ACL_PUBSUB_DEFAULTS), "resetchannels", 0),
+    row("aclfile", &[], TEXT, "", IMMUTABLE),
+    row("acllog-max-len", &[], Kind::Integer { min: 0, max: i64::MAX }, "128", 0),
     row("active-defrag-cycle-max", &[], Kind::Integer { min: 1, max: 99 }, "25", NO_EFFECT),
     row("active-defrag-cycle-min", &[], Kind::Integer { min: 1, max: 99 }, "1", NO_EFFECT),
     row("active-defrag-ignore-bytes", &[], Kind::Memory { min: 1, max: i64::MAX }, "104857600", NO_EFFECT),
@@ -771,6 +771,8 @@ pub struct Config {
     save_seen: AtomicBool,
     /// Options without effect already reported in the log.
     reported_no_effect: Mutex<HashSet<&'static str>>,
+    /// The `user <name> <rules...>` lines read, in order (applied by `crate::families::acl`).
+    users: Mutex<Vec<Vec<Vec<u8>>>>,
 }
 
 /// A problem in the configuration file or command line.
@@ -803,6 +805,7 @@ impl Default for Config {
             file: None,
             save_seen: AtomicBool::new(false),
             reported_no_effect: Mutex::new(HashSet::new()),
+            users: Mutex::new(Vec::new()),
         };
         config.hot.refresh(&config);
         config
@@ -1168,6 +1171,11 @@ impl Config {
         found
     }
 
+    /// The `user` directives read (name first, then its rules).
+    pub fn user_directives(&self) -> Vec<Vec<Vec<u8>>> {
+        self.users.lock().clone()
+    }
+
     /// Reads redis.conf text followed by command-line options.
     pub fn load(&self, text: &str) -> Result<(), ConfigFileError> {
         for (index, raw_line) in text.lines().enumerate() {
@@ -1203,10 +1211,24 @@ impl Config {
                 self.load(&included)?;
                 continue;
             }
-            if matches!(
-                name.as_str(),
-                "rename-command" | "user" | "loadmodule" | "sentinel"
-            ) {
+            if name == "user" {
+                let words: Vec<Vec<u8>> = ranges
+                    .iter()
+                    .skip(1)
+                    .map(|&(start, end)| storage[start..end].to_vec())
+                    .collect();
+                if words.is_empty() {
+                    return Err(error("Bad directive or wrong number of arguments"));
+                }
+                if self.users.lock().iter().any(|known| known[0] == words[0]) {
+                    return Err(error(
+                        "Duplicate user found. A user can only be defined once in config files",
+                    ));
+                }
+                self.users.lock().push(words);
+                continue;
+            }
+            if matches!(name.as_str(), "rename-command" | "loadmodule" | "sentinel") {
                 tracing::warn!("configuration directive '{name}' is not supported and was ignored");
                 continue;
             }

@@ -66,7 +66,7 @@ pub async fn accept_loop(
 async fn serve(server: Arc<Server>, mut stream: TcpStream, address: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let hot = &server.config.hot;
-    let no_password = !hot.requirepass_set.load(Ordering::Relaxed);
+    let no_password = !server.acl.auth_required();
     if hot.protected_mode.load(Ordering::Relaxed) && no_password && !address.ip().is_loopback() {
         let _ = stream.write_all(PROTECTED_MODE_MESSAGE.as_bytes()).await;
         server
@@ -98,7 +98,7 @@ async fn serve(server: Arc<Server>, mut stream: TcpStream, address: SocketAddr) 
         unix_time_ms(),
     ));
     server.clients.register(shared.clone());
-    let mut client = Client::new(shared.clone(), no_password);
+    let mut client = Client::new(shared.clone(), no_password, server.acl.default_user());
     server.tracking.register_mailbox(&client.mailbox);
     let _ = run_connection(&server, &mut stream, &mut client).await;
     // Whatever still feeds this client (a replica's stream) sees it gone.
@@ -183,7 +183,7 @@ async fn run_connection(
         loop {
             let limits = ParseLimits {
                 bulk_bytes_max: server.config.hot.proto_max_bulk_len.load(Ordering::Relaxed),
-                authenticated: client.authenticated,
+                authenticated: client.authenticated || !server.acl.auth_required(),
             };
             match parse_request(&query[consumed..], &limits, &mut args) {
                 Ok(Request::Complete { consumed: length }) => {
@@ -248,7 +248,7 @@ async fn run_connection(
                 }
                 Ok(Request::Empty { consumed: length }) => consumed += length,
                 Ok(Request::Incomplete { bytes_expected }) => {
-                    if bytes_expected > 0 && client.authenticated {
+                    if bytes_expected > 0 && (client.authenticated || !server.acl.auth_required()) {
                         let wanted = bytes_expected.min(query_limit.max(0) as usize);
                         let available = query.capacity() - query.len();
                         if wanted > available {
@@ -475,6 +475,7 @@ fn run_request(
     if server.tracking.active() {
         server.tracking.enforce_limit();
     }
+    crate::families::acl::refresh_user(server, client);
     let resolved = resolve(server, client, argv).and_then(|command| {
         let refusal = if crate::replication::rejects(server, client, command) {
             crate::replication::NO_REPLICAS_ERROR
@@ -598,7 +599,9 @@ fn run_request(
                     .fetch_add(1, Ordering::Relaxed);
                 crate::latency::record_call(server, client, command, argv, duration);
             }
-            command.stats.add_microseconds(elapsed);
+            if client.blocked.is_none() {
+                command.stats.add_microseconds(elapsed);
+            }
             server
                 .stats
                 .commands_processed
@@ -796,14 +799,36 @@ fn resolve<'a>(
             }
         }
     }
+    // The last command of CLIENT LIST (and of the ACL log's client info) is this one, even
+    // when it is refused, as in Redis.
+    client
+        .shared
+        .last_command
+        .store(command.id, Ordering::Relaxed);
     if !command.arity_allows(argv.len()) {
         return Err((Some(command), wrong_arity(&command.full_name)));
     }
     if command.has(flags::PROTECTED) {
         check_protected(server, client, command)?;
     }
-    if !client.authenticated && !command.has(flags::NO_AUTH) {
+    if !client.authenticated && server.acl.auth_required() && !command.has(flags::NO_AUTH) {
         return Err((Some(command), errors::NO_AUTH.into()));
+    }
+    if !client.user.unrestricted && !client.must_obey() {
+        let context = if client.transaction.is_some() {
+            crate::acl::LogContext::Multi
+        } else {
+            crate::acl::LogContext::TopLevel
+        };
+        let user = client.user.clone();
+        if let Err((_, message)) =
+            crate::families::acl::enforce(server, client, &user, command, argv, context)
+        {
+            return Err((
+                Some(command),
+                CommandError::new(format!("NOPERM {message}")),
+            ));
+        }
     }
     if client.protocol == resp::Protocol::Resp2
         && client.subscriptions.count() > 0

@@ -10,6 +10,7 @@
 //! server), [`allocator`] (memory statistics), [`eviction`] (`maxmemory`), [`slowlog`],
 //! [`latency`] (histograms, the latency monitor, per-command accounting).
 
+pub mod acl;
 pub mod allocator;
 pub mod aof;
 pub mod arguments;
@@ -23,6 +24,7 @@ pub mod context;
 pub mod eviction;
 pub mod expiry;
 pub mod families;
+pub mod key_extraction;
 pub mod latency;
 pub mod lazyfree;
 pub mod monitor;

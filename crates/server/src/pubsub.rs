@@ -199,6 +199,17 @@ impl ChannelRegistry {
         }
         channels
     }
+
+    /// Calls `visit` with every (channel, subscriber) pair (ACL changes check them).
+    pub fn for_each_subscription(&self, mut visit: impl FnMut(&[u8], &Arc<Mailbox>)) {
+        for shard in self.shards.iter() {
+            for (channel, subscribers) in shard.read().iter() {
+                for mailbox in subscribers {
+                    visit(channel, mailbox);
+                }
+            }
+        }
+    }
 }
 
 /// Pattern subscriptions.
@@ -252,6 +263,15 @@ impl PatternRegistry {
             .filter(|(_, compiled, _)| compiled.matches(channel))
             .map(|(text, _, subscribers)| (text.clone(), subscribers.clone()))
             .collect()
+    }
+
+    /// Calls `visit` with every (pattern, subscriber) pair (ACL changes check them).
+    pub fn for_each_subscription(&self, mut visit: impl FnMut(&[u8], &Arc<Mailbox>)) {
+        for (pattern, _, subscribers) in self.patterns.read().iter() {
+            for mailbox in subscribers {
+                visit(pattern, mailbox);
+            }
+        }
     }
 
     /// Distinct patterns subscribed to.

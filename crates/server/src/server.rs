@@ -151,6 +151,8 @@ pub struct Server {
     pub keyspace: Keyspace,
     pub config: Config,
     pub commands: CommandTable,
+    /// Users and their permissions (`crate::acl`).
+    pub acl: crate::acl::Acl,
     pub clients: ClientRegistry,
     pub propagation: Propagation,
     pub aof: crate::aof::Aof,
@@ -286,10 +288,20 @@ impl Server {
         let executable = std::env::current_exe()
             .map(|path| path.display().to_string())
             .unwrap_or_default();
+        let rule_context = crate::acl::RuleContext {
+            commands: &commands,
+            all_channels_by_default: config.get("acl-pubsub-default") == "allchannels",
+        };
+        let acl = crate::acl::Acl::new(&rule_context);
+        let requirepass = config.get("requirepass");
+        if !requirepass.is_empty() {
+            acl.set_default_password(requirepass.as_bytes(), &rule_context);
+        }
         Server {
             keyspace: Keyspace::new(databases),
             config,
             commands,
+            acl,
             clients: ClientRegistry::default(),
             propagation: Propagation::default(),
             aof: crate::aof::Aof::default(),
@@ -324,6 +336,14 @@ impl Server {
             listener_generation: tokio::sync::watch::Sender::new(0),
             rdb: crate::rdb::RdbState::new(unix_time_ms() / 1000),
             self_reference: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// What ACL rules need: the command table and `acl-pubsub-default`.
+    pub fn rule_context(&self) -> crate::acl::RuleContext<'_> {
+        crate::acl::RuleContext {
+            commands: &self.commands,
+            all_channels_by_default: self.config.get("acl-pubsub-default") == "allchannels",
         }
     }
 

@@ -94,6 +94,11 @@ pub fn run(args: Vec<String>) -> i32 {
     let server = Arc::new(Server::new(config, commands, workers));
     server.refresh_derived_config();
     server.set_self_reference(Arc::downgrade(&server));
+    if let Err(message) = crate::families::acl::load_users_at_startup(&server) {
+        tracing::warn!("{message}");
+        eprintln!("{message}");
+        return 1;
+    }
     runtime.block_on(serve(server))
 }
 

@@ -43,9 +43,10 @@ impl Harness {
         }));
         let address = "127.0.0.1:1".parse().expect("an address");
         let shared = Arc::new(ClientShared::new(1, address, address, -1, 0));
+        let user = server.acl.default_user();
         Harness {
             server,
-            client: Client::new(shared, true),
+            client: Client::new(shared, true, user),
             recorded,
         }
     }

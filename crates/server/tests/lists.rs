@@ -575,7 +575,7 @@ mod propagation {
             let server = Server::new(Config::default(), commands, 1);
             let address = "127.0.0.1:1".parse().unwrap();
             let shared = Arc::new(ClientShared::new(1, address, address, -1, 0));
-            let client = Client::new(shared, true);
+            let client = Client::new(shared, true, server.acl.default_user());
             let stream = Arc::new(Mutex::new(Vec::new()));
             server.propagation.attach(Box::new(RecordingSink {
                 buffer: stream.clone(),

@@ -461,7 +461,7 @@ pub fn load_base_rdb(server: &Server, path: &Path) -> Result<usize, String> {
     Ok(stats.bytes_read)
 }
 
-fn fake_client() -> Client {
+fn fake_client(server: &Server) -> Client {
     let address = "127.0.0.1:0".parse().expect("an address");
     let shared = Arc::new(ClientShared::new(
         crate::client::LOADER_CLIENT_ID,
@@ -470,7 +470,7 @@ fn fake_client() -> Client {
         -1,
         0,
     ));
-    Client::new(shared, true)
+    Client::new(shared, true, server.acl.default_user())
 }
 
 /// Replays one file. `Err` is fatal (start-up stops with the message).
@@ -497,7 +497,7 @@ fn load_file(server: &Server, directory: &Path, name: &str) -> Result<Loaded, St
             format!("Error reading the RDB base file {name}, AOF loading aborted: {error}")
         })?;
     }
-    let mut client = fake_client();
+    let mut client = fake_client(server);
     let mut reader = CommandReader::new(&data, start);
     let mut valid_up_to = start;
     let mut valid_before_multi = start;

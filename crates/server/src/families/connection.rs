@@ -81,20 +81,6 @@ fn select(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     Ok(())
 }
 
-/// Checks a password for the default user (the only user until ACLs exist).
-fn check_password(context: &mut Context, user: &[u8], password: &[u8]) -> CommandResult {
-    let required = context.server.config.get("requirepass");
-    if user == b"default" && password == required.as_bytes() && !required.is_empty() {
-        context.client.authenticated = true;
-        return Ok(());
-    }
-    if user == b"default" && required.is_empty() {
-        context.client.authenticated = true;
-        return Ok(());
-    }
-    Err("WRONGPASS invalid username-password pair or user is disabled.".into())
-}
-
 /// AUTH [username] password
 fn auth(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     if args.len() > 3 {
@@ -105,10 +91,10 @@ fn auth(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         [_, user, password] => (*user, *password),
         _ => return Err(errors::SYNTAX.into()),
     };
-    if args.len() == 2 && context.server.config.get("requirepass").is_empty() {
+    if args.len() == 2 && context.server.acl.default_user().no_password() {
         return Err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into());
     }
-    check_password(context, user, password)?;
+    crate::families::acl::authenticate(context.server, context.client, user, password, args[0])?;
     context.reply.ok();
     Ok(())
 }
@@ -155,9 +141,15 @@ fn hello(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         }
     }
     if let Some((user, password)) = credentials {
-        check_password(context, user, password)?;
+        crate::families::acl::authenticate(
+            context.server,
+            context.client,
+            user,
+            password,
+            args[0],
+        )?;
     }
-    if !context.client.authenticated {
+    if !context.client.authenticated && context.server.acl.auth_required() {
         return Err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into());
     }
     if let Some(name) = name {
@@ -216,12 +208,10 @@ fn reset(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
     client.shared.name.lock().clear();
     client.shared.no_evict.store(false, Ordering::Relaxed);
     client.shared.no_touch.store(false, Ordering::Relaxed);
-    client.authenticated = !context
-        .server
-        .config
-        .hot
-        .requirepass_set
-        .load(Ordering::Relaxed);
+    let server = context.server;
+    let generation = server.acl.generation();
+    client.set_user(server.acl.default_user(), generation);
+    client.authenticated = !server.acl.auth_required();
     let mut reply = resp::ReplyWriter::new(context.reply.buffer(), Protocol::Resp2);
     reply.simple(b"RESET");
     Ok(())
@@ -327,7 +317,7 @@ pub fn client_info_line(server: &Server, client: &ClientShared, now_ms: u64) -> 
     let text =
         |bytes: &parking_lot::Mutex<Vec<u8>>| String::from_utf8_lossy(&bytes.lock()).into_owned();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} watch={} qbuf={query_bytes} qbuf-free={query_free_bytes} argv-mem={argument_bytes} multi-mem=0 rbs={reply_bytes} rbp={} obl=0 oll=0 omem=0 tot-mem={total_memory} events=r cmd={command} user=default redir=-1 resp={} lib-name={} lib-ver={} tot-net-in={} tot-net-out={} tot-cmds={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} watch={} qbuf={query_bytes} qbuf-free={query_free_bytes} argv-mem={argument_bytes} multi-mem=0 rbs={reply_bytes} rbp={} obl=0 oll=0 omem=0 tot-mem={total_memory} events=r cmd={command} user={} redir=-1 resp={} lib-name={} lib-ver={} tot-net-in={} tot-net-out={} tot-cmds={}",
         client.id,
         client.address,
         client.local_address,
@@ -341,6 +331,7 @@ pub fn client_info_line(server: &Server, client: &ClientShared, now_ms: u64) -> 
         load(&client.shard_channel_subscriptions),
         load(&client.watched_keys),
         load(&client.reply_buffer_peak_bytes),
+        text(&client.user_name),
         client.protocol_version.load(Ordering::Relaxed),
         text(&client.library_name),
         text(&client.library_version),
@@ -429,11 +420,12 @@ struct KillFilter {
     client_type: Option<ClientType>,
     id: Option<u64>,
     max_age_s: Option<u64>,
+    user: Option<Vec<u8>>,
     skip_me: bool,
 }
 
 impl KillFilter {
-    fn parse(args: &[&[u8]]) -> Result<KillFilter, CommandError> {
+    fn parse(server: &Server, args: &[&[u8]]) -> Result<KillFilter, CommandError> {
         let mut filter = KillFilter {
             skip_me: true,
             ..KillFilter::default()
@@ -463,9 +455,10 @@ impl KillFilter {
             } else if is(option, "LADDR") {
                 filter.local_address = Some(text(value));
             } else if is(option, "USER") {
-                if *value != b"default" {
+                if server.acl.user(value).is_none() {
                     return Err(format!("ERR No such user '{}'", text(value)).into());
                 }
+                filter.user = Some(value.to_vec());
             } else if is(option, "SKIPME") {
                 filter.skip_me = if is(value, "YES") {
                     true
@@ -505,6 +498,13 @@ impl KillFilter {
         if self.id.is_some_and(|id| id != client.id) {
             return false;
         }
+        if self
+            .user
+            .as_ref()
+            .is_some_and(|user| *user != *client.user_name.lock())
+        {
+            return false;
+        }
         if self.skip_me && client.id == me {
             return false;
         }
@@ -527,7 +527,7 @@ fn client_kill(context: &mut Context, args: &[&[u8]]) -> CommandResult {
             ..KillFilter::default()
         }
     } else {
-        KillFilter::parse(&args[2..])?
+        KillFilter::parse(context.server, &args[2..])?
     };
     let me = context.client.id;
     let mut killed = 0;

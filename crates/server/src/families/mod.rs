@@ -22,8 +22,10 @@
 //!
 //! A write that changes nothing emits nothing, as it propagates nothing.
 
+pub mod acl;
 pub mod aof;
 pub mod bitmaps;
+pub mod cluster;
 pub mod connection;
 pub mod geo;
 pub mod hashes;
@@ -47,8 +49,10 @@ use crate::command::CommandTable;
 
 /// Registers every family's handlers.
 pub fn register_all(table: &mut CommandTable) {
+    acl::register(table);
     aof::register(table);
     bitmaps::register(table);
+    cluster::register(table);
     connection::register(table);
     geo::register(table);
     hashes::register(table);

@@ -198,6 +198,12 @@ fn config_set(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     if changed("maxmemory") || changed("maxmemory-policy") {
         crate::eviction::limit_changed(server);
     }
+    if changed("requirepass") {
+        let password = server.config.get("requirepass");
+        server
+            .acl
+            .set_default_password(password.as_bytes(), &server.rule_context());
+    }
     if changed("slowlog-max-len") {
         server
             .slowlog
@@ -213,6 +219,7 @@ fn config_resetstat(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
     server.stats.reset();
     server.clients.reset_stats();
     server.lazyfree.reset_stats();
+    server.acl.reset_stats();
     for command in info::all_commands(server) {
         command.stats.reset();
     }

@@ -112,6 +112,13 @@ struct Item {
     compare: Option<Vec<u8>>,
 }
 
+/// Whether the client's user may read any key (BY and GET patterns name keys the ACL check
+/// before the command could not see).
+fn reads_every_key(context: &Context, args: &[&[u8]]) -> bool {
+    let user = &context.client.user;
+    user.unrestricted || user.reads_every_key(context.command, args)
+}
+
 fn sort_generic(context: &mut Context, args: &[&[u8]], access: Access) -> CommandResult {
     let key = args[1];
     let mut descending = false;
@@ -142,8 +149,18 @@ fn sort_generic(context: &mut Context, args: &[&[u8]], access: Access) -> Comman
         } else if arguments::is(arg, "BY") && left >= 1 {
             by = Some(args[index + 1]);
             dont_sort = !is_pattern(args[index + 1]);
+            if !dont_sort && !reads_every_key(context, args) {
+                return Err(
+                    "ERR BY option of SORT denied due to insufficient ACL permissions.".into(),
+                );
+            }
             index += 1;
         } else if arguments::is(arg, "GET") && left >= 1 {
+            if !reads_every_key(context, args) {
+                return Err(
+                    "ERR GET option of SORT denied due to insufficient ACL permissions.".into(),
+                );
+            }
             gets.push(args[index + 1]);
             index += 1;
         } else {

@@ -207,7 +207,34 @@ fn exec(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
     }
     let protocol = context.client.protocol;
     context.reply.array(queued.len());
+    let user = context.client.user.clone();
     for (command, args) in &queued {
+        // Permissions are checked again: they may have changed since the command was queued.
+        if !user.unrestricted && !context.client.must_obey() {
+            let refused = crate::families::acl::enforce(
+                server,
+                context.client,
+                &user,
+                command,
+                args,
+                crate::acl::LogContext::Multi,
+            );
+            if let Err((refusal, _)) = refused {
+                let reason = match refusal.denial {
+                    crate::acl::Denial::Command | crate::acl::Denial::Auth => {
+                        "no permission to execute the command or subcommand"
+                    }
+                    crate::acl::Denial::Key => "no permission to touch the specified keys",
+                    crate::acl::Denial::Channel => {
+                        "no permission to access one of the channels used as arguments"
+                    }
+                };
+                let message = format!("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {reason}");
+                server.stats.count_error(message.as_bytes());
+                context.reply.error(message.as_bytes());
+                continue;
+            }
+        }
         let started = Instant::now();
         let buffer = context.reply.buffer();
         let result = {

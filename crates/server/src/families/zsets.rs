@@ -1741,7 +1741,7 @@ mod tests {
                 -1,
                 0,
             ));
-            Client::new(shared, true)
+            Client::new(shared, true, self.server.acl.default_user())
         }
 
         /// Runs `line` (space-separated words) and returns the raw reply.

@@ -360,10 +360,13 @@ impl Engine {
                 -1,
                 unix_time_ms(),
             ));
-            Client::new(shared, true)
+            Client::new(shared, true, server.acl.default_user())
         });
         client.database = caller.database;
         client.protocol = resp::Protocol::Resp2;
+        if !Arc::ptr_eq(&client.user, &caller.user) {
+            client.user = caller.user.clone();
+        }
         let mut state = CallState {
             server,
             client: &mut client,
@@ -651,6 +654,25 @@ pub(super) fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
         command.stats.add_rejected();
         return output;
     }
+    let user = &state.caller.user;
+    if !user.unrestricted && !state.caller.must_obey() {
+        let refused = crate::families::acl::enforce(
+            server,
+            state.caller,
+            user,
+            command,
+            argv,
+            crate::acl::LogContext::Lua,
+        );
+        if let Err((_, message)) = refused {
+            fail(
+                &mut output,
+                &format!("ERR ACL failure in script: {message}"),
+            );
+            command.stats.add_rejected();
+            return output;
+        }
+    }
     if command.has(flags::WRITE) && state.read_only {
         fail(
             &mut output,
@@ -852,15 +874,33 @@ fn primitive_acl_check_cmd(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, V
             "ERR Please specify at least one argument for this redis lib call",
         );
     }
-    let exists = with_state(|state| match &args[0] {
-        Value::String(name) => state.server.commands.get(&name.as_bytes()).is_some(),
-        _ => false,
-    })
-    .unwrap_or(false);
-    if !exists {
-        return error_table(lua, "ERR Invalid command passed to redis.acl_check_cmd()");
+    let mut words: Vec<Vec<u8>> = Vec::with_capacity(args.len());
+    for value in args.iter() {
+        match value {
+            Value::String(text) => words.push(text.as_bytes().to_vec()),
+            Value::Integer(number) => words.push(number.to_string().into_bytes()),
+            Value::Number(number) => words.push(lua_number_text(*number).into_bytes()),
+            _ => {
+                return error_table(
+                    lua,
+                    "ERR Lua redis lib command arguments must be strings or integers",
+                )
+            }
+        }
     }
-    Ok((true, Value::Boolean(true)))
+    let argv: Vec<&[u8]> = words.iter().map(Vec::as_slice).collect();
+    let allowed = with_state(|state| {
+        let mut command = state.server.commands.get(argv[0])?;
+        if command.is_container() && argv.len() >= 2 {
+            command = command.subcommand(argv[1])?;
+        }
+        Some(state.caller.user.check(command, &argv).is_ok())
+    })
+    .flatten();
+    match allowed {
+        Some(allowed) => Ok((true, Value::Boolean(allowed))),
+        None => error_table(lua, "ERR Invalid command passed to redis.acl_check_cmd()"),
+    }
 }
 
 fn primitive_register_function(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {

@@ -572,12 +572,17 @@ fn stats_section(server: &Server, text: &mut String) {
         "eventloop_duration_cmd_sum",
         "instantaneous_eventloop_cycles_per_sec",
         "instantaneous_eventloop_duration_usec",
-        "acl_access_denied_auth",
-        "acl_access_denied_cmd",
-        "acl_access_denied_key",
-        "acl_access_denied_channel",
     ] {
         field!(text, name, 0);
+    }
+    let denials = &server.acl.denials;
+    for (name, counter) in [
+        ("acl_access_denied_auth", &denials.auth),
+        ("acl_access_denied_cmd", &denials.command),
+        ("acl_access_denied_key", &denials.key),
+        ("acl_access_denied_channel", &denials.channel),
+    ] {
+        field!(text, name, counter.load(Ordering::Relaxed));
     }
 }
 
