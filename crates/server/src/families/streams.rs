@@ -4,8 +4,9 @@
 //! Propagation follows Redis 7.2: XADD with a generated ID is propagated with the ID it got, an
 //! approximate trim (`~`) as the exact trim it did (`=` and the resulting length or first ID);
 //! reads by a group propagate as `XCLAIM ... FORCE JUSTID LASTID` per delivered entry (and
-//! `XGROUP SETID` when no XCLAIM carried the group's new last ID), consumers they create as
-//! `XGROUP CREATECONSUMER`; XCLAIM and XAUTOCLAIM propagate the resulting state as XCLAIMs.
+//! `XGROUP SETID` when no XCLAIM carried the group's new last ID), consumers XREADGROUP NOACK
+//! creates as `XGROUP CREATECONSUMER`; XCLAIM and XAUTOCLAIM propagate the resulting state as
+//! XCLAIMs.
 
 use std::sync::atomic::Ordering;
 
@@ -678,6 +679,19 @@ fn touch_consumer(
     }
 }
 
+/// The forms to propagate: a consumer's implicit creation only when asked (XREADGROUP with
+/// NOACK, where no XCLAIM would create it on the replica), as Redis does.
+fn propagated_forms(
+    propagation: &Effects,
+    consumer_creation: bool,
+) -> impl Iterator<Item = Vec<&[u8]>> {
+    propagation
+        .forms
+        .iter()
+        .filter(move |form| consumer_creation || !(form.len() == 5 && form[1] == b"CREATECONSUMER"))
+        .map(|form| form.iter().map(Vec::as_slice).collect())
+}
+
 /// Keyspace notifications for consumers that reads and claims created implicitly.
 fn notify_created_consumers(context: &Context, propagation: &Effects) {
     for command in &propagation.forms {
@@ -948,8 +962,7 @@ fn read(context: &mut Context, args: &[&[u8]], group_read: bool) -> CommandResul
             unrecorded.push((key, propagation.skipped - skipped_before));
         }
     }
-    for command in &propagation.forms {
-        let command: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+    for command in propagated_forms(&propagation, request.no_ack) {
         locked.propagate(database, &command);
     }
     for (key, writes) in unrecorded {
@@ -1052,8 +1065,7 @@ impl BlockedOperation for BlockedRead {
         if delivered.is_empty() {
             return ServeOutcome::NotReady;
         }
-        for command in &propagation.forms {
-            let command: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+        for command in propagated_forms(&propagation, self.request.no_ack) {
             crate::blocking::propagate_served(server, database, shard, &command);
         }
         if propagation.skipped > 0 {
@@ -1533,8 +1545,7 @@ fn xclaim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         let group = stream.group(group_name).expect("checked");
         propagation.push(|| setid_form(key, group_name, group.last_id, group.entries_read));
     }
-    for command in &propagation.forms {
-        let command: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+    for command in propagated_forms(&propagation, false) {
         shard.propagate(&command);
     }
     drop(shard);
@@ -1633,8 +1644,7 @@ fn xautoclaim(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         claimed.push((id, entry));
         count -= 1;
     }
-    for command in &propagation.forms {
-        let command: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+    for command in propagated_forms(&propagation, false) {
         shard.propagate(&command);
     }
     drop(shard);
@@ -1956,10 +1966,10 @@ mod tests {
             "XREADGROUP GROUP g alice COUNT 1 STREAMS s >",
         );
         let lines = take(&recorded);
-        assert_eq!(lines.len(), 3);
-        assert_eq!(lines[2], format!("XGROUP SETID s g {id} ENTRIESREAD 1"));
-        assert_eq!(lines[0], "XGROUP CREATECONSUMER s g alice");
-        let fields: Vec<&str> = lines[1].split(' ').collect();
+        // The consumer's creation travels with the XCLAIM (not NOACK: no CREATECONSUMER).
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1], format!("XGROUP SETID s g {id} ENTRIESREAD 1"));
+        let fields: Vec<&str> = lines[0].split(' ').collect();
         assert_eq!(&fields[..6], &["XCLAIM", "s", "g", "alice", "0", &id]);
         assert_eq!(fields[6], "TIME");
         assert_eq!(
@@ -1986,12 +1996,11 @@ mod tests {
             &format!("XCLAIM s g bob 0 {id} JUSTID"),
         );
         let lines = take(&recorded);
-        assert_eq!(lines[0], "XGROUP CREATECONSUMER s g bob");
-        assert!(lines[1].starts_with(&format!("XCLAIM s g bob 0 {id} TIME ")));
+        assert!(lines[0].starts_with(&format!("XCLAIM s g bob 0 {id} TIME ")));
         run(&server, &mut client, "XAUTOCLAIM s g carol 0 0 COUNT 1");
         let lines = take(&recorded);
-        assert_eq!(lines.len(), 2);
-        assert!(lines[1].contains(" RETRYCOUNT 2 "));
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].contains(" RETRYCOUNT 2 "));
         run(&server, &mut client, &format!("XACK s g {id} {id}"));
         assert_eq!(take(&recorded), vec![format!("XACK s g {id} {id}")]);
         run(&server, &mut client, "XACK s g 1-1");
