@@ -18,10 +18,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -359,82 +355,6 @@ impl Random {
     }
 }
 
-// ---- the reference server ----
-
-struct ReferenceServer {
-    port: u16,
-    child: Child,
-    dir: PathBuf,
-}
-
-impl ReferenceServer {
-    fn start(binary: &str) -> ReferenceServer {
-        for attempt in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|listener| listener.local_addr())
-                .expect("ephemeral port")
-                .port();
-            let dir = std::env::temp_dir().join(format!(
-                "cinnabar-reference-{}-{port}-{attempt}",
-                std::process::id()
-            ));
-            std::fs::create_dir_all(&dir).expect("reference server directory");
-            let mut child = Command::new(binary)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-                .arg("--dir")
-                .arg(&dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if server_pid_matches(port, child.id()) == Some(true) {
-                    return ReferenceServer { port, child, dir };
-                }
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        panic!("{binary} did not start");
-    }
-}
-
-impl Drop for ReferenceServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// The reference binary, or None (with a note) when CINNABAR_REFERENCE_SERVER is unset.
-fn reference_binary() -> Option<String> {
-    let Some(path) = std::env::var_os("CINNABAR_REFERENCE_SERVER") else {
-        println!(
-            "NOTE: CINNABAR_REFERENCE_SERVER is not set, so the differential test did not run. \
-             Run it through scripts/test, or set it to a redis-server binary."
-        );
-        return None;
-    };
-    let path = path.to_string_lossy().into_owned();
-    let executable = std::fs::metadata(&path)
-        .map(|metadata| metadata.is_file())
-        .unwrap_or(false);
-    assert!(
-        executable,
-        "CINNABAR_REFERENCE_SERVER={path:?} names no redis-server binary (apt-get install \
-         redis-server, or fix the variable)"
-    );
-    Some(path)
-}
-
 // ---- deciding what cinnabar supports ----
 
 fn is_unknown(reply: &Reply) -> bool {
@@ -699,13 +619,13 @@ fn command_sequences_match_redis() {
     let Some(binary) = reference_binary() else {
         return;
     };
-    let reference_server = ReferenceServer::start(&binary);
+    let reference_server = ReferenceServer::start(&binary, &[]);
     let mut reference = RawClient::connect(reference_server.port);
     // With CINNABAR_DIFFERENTIAL_SELF_CHECK=1 the reference is compared with a second reference:
     // every template must then agree, which shows a new template is deterministic.
     let (_cinnabar_server, _second_reference, mut cinnabar) =
         if std::env::var_os("CINNABAR_DIFFERENTIAL_SELF_CHECK").is_some() {
-            let second = ReferenceServer::start(&binary);
+            let second = ReferenceServer::start(&binary, &[]);
             let client = RawClient::connect(second.port);
             (None, Some(second), client)
         } else {

@@ -5,73 +5,11 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use common::*;
 
 const SEED: u64 = 0x5eed_0009;
 const COMMANDS: usize = 3000;
 const KEYS: usize = 5;
-
-struct ReferenceServer {
-    port: u16,
-    child: Child,
-}
-
-impl ReferenceServer {
-    fn start(binary: &str) -> ReferenceServer {
-        for _attempt in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|listener| listener.local_addr())
-                .expect("ephemeral port")
-                .port();
-            let mut child = Command::new(binary)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if server_pid_matches(port, child.id()) == Some(true) {
-                    return ReferenceServer { port, child };
-                }
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("{binary} did not start");
-    }
-}
-
-impl Drop for ReferenceServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn reference_binary() -> Option<String> {
-    let Some(path) = std::env::var_os("CINNABAR_REFERENCE_SERVER") else {
-        println!(
-            "NOTE: CINNABAR_REFERENCE_SERVER is not set, so this differential test did not run."
-        );
-        return None;
-    };
-    let path = path.to_string_lossy().into_owned();
-    assert!(
-        std::fs::metadata(&path).is_ok_and(|metadata| metadata.is_file()),
-        "CINNABAR_REFERENCE_SERVER={path:?} names no redis-server binary"
-    );
-    Some(path)
-}
 
 /// xorshift64*: the same sequence on every run.
 struct Random(u64);
@@ -279,7 +217,7 @@ fn same_replies_and_bytes_as_redis() {
     let Some(binary) = reference_binary() else {
         return;
     };
-    let reference = ReferenceServer::start(&binary);
+    let reference = ReferenceServer::start(&binary, &[]);
     let server = TestServer::start(&[]);
     let mut cinnabar = server.client();
     let mut redis = RawClient::connect(reference.port);

@@ -451,3 +451,79 @@ impl CounterWriters {
             .sum()
     }
 }
+
+/// A real redis-server (the reference, CINNABAR_REFERENCE_SERVER) on an ephemeral port, for
+/// differential tests and for replication with real Redis; killed when dropped.
+pub struct ReferenceServer {
+    pub port: u16,
+    child: Child,
+    dir: std::path::PathBuf,
+}
+
+impl ReferenceServer {
+    pub fn start(binary: &str, extra: &[&str]) -> ReferenceServer {
+        for attempt in 0..5 {
+            let port = free_port();
+            let dir = std::env::temp_dir().join(format!(
+                "cinnabar-reference-{}-{port}-{attempt}",
+                std::process::id()
+            ));
+            std::fs::create_dir_all(&dir).expect("reference server directory");
+            let mut child = Command::new(binary)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+                .arg("--dir")
+                .arg(&dir)
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
+            let deadline = Instant::now() + STARTUP_TIMEOUT;
+            while Instant::now() < deadline {
+                if server_pid_matches(port, child.id()) == Some(true) {
+                    return ReferenceServer { port, child, dir };
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        panic!("{binary} did not start");
+    }
+
+    pub fn client(&self) -> RawClient {
+        RawClient::connect(self.port)
+    }
+}
+
+impl Drop for ReferenceServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The reference redis-server binary, or None (with a note) when CINNABAR_REFERENCE_SERVER is
+/// unset (`scripts/test` sets it).
+pub fn reference_binary() -> Option<String> {
+    let Some(path) = std::env::var_os("CINNABAR_REFERENCE_SERVER") else {
+        println!(
+            "NOTE: CINNABAR_REFERENCE_SERVER is not set, so this test against real Redis did not \
+             run. Run it through scripts/test, or set it to a redis-server binary."
+        );
+        return None;
+    };
+    let path = path.to_string_lossy().into_owned();
+    assert!(
+        std::fs::metadata(&path).is_ok_and(|metadata| metadata.is_file()),
+        "CINNABAR_REFERENCE_SERVER={path:?} names no redis-server binary (apt-get install \
+         redis-server, or fix the variable)"
+    );
+    Some(path)
+}
