@@ -168,6 +168,16 @@ impl BlockedClients {
         self.by_client.lock().contains_key(&client_id)
     }
 
+    /// Ends every wait (with `error`, or the timeout reply): the server became a replica.
+    pub fn unblock_all(&self, error: Option<String>) {
+        let waiters: Vec<Arc<Waiter>> = self.by_client.lock().values().cloned().collect();
+        for waiter in waiters {
+            if waiter.try_claim() {
+                waiter.finish(State::Unblocked(error.clone()));
+            }
+        }
+    }
+
     /// CLIENT UNBLOCK: ends the wait of `client_id` with its timeout reply, or with `error`.
     /// Returns whether the client was blocked.
     pub fn unblock(&self, client_id: u64, error: Option<String>) -> bool {

@@ -205,7 +205,7 @@ impl Client {
     /// Whether the client replays writes that were already accepted (the AOF loader): Redis's
     /// `mustObeyClient`, which skips limits meant for live callers.
     pub fn must_obey(&self) -> bool {
-        self.id == LOADER_CLIENT_ID
+        self.id == LOADER_CLIENT_ID || self.id == crate::replica::MASTER_CLIENT_ID
     }
 
     /// Whether the client runs a script's commands (Redis's `CLIENT_SCRIPT`).

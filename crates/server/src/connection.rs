@@ -481,6 +481,8 @@ fn run_request(
             crate::replication::NO_REPLICAS_ERROR
         } else if crate::eviction::rejects(server, client, command) {
             crate::eviction::OOM_ERROR
+        } else if let Some(refusal) = crate::replica::refusal(server, client, command) {
+            refusal
         } else {
             return Ok(command);
         };
@@ -520,6 +522,19 @@ fn run_request(
         }
         if queue {
             let command = resolved.as_ref().ok().copied().expect("resolved");
+            // A busy script refuses what would run beside it: refused, not queued, and the
+            // transaction is doomed, as Redis rejects before queuing.
+            if let Some(busy) = server.scripting.running.busy_error() {
+                if !command.has(flags::ALLOW_BUSY) {
+                    if let Some(transaction) = client.transaction.as_mut() {
+                        transaction.failed = true;
+                    }
+                    command.stats.add_rejected();
+                    reply_error(server, client, output, &CommandError::new(busy));
+                    client.sync_shared();
+                    return;
+                }
+            }
             let mut writer = ReplyWriter::new(output, client.protocol);
             let transaction = client.transaction.as_mut().expect("in a transaction");
             if command.has(flags::NO_MULTI) {
@@ -553,6 +568,17 @@ fn run_request(
                 Ok(guard) => guard,
                 Err(error) => {
                     command.stats.add_rejected();
+                    // EXEC refused discards its transaction (Redis's `execCommandAbort`).
+                    let error = if command.full_name == "exec" && client.transaction.is_some() {
+                        client.transaction = None;
+                        crate::families::transactions::unwatch_all(server, client);
+                        CommandError::new(format!(
+                            "EXECABORT Transaction discarded because of: {}",
+                            error.0
+                        ))
+                    } else {
+                        error
+                    };
                     reply_error(server, client, output, &error);
                     client.sync_shared();
                     return;

@@ -170,7 +170,7 @@ fn score(ranking: Ranking, entry: &Entry, now_ms: u64) -> u64 {
 /// (every command does, as in Redis), then refuses `denyoom` commands (and EXEC of a
 /// transaction holding one) if memory is still over the limit. Cheap when no limit is set.
 pub fn rejects(server: &Server, client: &Client, command: &Command) -> bool {
-    if server.config.hot.maxmemory.load(Ordering::Relaxed) == 0 {
+    if server.config.hot.maxmemory.load(Ordering::Relaxed) == 0 || client.must_obey() {
         return false;
     }
     if perform(server) != Outcome::Fail {

@@ -33,6 +33,7 @@ pub mod pause;
 pub mod propagation;
 pub mod pubsub;
 pub mod rdb;
+pub mod replica;
 pub mod replication;
 pub mod scripting;
 pub mod server;

@@ -62,6 +62,9 @@ pub fn is_transaction_bracket(args: &[&[u8]]) -> bool {
 pub trait PropagationSink: Send {
     /// One write of `database`, as the arguments of the command to replay.
     fn write(&mut self, sequence: u64, database: usize, args: &[&[u8]]);
+    /// A write for replicas only, never logged (PUBLISH, so that a replica's subscribers hear
+    /// the master's messages). Sinks that are not replicas ignore it.
+    fn write_to_replicas(&mut self, _sequence: u64, _database: usize, _args: &[&[u8]]) {}
     /// Whether the sink is done and should be dropped.
     fn is_closed(&self) -> bool {
         false
@@ -111,6 +114,24 @@ impl Propagation {
             sink.write(sequence, database, args);
         }
         THREAD_SEQUENCE.with(|cell| cell.set(sequence));
+        self.sequence.store(sequence, Ordering::Relaxed);
+        inner.sinks.retain(|sink| !sink.is_closed());
+        self.active
+            .store(!inner.sinks.is_empty(), Ordering::Relaxed);
+    }
+
+    /// Sends a command to replicas only (PUBLISH): not a write, so not counted as a change and
+    /// not logged in the AOF.
+    pub fn append_to_replicas(&self, database: usize, args: &[&[u8]]) {
+        if !self.active.load(Ordering::Relaxed) || suppressed() {
+            return;
+        }
+        let mut inner = self.inner.lock();
+        inner.sequence += 1;
+        let sequence = inner.sequence;
+        for sink in inner.sinks.iter_mut() {
+            sink.write_to_replicas(sequence, database, args);
+        }
         self.sequence.store(sequence, Ordering::Relaxed);
         inner.sinks.retain(|sink| !sink.is_closed());
         self.active

@@ -14,10 +14,12 @@
 //! tracked per replica client: `min-replicas-to-write` refuses writes while too few are recent
 //! ([`rejects`]).
 //!
+//! PUBLISH reaches replicas (never the AOF) through `Propagation::append_to_replicas`. The
+//! replica side (REPLICAOF) is `crate::replica`.
+//!
 //! Not yet here (extend here): partial resynchronisation from a backlog (PSYNC `+CONTINUE`),
 //! diskless/disk-based transfer choices, REPLCONF GETACK and a WAIT that waits for the tracked
-//! offsets, and the replica side
-//! (REPLICAOF). The encoding of the payload holds every shard while it runs: the fork-less
+//! offsets. The encoding of the payload holds every shard while it runs: the fork-less
 //! point-in-time `snapshot` (as BGSAVE uses) is the next step for big datasets.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -38,6 +40,18 @@ pub struct ReplicationState {
     pub limit: parking_lot::Mutex<BufferLimit>,
     /// The attached replicas' acknowledgements, by client id.
     acks: parking_lot::Mutex<hashbrown::HashMap<u64, Acknowledgement>>,
+    /// The ports replicas said they listen on (REPLCONF listening-port), by client id.
+    listening_ports: parking_lot::Mutex<hashbrown::HashMap<u64, u16>>,
+}
+
+/// An attached replica as INFO replication and ROLE show it.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplicaView {
+    pub client_id: u64,
+    pub listening_port: u16,
+    pub offset: u64,
+    /// Seconds since its last acknowledgement.
+    pub lag_s: u64,
 }
 
 /// What a replica acknowledged last (REPLCONF ACK).
@@ -67,6 +81,30 @@ impl ReplicationState {
     /// Stops following a replica (its feed closed).
     pub fn untrack(&self, client_id: u64) {
         self.acks.lock().remove(&client_id);
+        self.listening_ports.lock().remove(&client_id);
+    }
+
+    /// REPLCONF listening-port.
+    pub fn record_listening_port(&self, client_id: u64, port: u16) {
+        self.listening_ports.lock().insert(client_id, port);
+    }
+
+    /// The attached replicas, by client id.
+    pub fn views(&self, now_ms: u64) -> Vec<ReplicaView> {
+        let ports = self.listening_ports.lock();
+        let mut views: Vec<ReplicaView> = self
+            .acks
+            .lock()
+            .iter()
+            .map(|(&client_id, ack)| ReplicaView {
+                client_id,
+                listening_port: ports.get(&client_id).copied().unwrap_or(0),
+                offset: ack.offset,
+                lag_s: (now_ms / 1000).saturating_sub(ack.at_ms / 1000),
+            })
+            .collect();
+        views.sort_by_key(|view| view.client_id);
+        views
     }
 
     /// Records REPLCONF ACK from `client_id`, if it is a replica.
@@ -164,8 +202,17 @@ impl ReplicaFeed {
 }
 
 impl PropagationSink for ReplicaFeed {
+    fn write_to_replicas(&mut self, sequence: u64, database: usize, args: &[&[u8]]) {
+        self.write(sequence, database, args);
+    }
+
     fn write(&mut self, _sequence: u64, database: usize, args: &[&[u8]]) {
         if self.closed {
+            return;
+        }
+        // A replica forwards only what its master sent (writes of its own, from a transaction
+        // that made it a replica midway, stay local).
+        if self.server.replica_link.is_active() && !crate::replica::applying_master_stream() {
             return;
         }
         self.encoded.clear();

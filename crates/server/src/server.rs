@@ -192,6 +192,8 @@ pub struct Server {
     pub replication_ids: Mutex<(String, String)>,
     /// Replicas fed by this server (`crate::replication`).
     pub replication: crate::replication::ReplicationState,
+    /// This server's link to its master when it is a replica (`crate::replica`).
+    pub replica_link: crate::replica::ReplicaLink,
     pub metrics: Mutex<Metrics>,
     /// Highest `used_memory` seen (INFO `used_memory_peak`).
     pub peak_memory_bytes: AtomicU64,
@@ -329,6 +331,7 @@ impl Server {
             lazyfree: Default::default(),
             replication_ids: Mutex::new((random_hex_id(), "0".repeat(40))),
             replication: Default::default(),
+            replica_link: Default::default(),
             metrics: Mutex::new(Metrics::default()),
             peak_memory_bytes: AtomicU64::new(0),
             executable,

@@ -200,6 +200,12 @@ async fn serve(server: Arc<Server>) -> i32 {
         return 1;
     }
     server.start_accepting(listeners);
+    let replicaof = server.config.get("replicaof");
+    if let Some((host, port)) = replicaof.split_once(' ') {
+        if let Ok(port) = port.parse::<u16>() {
+            crate::replica::follow(&server, host.to_string(), port);
+        }
+    }
     tokio::spawn(crate::expiry::active_expiry_loop(server.clone()));
     tokio::spawn(crate::server::cron(server.clone()));
     tracing::info!("Ready to accept connections tcp");

@@ -1,5 +1,7 @@
-//! The master side of replication as a replica sees it: SYNC / PSYNC give an RDB payload, then
-//! every write as it was propagated (deterministic forms, SELECT on database changes).
+//! Replication. The master side as a replica sees it: SYNC / PSYNC give an RDB payload, then
+//! every write as it was propagated (deterministic forms, SELECT on database changes). The
+//! replica side: REPLICAOF another Cinnabar or a real Redis, reads served, writes refused,
+//! REPLICAOF NO ONE.
 
 mod common;
 
@@ -265,4 +267,169 @@ fn min_replicas_to_write_refuses_writes_without_good_replicas() {
     });
     assert_eq!(client.cmd("CONFIG SET min-replicas-to-write 0"), ok());
     assert_eq!(client.cmd("SET x after"), ok());
+}
+
+fn wait_for_link(replica: &mut RawClient) {
+    poll("the replica's link to come up", || {
+        replica
+            .cmd("INFO replication")
+            .text()
+            .contains("master_link_status:up\r\n")
+    });
+}
+
+#[test]
+fn a_replica_follows_its_master_and_refuses_writes() {
+    let master_server = TestServer::start(&[]);
+    let replica_server = TestServer::start(&[]);
+    let mut master = master_server.client();
+    let mut replica = replica_server.client();
+    assert_eq!(master.cmd("RPUSH queue a b"), int(2));
+    assert_eq!(master.cmd("SELECT 2"), ok());
+    assert_eq!(master.cmd("SET other-db 1"), ok());
+    let port = master_server.port.to_string();
+    assert_eq!(replica.cmd(&format!("REPLICAOF 127.0.0.1 {port}")), ok());
+    assert_eq!(
+        replica.cmd(&format!("REPLICAOF 127.0.0.1 {port}")),
+        status("OK Already connected to specified master")
+    );
+    wait_for_link(&mut replica);
+    assert_eq!(replica.cmd("LRANGE queue 0 -1"), bulks(&["a", "b"]));
+    assert_eq!(
+        replica.cmd("SET x 1"),
+        error("READONLY You can't write against a read only replica.")
+    );
+    assert_eq!(replica.cmd("MULTI"), ok());
+    assert_eq!(
+        replica.cmd("INCR x"),
+        error("READONLY You can't write against a read only replica.")
+    );
+    assert_eq!(
+        replica.cmd("EXEC"),
+        error("EXECABORT Transaction discarded because of previous errors.")
+    );
+    // The stream: writes, expiries as absolute times, transactions, and PUBLISH for the
+    // replica's own subscribers.
+    let mut subscriber = replica_server.client();
+    assert_eq!(
+        subscriber.cmd("SUBSCRIBE news"),
+        array(vec![bulk("subscribe"), bulk("news"), int(1)])
+    );
+    assert_eq!(master.cmd("SELECT 0"), ok());
+    assert_eq!(master.cmd("SET session token EX 100"), ok());
+    assert_eq!(master.cmd("MULTI"), ok());
+    assert_eq!(master.cmd("LPOP queue"), status("QUEUED"));
+    assert_eq!(master.cmd("INCR counter"), status("QUEUED"));
+    assert_eq!(master.cmd("EXEC"), array(vec![bulk("a"), int(1)]));
+    assert_eq!(master.cmd("PUBLISH news hello"), int(0));
+    assert_eq!(
+        subscriber.read_reply(),
+        array(vec![bulk("message"), bulk("news"), bulk("hello")])
+    );
+    // The PUBLISH came after the transaction: the replica has applied it.
+    assert_eq!(replica.cmd("LRANGE queue 0 -1"), bulks(&["b"]));
+    assert_eq!(replica.cmd("GET counter"), bulk("1"));
+    let ttl = replica.cmd("TTL session").integer();
+    assert!((90..=100).contains(&ttl), "{ttl}");
+    assert_eq!(replica.cmd("SELECT 2"), ok());
+    assert_eq!(replica.cmd("GET other-db"), bulk("1"));
+    // ROLE and INFO on both sides.
+    let role = replica.cmd("ROLE").items();
+    assert_eq!(role[0], bulk("slave"));
+    assert_eq!(role[1], bulk("127.0.0.1"));
+    assert_eq!(role[2], int(master_server.port as i64));
+    assert_eq!(role[3], bulk("connected"));
+    assert_eq!(info_field(&mut replica, "role"), "slave");
+    assert_eq!(info_field(&mut replica, "master_port"), port);
+    let replica_port = replica_server.port.to_string();
+    poll("the master to list its replica", || {
+        master.cmd("INFO replication").text().contains(&format!(
+            "slave0:ip=127.0.0.1,port={replica_port},state=online"
+        ))
+    });
+    let master_role = master.cmd("ROLE").items();
+    assert_eq!(master_role[0], bulk("master"));
+    assert_eq!(master_role[2].items()[0].items()[1], bulk(&replica_port));
+    // Back to master: writable, with a new replication id.
+    let old_id = info_field(&mut replica, "master_replid");
+    assert_eq!(replica.cmd("REPLICAOF NO ONE"), ok());
+    assert_eq!(replica.cmd("SET x 1"), ok());
+    assert_eq!(info_field(&mut replica, "role"), "master");
+    assert_eq!(info_field(&mut replica, "master_replid2"), old_id);
+    assert_ne!(info_field(&mut replica, "master_replid"), old_id);
+    assert_eq!(
+        replica.cmd("REPLICAOF 127.0.0.1 notaport"),
+        error("ERR Invalid master port")
+    );
+}
+
+#[test]
+fn a_replica_with_its_link_down_can_refuse_stale_reads() {
+    let replica_server = TestServer::start(&["--replica-serve-stale-data", "no"]);
+    let mut replica = replica_server.client();
+    assert_eq!(replica.cmd("SET before 1"), ok());
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("address").port()
+    };
+    assert_eq!(
+        replica.cmd(&format!("REPLICAOF 127.0.0.1 {closed_port}")),
+        ok()
+    );
+    assert_eq!(
+        replica.cmd("GET before"),
+        error("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.")
+    );
+    // Commands flagged `stale` (INFO, CONFIG) still answer.
+    assert_eq!(info_field(&mut replica, "master_link_status"), "down");
+    assert_eq!(replica.cmd("CONFIG SET replica-serve-stale-data yes"), ok());
+    assert_eq!(replica.cmd("GET before"), bulk("1"));
+    assert_eq!(replica.cmd("REPLICAOF NO ONE"), ok());
+}
+
+#[test]
+fn a_replica_of_real_redis() {
+    let Some(binary) = reference_binary() else {
+        return;
+    };
+    let master_server = ReferenceServer::start(&binary, &["--repl-diskless-sync-delay", "0"]);
+    let replica_server = TestServer::start(&[]);
+    let mut master = master_server.client();
+    let mut replica = replica_server.client();
+    assert_eq!(master.cmd("HSET job:1 state queued tries 0"), int(2));
+    assert_eq!(master.cmd("XADD events 1-1 kind created"), bulk("1-1"));
+    assert_eq!(master.cmd("ZADD delayed 100 job:1"), int(1));
+    assert_eq!(
+        replica.cmd(&format!("REPLICAOF 127.0.0.1 {}", master_server.port)),
+        ok()
+    );
+    wait_for_link(&mut replica);
+    assert_eq!(
+        replica.cmd("HGETALL job:1"),
+        bulks(&["state", "queued", "tries", "0"])
+    );
+    assert_eq!(replica.cmd("XLEN events"), int(1));
+    assert_eq!(master.cmd("HINCRBY job:1 tries 1"), int(1));
+    assert_eq!(
+        master.call(&[
+            b"EVAL",
+            b"redis.call('zrem', KEYS[1], 'job:1') return redis.call('rpush', 'ready', 'job:1')",
+            b"1",
+            b"delayed"
+        ]),
+        int(1)
+    );
+    assert_eq!(master.cmd("SET marker done"), ok());
+    poll("the replica to apply the stream", || {
+        replica.cmd("GET marker") == bulk("done")
+    });
+    assert_eq!(replica.cmd("HGET job:1 tries"), bulk("1"));
+    assert_eq!(replica.cmd("ZCARD delayed"), int(0));
+    assert_eq!(replica.cmd("LRANGE ready 0 -1"), bulks(&["job:1"]));
+    poll("real Redis to see its replica online", || {
+        master
+            .cmd("INFO replication")
+            .text()
+            .contains(",state=online,")
+    });
 }

@@ -185,7 +185,11 @@ fn hello(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     reply.bulk(b"mode");
     reply.bulk(b"standalone");
     reply.bulk(b"role");
-    reply.bulk(b"master");
+    reply.bulk(if context.server.replica_link.is_active() {
+        b"replica"
+    } else {
+        b"master"
+    });
     reply.bulk(b"modules");
     reply.array(0);
     Ok(())

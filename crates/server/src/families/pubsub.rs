@@ -241,6 +241,11 @@ fn publish_to(context: &mut Context, args: &[&[u8]], kind: MessageKind) -> Comma
         &mut own_copies,
         now_ms,
     );
+    // Replicas publish it too, for their own subscribers (never the AOF).
+    context
+        .server
+        .propagation
+        .append_to_replicas(context.client.database, args);
     context.reply.integer(receivers as i64);
     // A client's own copies follow the reply to its PUBLISH (Redis 7.2).
     context.reply.buffer().extend_from_slice(&own_copies);

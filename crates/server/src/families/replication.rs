@@ -15,6 +15,88 @@ pub fn register(table: &mut CommandTable) {
     table.handle("replconf", replconf);
     table.handle("wait", wait);
     table.handle("waitaof", waitaof);
+    table.handle("replicaof", replicaof);
+    table.handle("slaveof", replicaof);
+    table.handle("role", role);
+}
+
+/// REPLICAOF host port | REPLICAOF NO ONE (SLAVEOF is the same)
+fn replicaof(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let server = context.server;
+    if is(args[1], "NO") && is(args[2], "ONE") {
+        crate::replica::stop_following(server);
+        let _ = server.config.set_many(
+            &[(
+                "replicaof".to_string(),
+                vec!["no".to_string(), "one".to_string()],
+            )],
+            crate::config::ConfigSource::Startup,
+        );
+        context.reply.ok();
+        return Ok(());
+    }
+    let port = store::number::parse_i64(args[2])
+        .filter(|port| (0..=65535).contains(port))
+        .ok_or("ERR Invalid master port")?;
+    let Some(server) = server.arc() else {
+        return Err("ERR Replication unavailable".into());
+    };
+    let host = String::from_utf8_lossy(args[1]).into_owned();
+    if !crate::replica::follow(&server, host.clone(), port as u16) {
+        tracing::info!("REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.");
+        context
+            .reply
+            .simple(b"OK Already connected to specified master");
+        return Ok(());
+    }
+    let _ = server.config.set_many(
+        &[("replicaof".to_string(), vec![host, port.to_string()])],
+        crate::config::ConfigSource::Startup,
+    );
+    context.reply.ok();
+    Ok(())
+}
+
+/// ROLE
+fn role(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    let server = context.server;
+    let link = &server.replica_link;
+    if let Some((host, port)) = link.master().filter(|_| link.is_active()) {
+        let state = link.state();
+        let offset = if state == crate::replica::LinkState::Connected {
+            link.offset.load(Ordering::Relaxed) as i64
+        } else {
+            -1
+        };
+        context.reply.array(5);
+        context.reply.bulk(b"slave");
+        context.reply.bulk(host.as_bytes());
+        context.reply.integer(i64::from(port));
+        context.reply.bulk(state.role_name().as_bytes());
+        context.reply.integer(offset);
+        return Ok(());
+    }
+    let views = server.replication.views(unix_time_ms());
+    context.reply.array(3);
+    context.reply.bulk(b"master");
+    context
+        .reply
+        .integer(server.replication.offset.load(Ordering::Relaxed) as i64);
+    context.reply.array(views.len());
+    for view in views {
+        let address = server
+            .clients
+            .get(view.client_id)
+            .map(|client| client.address.ip().to_string())
+            .unwrap_or_default();
+        context.reply.array(3);
+        context.reply.bulk(address.as_bytes());
+        context
+            .reply
+            .bulk(view.listening_port.to_string().as_bytes());
+        context.reply.bulk(view.offset.to_string().as_bytes());
+    }
+    Ok(())
 }
 
 /// Which handshake the replica used.
@@ -107,6 +189,15 @@ fn replconf(context: &mut Context, args: &[&[u8]]) -> CommandResult {
                 }
             }
             return Ok(());
+        }
+        if is(option, "listening-port") {
+            let port = store::number::parse_i64(pair[1])
+                .and_then(|port| u16::try_from(port).ok())
+                .ok_or("ERR value is not an integer or out of range")?;
+            context
+                .server
+                .replication
+                .record_listening_port(context.client.id, port);
         }
         let known = ["listening-port", "ip-address", "capa", "getack", "rdb-only"];
         if !known.iter().any(|name| is(option, name)) {

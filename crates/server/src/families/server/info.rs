@@ -589,20 +589,77 @@ fn stats_section(server: &Server, text: &mut String) {
 fn replication_section(server: &Server, text: &mut String) {
     let (replication_id, replication_id2) = server.replication_ids.lock().clone();
     text.push_str("# Replication\r\n");
-    field!(text, "role", "master");
-    field!(
-        text,
-        "connected_slaves",
-        server.replication.replicas.load(Ordering::Relaxed)
-    );
+    let link = &server.replica_link;
+    let now_ms = crate::server::unix_time_ms();
+    let mut offset = server.replication.offset.load(Ordering::Relaxed);
+    let mut replication_id = replication_id;
+    match link.master().filter(|_| link.is_active()) {
+        Some((host, port)) => {
+            let state = link.state();
+            let up = state == crate::replica::LinkState::Connected;
+            offset = link.offset.load(Ordering::Relaxed);
+            if up {
+                replication_id = link.master_replication_id();
+            }
+            field!(text, "role", "slave");
+            field!(text, "master_host", host);
+            field!(text, "master_port", port);
+            field!(text, "master_link_status", if up { "up" } else { "down" });
+            let last_io = if link.last_io_ms() == 0 {
+                -1
+            } else {
+                ((now_ms - link.last_io_ms().min(now_ms)) / 1000) as i64
+            };
+            field!(text, "master_last_io_seconds_ago", last_io);
+            field!(
+                text,
+                "master_sync_in_progress",
+                u8::from(state == crate::replica::LinkState::Sync)
+            );
+            field!(text, "slave_read_repl_offset", offset);
+            field!(text, "slave_repl_offset", offset);
+            if !up {
+                let since = link.down_since_ms();
+                let seconds = if since == 0 {
+                    -1
+                } else {
+                    ((now_ms - since.min(now_ms)) / 1000) as i64
+                };
+                field!(text, "master_link_down_since_seconds", seconds);
+            }
+            field!(
+                text,
+                "slave_priority",
+                server.config.get_i64("replica-priority")
+            );
+            field!(
+                text,
+                "slave_read_only",
+                u8::from(server.config.get_bool("replica-read-only"))
+            );
+            field!(text, "replica_announced", 1);
+        }
+        None => {
+            field!(text, "role", "master");
+        }
+    }
+    let views = server.replication.views(now_ms);
+    field!(text, "connected_slaves", views.len());
+    for (index, view) in views.iter().enumerate() {
+        let address = server
+            .clients
+            .get(view.client_id)
+            .map(|client| client.address.ip().to_string())
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "slave{index}:ip={address},port={},state=online,offset={},lag={}\r\n",
+            view.listening_port, view.offset, view.lag_s
+        ));
+    }
     field!(text, "master_failover_state", "no-failover");
     field!(text, "master_replid", replication_id);
     field!(text, "master_replid2", replication_id2);
-    field!(
-        text,
-        "master_repl_offset",
-        server.replication.offset.load(Ordering::Relaxed)
-    );
+    field!(text, "master_repl_offset", offset);
     field!(text, "second_repl_offset", -1);
     field!(text, "repl_backlog_active", 0);
     field!(
