@@ -188,14 +188,8 @@ fn reply_command_info(reply: &mut ReplyWriter, command: &Command) {
     for category in categories {
         reply.simple(format!("@{category}").as_bytes());
     }
-    let tips: Vec<String> = command.spec["command_tips"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|tip| tip.as_str().map(str::to_ascii_lowercase))
-        .collect();
-    reply.set(tips.len());
-    for tip in &tips {
+    reply.set(command.tips.len());
+    for tip in &command.tips {
         reply.bulk(tip.as_bytes());
     }
     reply.set(command.key_specs.len());
@@ -315,7 +309,7 @@ fn group_name(group: &str) -> String {
 }
 
 fn reply_command_docs(reply: &mut ReplyWriter, command: &Command) {
-    let spec = &command.spec;
+    let spec = &command.spec.json();
     let text = |field: &str| spec[field].as_str().filter(|text| !text.is_empty());
     let doc_flags: Vec<String> = spec["doc_flags"]
         .as_array()
@@ -504,8 +498,10 @@ fn get_keys(context: &mut Context, args: &[&[u8]], shape: KeysReply) -> CommandR
     Ok(())
 }
 
-fn getkeys_function(command: &Command) -> Option<&str> {
-    command.spec["get_keys_function"].as_str()
+fn getkeys_function(command: &Command) -> Option<String> {
+    command.spec.json()["get_keys_function"]
+        .as_str()
+        .map(str::to_string)
 }
 
 /// The keys of a full command line (`args[0]` is the command name) with their flags: from the
@@ -526,7 +522,7 @@ fn command_keys(command: &Command, args: &[&[u8]]) -> Vec<(usize, KeyFlags)> {
         }
     }
     match getkeys_function(command) {
-        Some(function) => keys_from_function(function, args),
+        Some(function) => keys_from_function(&function, args),
         None => Vec::new(),
     }
 }
