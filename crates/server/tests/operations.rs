@@ -638,6 +638,56 @@ fn latency_monitor_events() {
     assert!(client.cmd("LATENCY HELP").items().len() > 10);
 }
 
+#[test]
+fn expire_cycle_latency_and_lazy_expiry() {
+    let server = TestServer::start(&["--enable-debug-command", "yes"]);
+    let mut client = server.client();
+    // 100,000 keys expire at the same moment while active expiry is off; the first cycle after
+    // it is back on removes them (up to its time budget), which takes well over a millisecond.
+    assert_eq!(client.cmd("DEBUG SET-ACTIVE-EXPIRE 0"), ok());
+    let time = client.cmd("TIME").items();
+    let now_ms = time[0].text().parse::<u64>().unwrap() * 1000
+        + time[1].text().parse::<u64>().unwrap() / 1000;
+    let at = (now_ms + 200).to_string();
+    for batch in 0..100 {
+        for index in 0..1000 {
+            let key = format!("k:{}", batch * 1000 + index);
+            client.send(&[b"SET", key.as_bytes(), b"v", b"PXAT", at.as_bytes()]);
+        }
+        for _ in 0..1000 {
+            assert_eq!(client.read_reply(), ok());
+        }
+    }
+    assert_eq!(client.cmd("CONFIG SET latency-monitor-threshold 1"), ok());
+    wait_until("the keys' expiry time", || {
+        let time = client.cmd("TIME").items();
+        time[0].text().parse::<u64>().unwrap() * 1000
+            + time[1].text().parse::<u64>().unwrap() / 1000
+            > now_ms + 200
+    });
+    assert_eq!(client.cmd("DEBUG SET-ACTIVE-EXPIRE 1"), ok());
+    wait_until("active expiry", || client.cmd("DBSIZE") == int(0));
+    let latest = client.cmd("LATENCY LATEST").items();
+    assert!(
+        latest
+            .iter()
+            .any(|event| event.items()[0] == bulk("expire-cycle")),
+        "{latest:?}"
+    );
+    // With lazyfree-lazy-expire, a value that takes long to free is freed by the lazyfree
+    // thread when it expires.
+    assert_eq!(client.cmd("CONFIG SET lazyfree-lazy-expire yes"), ok());
+    let members: Vec<String> = (0..1000).map(|member| member.to_string()).collect();
+    let mut sadd: Vec<&[u8]> = vec![b"SADD", b"big"];
+    sadd.extend(members.iter().map(|member| member.as_bytes()));
+    assert_eq!(client.call(&sadd), int(1000));
+    assert_eq!(client.cmd("PEXPIRE big 1"), int(1));
+    wait_until("the set to be freed", || {
+        client.cmd("DBSIZE") == int(0)
+            && info_field(&mut client, "memory", "lazyfreed_objects").as_deref() == Some("1")
+    });
+}
+
 /// LATENCY HISTOGRAM's reply as (command, calls).
 fn histogram_calls(client: &mut RawClient, args: &str) -> Vec<(String, i64)> {
     let items = client.cmd(&format!("LATENCY HISTOGRAM {args}")).items();
