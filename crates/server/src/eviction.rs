@@ -386,8 +386,10 @@ fn evict_from_pool(
     for _ in 0..POOL_SIZE {
         let now_ms = unix_time_ms();
         let mut sampled = 0;
-        // One key from each of `samples` distinct shards (a shard's neighbours in its table are
-        // no more random than the table itself).
+        // `samples` neighbouring keys from a random position of a random shard (more shards
+        // when it has too few), as Redis's dictGetSomeKeys: neighbours in a hash table are as
+        // random as any keys, and finding the position is the costly part (a walk of the
+        // shard's table), so it is done once.
         let mut sampled_pool = std::mem::take(&mut state.pool);
         let any = visit_shards(server, state, volatile_only, |database, shard| {
             let candidates = if volatile_only {
@@ -395,7 +397,8 @@ fn evict_from_pool(
             } else {
                 shard.len()
             };
-            shard.sample(random_below(candidates), 1, volatile_only, |entry| {
+            let wanted = (samples - sampled).min(candidates);
+            shard.sample(random_below(shard.len()), wanted, volatile_only, |entry| {
                 // An expired key is the best candidate: removing it frees memory for free.
                 let score = if entry.is_expired(now_ms) {
                     u64::MAX
@@ -411,7 +414,7 @@ fn evict_from_pool(
                     },
                 );
             });
-            sampled += 1;
+            sampled += wanted;
             sampled < samples
         });
         state.pool = sampled_pool;
