@@ -887,3 +887,93 @@ fn payloads_and_files_are_compatible_with_redis() {
     assert_eq!(redis_client.cmd("DBSIZE"), ours.cmd("DBSIZE"));
     assert_eq!(cinnabar_client.cmd("DBSIZE"), theirs.cmd("DBSIZE"));
 }
+
+#[test]
+fn migrate_moves_keys_to_another_server() {
+    let source = TestServer::start(&[]);
+    let target = TestServer::start(&["--requirepass", "secret"]);
+    let mut client = source.client();
+    let mut other = target.client();
+    assert_eq!(other.cmd("AUTH secret"), ok());
+    let port = target.port.to_string();
+    let migrate = |client: &mut RawClient, rest: &str| {
+        client.cmd(&format!("MIGRATE 127.0.0.1 {port} {rest}"))
+    };
+    // Nothing to move: no connection is even made.
+    assert_eq!(migrate(&mut client, "nokey 0 1000"), status("NOKEY"));
+    assert_eq!(client.cmd("RPUSH list a b c"), int(3));
+    assert_eq!(client.cmd("SET counter 10 PX 100000"), ok());
+    assert_eq!(client.cmd("SET plain v"), ok());
+    assert_eq!(
+        migrate(&mut client, "list 3 1000"),
+        error("ERR Target instance replied with error: NOAUTH Authentication required.")
+    );
+    assert_eq!(client.cmd("EXISTS list"), int(1));
+    assert_eq!(migrate(&mut client, "list 3 1000 AUTH secret"), ok());
+    assert_eq!(client.cmd("EXISTS list"), int(0));
+    assert_eq!(other.cmd("SELECT 3"), ok());
+    assert_eq!(other.cmd("LRANGE list 0 -1"), bulks(&["a", "b", "c"]));
+    // Several keys with KEYS; the TTL goes along; COPY keeps the local keys.
+    assert_eq!(
+        client.call(&[
+            b"MIGRATE",
+            b"127.0.0.1",
+            port.as_bytes(),
+            b"",
+            b"3",
+            b"1000",
+            b"COPY",
+            b"AUTH2",
+            b"default",
+            b"secret",
+            b"KEYS",
+            b"counter",
+            b"plain",
+            b"missing"
+        ]),
+        ok()
+    );
+    assert_eq!(client.cmd("EXISTS counter plain"), int(2));
+    assert_eq!(other.cmd("GET counter"), bulk("10"));
+    let ttl = other.cmd("PTTL counter").integer();
+    assert!(ttl > 90_000 && ttl <= 100_000, "{ttl}");
+    // The target refuses existing keys unless REPLACE; the error names the target's reply.
+    assert_eq!(
+        migrate(&mut client, "plain 3 1000 AUTH secret"),
+        error("ERR Target instance replied with error: BUSYKEY Target key name already exists.")
+    );
+    assert_eq!(client.cmd("EXISTS plain"), int(1));
+    assert_eq!(client.cmd("SET plain w"), ok());
+    assert_eq!(
+        migrate(&mut client, "plain 3 1000 REPLACE AUTH secret"),
+        ok()
+    );
+    assert_eq!(other.cmd("GET plain"), bulk("w"));
+    assert_eq!(client.cmd("EXISTS plain"), int(0));
+    // Argument errors, and an unreachable target.
+    assert_eq!(
+        migrate(&mut client, "counter 3 1000 KEYS a"),
+        error(
+            "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string"
+        )
+    );
+    assert_eq!(
+        migrate(&mut client, "counter 3 1000 AUTH"),
+        error("ERR syntax error")
+    );
+    assert_eq!(
+        migrate(&mut client, "counter 3 soon"),
+        error("ERR value is not an integer or out of range")
+    );
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    assert_eq!(
+        client.cmd(&format!("MIGRATE 127.0.0.1 {closed} counter 0 1000")),
+        error("IOERR error or timeout connecting to the client")
+    );
+    assert_eq!(client.cmd("EXISTS counter"), int(1));
+    let info = client.cmd("COMMAND INFO migrate").items()[0].items()[2].items();
+    assert!(info.contains(&status("movablekeys")), "{info:?}");
+}
