@@ -1468,16 +1468,35 @@ pub fn command_line_to_text(args: &[String]) -> Result<(Option<String>, String),
             rest = &args[1..];
         }
     }
+    // As Redis 7.2: `--name` starts an option only once the previous option has a value, so
+    // an option's first value may itself start with `--` (`--port --bla`); `--save` and
+    // `--sentinel` followed by another option (or last) take no value (`--save` means "").
     let mut text = String::new();
-    for arg in rest {
-        if let Some(name) = arg.strip_prefix("--") {
-            if !text.is_empty() {
-                text.push('\n');
-            }
-            text.push_str(name);
-        } else {
+    let mut last_has_value = true;
+    for (index, arg) in rest.iter().enumerate() {
+        let name = arg.strip_prefix("--").filter(|_| last_has_value);
+        let Some(name) = name else {
             text.push(' ');
             text.push_str(&quote(arg));
+            last_has_value = true;
+            continue;
+        };
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(name);
+        // `--port 6380` as one argument carries its value.
+        last_has_value = name.contains(|c: char| c.is_ascii_whitespace());
+        let next_is_option = rest
+            .get(index + 1)
+            .is_none_or(|next| next.starts_with("--"));
+        if !last_has_value && next_is_option {
+            if name.eq_ignore_ascii_case("save") {
+                text.push_str(" \"\"");
+                last_has_value = true;
+            } else if name.eq_ignore_ascii_case("sentinel") {
+                last_has_value = true;
+            }
         }
     }
     Ok((file, text))
@@ -1661,6 +1680,31 @@ mod tests {
             .unwrap();
         assert_eq!(config.get("shutdown-on-sigterm"), "nosave now");
         assert_eq!(config.get("save"), "100 1 200 2");
+    }
+
+    #[test]
+    fn command_line_values_may_start_with_dashes() {
+        let text = |args: &[&str]| {
+            let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+            command_line_to_text(&args).unwrap().1
+        };
+        assert_eq!(
+            text(&["--port", "--loglevel", "verbose"]),
+            "port \"--loglevel\" \"verbose\""
+        );
+        assert_eq!(
+            text(&["--port", "--bla", "--loglevel", "verbose"]),
+            "port \"--bla\"\nloglevel \"verbose\""
+        );
+        assert_eq!(text(&["--save", "--port", "1"]), "save \"\"\nport \"1\"");
+        assert_eq!(text(&["--port", "1", "--save"]), "port \"1\"\nsave \"\"");
+        assert_eq!(text(&["--port 7000", "--hz", "5"]), "port 7000\nhz \"5\"");
+        assert_eq!(text(&["--shutdown-on-sigint"]), "shutdown-on-sigint");
+        let config = Config::default();
+        let error = config
+            .load(&text(&["--port", "--loglevel", "verbose"]))
+            .unwrap_err();
+        assert_eq!(error.line, "port \"--loglevel\" \"verbose\"");
     }
 
     #[test]
