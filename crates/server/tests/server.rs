@@ -612,6 +612,23 @@ fn debug_requires_the_option() {
 fn debug_subcommands() {
     let server = TestServer::start(&["--enable-debug-command", "yes"]);
     let mut client = server.client();
+    // POPULATE creates what is missing, with Redis's names and values.
+    assert_eq!(client.cmd("SET key:1 mine"), ok());
+    assert_eq!(client.cmd("DEBUG POPULATE 3"), ok());
+    assert_eq!(client.cmd("DBSIZE"), int(3));
+    assert_eq!(
+        client.cmd("MGET key:0 key:1 key:2"),
+        bulks(&["value:0", "mine", "value:2"])
+    );
+    assert_eq!(client.cmd("DEBUG POPULATE 2 p 9"), ok());
+    assert_eq!(client.cmd("GET p:1"), Reply::Bulk(b"value:1\0\0".to_vec()));
+    assert_eq!(client.cmd("DEBUG POPULATE 1 q 3"), ok());
+    assert_eq!(client.cmd("GET q:0"), bulk("val"));
+    assert_eq!(
+        client.cmd("DEBUG POPULATE -1"),
+        error("ERR value is out of range, must be positive")
+    );
+    assert_eq!(client.cmd("FLUSHALL"), ok());
     assert_eq!(client.cmd("DEBUG DIGEST"), status(&"0".repeat(40)));
     client.cmd("SET foo bar");
     // Values computed by redis-server for the same dataset.
