@@ -178,6 +178,34 @@ pub fn used_memory_bytes() -> u64 {
     total.max(0) as u64
 }
 
+thread_local! {
+    /// The calling thread's jemalloc counters (allocated, deallocated), read once.
+    static OWN_COUNTERS: (*const u64, *const u64) = (
+        read_thread_pointer(c"thread.allocatedp"),
+        read_thread_pointer(c"thread.deallocatedp"),
+    );
+}
+
+/// Bytes the calling thread allocated minus bytes it freed, so far: the difference of two
+/// readings is what the code between them allocated (positive) or freed (negative) on this
+/// thread alone, whatever other threads do meanwhile. None where jemalloc cannot say.
+pub fn thread_balance_bytes() -> Option<i64> {
+    OWN_COUNTERS.with(|&(allocated, deallocated)| {
+        if allocated.is_null() || deallocated.is_null() {
+            return None;
+        }
+        // SAFETY: jemalloc's counters of the calling thread, which lives while this runs; plain
+        // u64 the thread itself updates.
+        let (allocated, deallocated) = unsafe {
+            (
+                std::ptr::read_volatile(allocated),
+                std::ptr::read_volatile(deallocated),
+            )
+        };
+        Some(allocated.wrapping_sub(deallocated) as i64)
+    })
+}
+
 /// The process's resident set size in bytes (from /proc; 0 where unavailable).
 pub fn resident_set_bytes() -> u64 {
     let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {

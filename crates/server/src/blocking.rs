@@ -373,8 +373,8 @@ pub async fn wait(
                 State::Waiting => {}
                 State::Served(reply) => break WaitOutcome::Reply(reply),
                 State::Retry => break WaitOutcome::Retry,
-                State::TimedOut => break timeout_outcome(&waiter, None),
-                State::Unblocked(error) => break timeout_outcome(&waiter, error),
+                State::TimedOut => break timeout_outcome(server, &waiter, None),
+                State::Unblocked(error) => break timeout_outcome(server, &waiter, error),
             }
         }
         let sleep = async {
@@ -413,11 +413,16 @@ pub async fn wait(
     outcome
 }
 
-fn timeout_outcome(waiter: &Waiter, error: Option<String>) -> WaitOutcome {
+/// The reply of a wait that ended without being served: the command's timeout reply, or the
+/// error of CLIENT UNBLOCK ... ERROR (counted in INFO errorstats, as every error reply).
+fn timeout_outcome(server: &Server, waiter: &Waiter, error: Option<String>) -> WaitOutcome {
     let mut reply = Vec::new();
     let mut writer = ReplyWriter::new(&mut reply, waiter.protocol);
     match error {
-        Some(message) => writer.error(message.as_bytes()),
+        Some(message) => {
+            server.stats.count_error(message.as_bytes());
+            writer.error(message.as_bytes());
+        }
         None => waiter.operation.timeout_reply(&mut writer),
     }
     WaitOutcome::Reply(reply)

@@ -132,8 +132,13 @@ pub struct Command {
     pub key_specs: Vec<KeySpec>,
     pub subcommands: HashMap<Vec<u8>, Command>,
     pub handler: Option<Handler>,
-    /// The whole JSON specification (COMMAND DOCS).
-    pub spec: Json,
+    /// Where the whole JSON specification is (COMMAND DOCS reads it on demand).
+    pub spec: SpecSource,
+    /// The specification's `command_tips`, lower-case (COMMAND INFO).
+    pub tips: Vec<String>,
+    /// The name of Redis's key function for commands whose key specs are not enough
+    /// (`get_keys_function`: `sortGetKeys`, ...), used by `crate::key_extraction`.
+    pub get_keys_function: Option<String>,
     /// Legacy (first key, last key, step) triple for COMMAND INFO.
     pub legacy_range: (i64, i64, i64),
     /// Index in [`CommandTable::by_id`]; 0 until the table is finished.
@@ -142,6 +147,25 @@ pub struct Command {
 }
 
 pub use crate::stats::CommandStats;
+
+/// A command's JSON specification, kept as the compiled-in text it came from: parsed values of
+/// every specification would hold about 4 MB for the process's lifetime (counted in
+/// `used_memory`, which `maxmemory` compares with), while only COMMAND DOCS and COMMAND
+/// GETKEYS need them.
+pub struct SpecSource {
+    text: &'static str,
+    name: String,
+}
+
+impl SpecSource {
+    /// The parsed specification (`Null` if it cannot be found, which the build rules out).
+    pub fn json(&self) -> Json {
+        serde_json::from_str::<serde_json::Map<String, Json>>(self.text)
+            .ok()
+            .and_then(|mut specs| specs.remove(&self.name))
+            .unwrap_or(Json::Null)
+    }
+}
 
 impl Command {
     pub fn has(&self, flag: u32) -> bool {
@@ -303,7 +327,7 @@ fn parse_key_spec(json: &Json) -> KeySpec {
     }
 }
 
-fn build_command(name: &str, container: Option<&str>, spec: Json) -> Command {
+fn build_command(name: &str, container: Option<&str>, spec: Json, source: SpecSource) -> Command {
     let mut flags = 0;
     for flag in spec["command_flags"].as_array().into_iter().flatten() {
         flags |= flags::parse(flag.as_str().unwrap_or(""));
@@ -329,6 +353,12 @@ fn build_command(name: &str, container: Option<&str>, spec: Json) -> Command {
         })
         .collect();
     implicit_categories(flags, &mut categories);
+    let tips = spec["command_tips"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|tip| tip.as_str().map(str::to_ascii_lowercase))
+        .collect();
     let lower = name.to_ascii_lowercase();
     Command {
         full_name: match container {
@@ -342,7 +372,9 @@ fn build_command(name: &str, container: Option<&str>, spec: Json) -> Command {
         key_specs,
         subcommands: HashMap::new(),
         handler: None,
-        spec,
+        get_keys_function: spec["get_keys_function"].as_str().map(str::to_string),
+        spec: source,
+        tips,
         legacy_range,
         id: 0,
         stats: CommandStats::default(),
@@ -443,7 +475,7 @@ impl CommandTable {
     /// Loads every specification (skipping Sentinel-only commands).
     pub fn from_specs() -> Self {
         let mut commands: HashMap<Vec<u8>, Command> = HashMap::new();
-        let mut subcommands: Vec<(String, String, Json)> = Vec::new();
+        let mut subcommands: Vec<(String, String, Json, &'static str)> = Vec::new();
         for text in COMMAND_SPECS {
             let parsed: serde_json::Map<String, Json> =
                 serde_json::from_str(text).expect("command specs are valid JSON");
@@ -456,16 +488,24 @@ impl CommandTable {
                     continue;
                 }
                 if let Some(container) = spec.get("container").and_then(Json::as_str) {
-                    subcommands.push((container.to_string(), name, spec));
+                    subcommands.push((container.to_string(), name, spec, text));
                 } else {
-                    let command = build_command(&name, None, spec);
+                    let source = SpecSource {
+                        text,
+                        name: name.clone(),
+                    };
+                    let command = build_command(&name, None, spec, source);
                     commands.insert(command.name.clone().into_bytes(), command);
                 }
             }
         }
-        for (container, name, spec) in subcommands {
+        for (container, name, spec, text) in subcommands {
             if let Some(parent) = commands.get_mut(container.to_ascii_lowercase().as_bytes()) {
-                let command = build_command(&name, Some(&container), spec);
+                let source = SpecSource {
+                    text,
+                    name: name.clone(),
+                };
+                let command = build_command(&name, Some(&container), spec, source);
                 parent
                     .subcommands
                     .insert(command.name.clone().into_bytes(), command);

@@ -257,9 +257,9 @@ pub static OPTIONS: &[OptionSpec] = &[
     row("latency-tracking-info-percentiles", &[], Kind::Percentiles, "50 99 99.9", 0),
     row("lazyfree-lazy-eviction", &[], BOOL, "no", 0),
     row("lazyfree-lazy-expire", &[], BOOL, "no", 0),
-    row("lazyfree-lazy-server-del", &[], BOOL, "no", NO_EFFECT),
-    row("lazyfree-lazy-user-del", &[], BOOL, "no", NO_EFFECT),
-    row("lazyfree-lazy-user-flush", &[], BOOL, "no", NO_EFFECT),
+    row("lazyfree-lazy-server-del", &[], BOOL, "no", 0),
+    row("lazyfree-lazy-user-del", &[], BOOL, "no", 0),
+    row("lazyfree-lazy-user-flush", &[], BOOL, "no", 0),
     row("lfu-decay-time", &[], Kind::Integer { min: 0, max: I32_MAX }, "1", 0),
     row("lfu-log-factor", &[], Kind::Integer { min: 0, max: I32_MAX }, "10", 0),
     row("list-compress-depth", &[], Kind::Integer { min: 0, max: I32_MAX }, "0", 0),
@@ -286,7 +286,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     row("notify-keyspace-events", &[], Kind::KeyspaceEvents, "", 0),
     row("oom-score-adj", &[], Kind::Enum(OOM_SCORE_ADJ), "no", NO_EFFECT),
     row("oom-score-adj-values", &[], Kind::OomScoreValues, "0 200 800", NO_EFFECT),
-    row("pidfile", &[], TEXT, "", IMMUTABLE | NO_EFFECT),
+    row("pidfile", &[], TEXT, "", IMMUTABLE),
     row("port", &[], Kind::Integer { min: 0, max: 65535 }, "6379", 0),
     row("prefetch-batch-max-size", &[], Kind::Integer { min: 0, max: 128 }, "16", HIDDEN | NO_EFFECT),
     row("proc-title-template", &[], TEXT, "{title} {listen-addr} {server-mode}", NO_EFFECT),
@@ -773,6 +773,9 @@ pub struct Config {
     reported_no_effect: Mutex<HashSet<&'static str>>,
     /// The `user <name> <rules...>` lines read, in order (applied by `crate::families::acl`).
     users: Mutex<Vec<Vec<Vec<u8>>>>,
+    /// What reading the configuration had to say before logging was set up (whether it is a
+    /// warning, the message); `None` once [`Config::flush_startup_notes`] logged them.
+    startup_notes: Mutex<Option<Vec<(bool, String)>>>,
 }
 
 /// A problem in the configuration file or command line.
@@ -806,6 +809,7 @@ impl Default for Config {
             save_seen: AtomicBool::new(false),
             reported_no_effect: Mutex::new(HashSet::new()),
             users: Mutex::new(Vec::new()),
+            startup_notes: Mutex::new(Some(Vec::new())),
         };
         config.hot.refresh(&config);
         config
@@ -1110,13 +1114,43 @@ impl Config {
                 && value != spec.default
                 && self.reported_no_effect.lock().insert(spec.name)
             {
-                tracing::info!(
-                    "Option '{}' is accepted for compatibility and has no effect in this server",
-                    spec.name
+                self.note(
+                    false,
+                    format!(
+                        "Option '{}' is accepted for compatibility and has no effect in this server",
+                        spec.name
+                    ),
                 );
             }
         }
         Ok(previous)
+    }
+
+    /// Logs a message about the configuration, or keeps it for
+    /// [`Config::flush_startup_notes`] while logging is not set up yet.
+    fn note(&self, warning: bool, message: String) {
+        if let Some(pending) = self.startup_notes.lock().as_mut() {
+            pending.push((warning, message));
+            return;
+        }
+        if warning {
+            tracing::warn!("{message}");
+        } else {
+            tracing::info!("{message}");
+        }
+    }
+
+    /// Logs what reading the configuration file and command line had to say (called once
+    /// logging is set up); later notes are logged at once.
+    pub fn flush_startup_notes(&self) {
+        let pending = self.startup_notes.lock().take().unwrap_or_default();
+        for (warning, message) in pending {
+            if warning {
+                tracing::warn!("{message}");
+            } else {
+                tracing::info!("{message}");
+            }
+        }
     }
 
     /// Puts back the values a change replaced.
@@ -1202,13 +1236,23 @@ impl Config {
             };
             let name = name.to_ascii_lowercase();
             if name == "include" {
-                let included = std::fs::read_to_string(values.join(" ")).map_err(|io| {
-                    error(&format!(
-                        "Fatal error, can't open config file '{}': {io}",
-                        values.join(" ")
-                    ))
-                })?;
-                self.load(&included)?;
+                let path = values.join(" ");
+                // A pattern (`conf.d/*.conf`) includes every match, in order, and nothing when
+                // none matches; a plain path must open.
+                let files = if path.contains(['*', '?', '[']) {
+                    glob_paths(&path)
+                } else {
+                    vec![std::path::PathBuf::from(&path)]
+                };
+                for file in files {
+                    let included = std::fs::read_to_string(&file).map_err(|io| {
+                        error(&format!(
+                            "Fatal error, can't open config file '{}': {io}",
+                            file.display()
+                        ))
+                    })?;
+                    self.load(&included)?;
+                }
                 continue;
             }
             if name == "user" {
@@ -1229,11 +1273,17 @@ impl Config {
                 continue;
             }
             if matches!(name.as_str(), "rename-command" | "loadmodule" | "sentinel") {
-                tracing::warn!("configuration directive '{name}' is not supported and was ignored");
+                self.note(
+                    true,
+                    format!("configuration directive '{name}' is not supported and was ignored"),
+                );
                 continue;
             }
             if DEPRECATED_OPTIONS.contains(&name.as_str()) && values.len() == 1 {
-                tracing::warn!("Configuration option '{name}' is deprecated and has no effect");
+                self.note(
+                    true,
+                    format!("Configuration option '{name}' is deprecated and has no effect"),
+                );
                 continue;
             }
             let Some(spec) = find_option(&name) else {
@@ -1388,6 +1438,48 @@ impl OptionSpec {
     }
 }
 
+/// The paths matching a glob pattern (`*`, `?`, `[...]` in any component), sorted; names
+/// starting with a dot match only a pattern component that starts with one, as glob(3) does.
+fn glob_paths(pattern: &str) -> Vec<std::path::PathBuf> {
+    let mut found = vec![if pattern.starts_with('/') {
+        std::path::PathBuf::from("/")
+    } else {
+        std::path::PathBuf::new()
+    }];
+    for component in pattern.split('/').filter(|part| !part.is_empty()) {
+        if !component.contains(['*', '?', '[']) {
+            found = found.into_iter().map(|base| base.join(component)).collect();
+            continue;
+        }
+        let compiled = Pattern::new(component.as_bytes(), false);
+        let mut next = Vec::new();
+        for base in &found {
+            let directory = if base.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                base.as_path()
+            };
+            let Ok(entries) = std::fs::read_dir(directory) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let bytes = std::os::unix::ffi::OsStrExt::as_bytes(name.as_os_str());
+                if bytes.starts_with(b".") && !component.starts_with('.') {
+                    continue;
+                }
+                if compiled.matches(bytes) {
+                    next.push(base.join(&name));
+                }
+            }
+        }
+        next.sort();
+        found = next;
+    }
+    found.retain(|path| path.exists());
+    found
+}
+
 /// Turns `cinnabar-server [file] [--name value ...]` arguments into config text (file first).
 pub fn command_line_to_text(args: &[String]) -> Result<(Option<String>, String), String> {
     let mut file = None;
@@ -1398,16 +1490,35 @@ pub fn command_line_to_text(args: &[String]) -> Result<(Option<String>, String),
             rest = &args[1..];
         }
     }
+    // As Redis 7.2: `--name` starts an option only once the previous option has a value, so
+    // an option's first value may itself start with `--` (`--port --bla`); `--save` and
+    // `--sentinel` followed by another option (or last) take no value (`--save` means "").
     let mut text = String::new();
-    for arg in rest {
-        if let Some(name) = arg.strip_prefix("--") {
-            if !text.is_empty() {
-                text.push('\n');
-            }
-            text.push_str(name);
-        } else {
+    let mut last_has_value = true;
+    for (index, arg) in rest.iter().enumerate() {
+        let name = arg.strip_prefix("--").filter(|_| last_has_value);
+        let Some(name) = name else {
             text.push(' ');
             text.push_str(&quote(arg));
+            last_has_value = true;
+            continue;
+        };
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(name);
+        // `--port 6380` as one argument carries its value.
+        last_has_value = name.contains(|c: char| c.is_ascii_whitespace());
+        let next_is_option = rest
+            .get(index + 1)
+            .is_none_or(|next| next.starts_with("--"));
+        if !last_has_value && next_is_option {
+            if name.eq_ignore_ascii_case("save") {
+                text.push_str(" \"\"");
+                last_has_value = true;
+            } else if name.eq_ignore_ascii_case("sentinel") {
+                last_has_value = true;
+            }
         }
     }
     Ok((file, text))
@@ -1594,6 +1705,31 @@ mod tests {
     }
 
     #[test]
+    fn command_line_values_may_start_with_dashes() {
+        let text = |args: &[&str]| {
+            let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+            command_line_to_text(&args).unwrap().1
+        };
+        assert_eq!(
+            text(&["--port", "--loglevel", "verbose"]),
+            "port \"--loglevel\" \"verbose\""
+        );
+        assert_eq!(
+            text(&["--port", "--bla", "--loglevel", "verbose"]),
+            "port \"--bla\"\nloglevel \"verbose\""
+        );
+        assert_eq!(text(&["--save", "--port", "1"]), "save \"\"\nport \"1\"");
+        assert_eq!(text(&["--port", "1", "--save"]), "port \"1\"\nsave \"\"");
+        assert_eq!(text(&["--port 7000", "--hz", "5"]), "port 7000\nhz \"5\"");
+        assert_eq!(text(&["--shutdown-on-sigint"]), "shutdown-on-sigint");
+        let config = Config::default();
+        let error = config
+            .load(&text(&["--port", "--loglevel", "verbose"]))
+            .unwrap_err();
+        assert_eq!(error.line, "port \"--loglevel\" \"verbose\"");
+    }
+
+    #[test]
     fn get_with_patterns_and_aliases() {
         let config = Config::default();
         let found = config.get_matching(&[b"hash-max-*"]);
@@ -1619,6 +1755,37 @@ mod tests {
         let everything = config.get_matching(&[b"*"]);
         assert!(!everything.iter().any(|(name, _)| name == "key-load-delay"));
         assert_eq!(config.get_matching(&[b"key-load-delay"]).len(), 1);
+    }
+
+    #[test]
+    fn include_reads_files_and_patterns() {
+        let directory =
+            std::env::temp_dir().join(format!("cinnabar-include-{}", std::process::id()));
+        let fragments = directory.join("conf.d");
+        std::fs::create_dir_all(&fragments).unwrap();
+        std::fs::write(fragments.join("a.conf"), "maxclients 50\nhz 20\n").unwrap();
+        std::fs::write(fragments.join("b.conf"), "hz 30\n").unwrap();
+        std::fs::write(fragments.join(".hidden.conf"), "hz 40\n").unwrap();
+        std::fs::write(fragments.join("c.txt"), "nonsense\n").unwrap();
+        let config = Config::default();
+        config
+            .load(&format!("include {}/conf.d/*.conf\n", directory.display()))
+            .unwrap();
+        assert_eq!(config.get("maxclients"), "50");
+        assert_eq!(config.get("hz"), "30");
+        // A pattern that matches nothing includes nothing; a missing plain path is an error.
+        config
+            .load(&format!("include {}/none/*.conf\n", directory.display()))
+            .unwrap();
+        let error = config
+            .load(&format!("include {}/missing.conf\n", directory.display()))
+            .unwrap_err();
+        assert!(
+            error.message.contains("can't open config file"),
+            "{}",
+            error.message
+        );
+        std::fs::remove_dir_all(&directory).unwrap();
     }
 
     #[test]

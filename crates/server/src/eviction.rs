@@ -3,7 +3,9 @@
 //!
 //! Model. Before every command, while `maxmemory` is set, [`check`] compares `used_memory`
 //! (`allocator::used_memory_bytes`, exact and cheap) with the limit. Over it, [`perform`] evicts
-//! keys until memory is back under the limit: `noeviction` never evicts; the random policies
+//! keys until their deletions freed the excess (measured around each deletion, so the
+//! invalidations and notifications an eviction queues do not feed more evictions; Redis's
+//! `mem_freed`) or memory is back under the limit: `noeviction` never evicts; the random policies
 //! delete a random key (of any kind, or with an expiry for `volatile-*`); the others keep a pool
 //! of the [`POOL_SIZE`] best candidates seen so far (the longest idle for LRU, the least
 //! frequently used for LFU, the soonest to expire for `volatile-ttl`), refill it each round by
@@ -205,13 +207,25 @@ pub fn out_of_memory(server: &Server) -> bool {
     server.config.hot.maxmemory.load(Ordering::Relaxed) != 0 && perform(server) == Outcome::Fail
 }
 
-/// Evicts keys until memory is under `maxmemory`, or the round's time runs out (the background
-/// task then goes on), or nothing can be evicted.
+/// Evicts keys until they freed what memory was over `maxmemory` when the round started (or
+/// memory is under the limit), or the round's time runs out (the background task then goes
+/// on), or nothing can be evicted.
+///
+/// As in Redis, what counts is the memory the deletions themselves free (measured around
+/// each one), not `used_memory` after them: deleting a key also queues its invalidation for
+/// every client tracking it, its keyspace notification and its propagation, and counting that
+/// growth would make one round evict key after key for nothing (a feedback loop that empties
+/// the database when many clients track the keys).
 pub fn perform(server: &Server) -> Outcome {
     let maxmemory = server.config.hot.maxmemory.load(Ordering::Relaxed);
-    if maxmemory == 0 || crate::allocator::used_memory_bytes() <= maxmemory {
+    if maxmemory == 0 {
         return Outcome::Ok;
     }
+    let used = crate::allocator::used_memory_bytes();
+    if used <= maxmemory {
+        return Outcome::Ok;
+    }
+    let to_free = (used - maxmemory) as i64;
     let policy = Policy::current(server);
     if policy == Policy::NoEviction {
         return Outcome::Fail;
@@ -225,17 +239,19 @@ pub fn perform(server: &Server) -> Outcome {
     let limit = time_limit(tenacity);
     let started = Instant::now();
     let mut evicted: u64 = 0;
+    let mut freed: i64 = 0;
     let outcome = loop {
-        if crate::allocator::used_memory_bytes() <= maxmemory {
+        if freed >= to_free || crate::allocator::used_memory_bytes() <= maxmemory {
             break Outcome::Ok;
         }
-        let done = match policy.ranking() {
+        let result = match policy.ranking() {
             Ranking::Random => evict_random(server, &mut state, policy.volatile_only()),
             ranking => evict_from_pool(server, &mut state, policy.volatile_only(), ranking),
         };
-        if !done {
+        let Some(bytes) = result else {
             break Outcome::Fail;
-        }
+        };
+        freed += bytes;
         evicted += 1;
         if evicted.is_multiple_of(16) && limit.is_some_and(|limit| started.elapsed() > limit) {
             if crate::allocator::used_memory_bytes() <= maxmemory {
@@ -353,13 +369,13 @@ fn visit_shards(
 }
 
 /// Refills the pool with a sample of the keyspace and evicts its best candidate that still
-/// exists. Returns false when there is no key to evict.
+/// exists. Returns the bytes that freed, or None when there is no key to evict.
 fn evict_from_pool(
     server: &Server,
     state: &mut State,
     volatile_only: bool,
     ranking: Ranking,
-) -> bool {
+) -> Option<i64> {
     let samples = server
         .config
         .hot
@@ -370,8 +386,10 @@ fn evict_from_pool(
     for _ in 0..POOL_SIZE {
         let now_ms = unix_time_ms();
         let mut sampled = 0;
-        // One key from each of `samples` distinct shards (a shard's neighbours in its table are
-        // no more random than the table itself).
+        // `samples` neighbouring keys from a random position of a random shard (more shards
+        // when it has too few), as Redis's dictGetSomeKeys: neighbours in a hash table are as
+        // random as any keys, and finding the position is the costly part (a walk of the
+        // shard's table), so it is done once.
         let mut sampled_pool = std::mem::take(&mut state.pool);
         let any = visit_shards(server, state, volatile_only, |database, shard| {
             let candidates = if volatile_only {
@@ -379,7 +397,8 @@ fn evict_from_pool(
             } else {
                 shard.len()
             };
-            shard.sample(random_below(candidates), 1, volatile_only, |entry| {
+            let wanted = (samples - sampled).min(candidates);
+            shard.sample(random_below(shard.len()), wanted, volatile_only, |entry| {
                 // An expired key is the best candidate: removing it frees memory for free.
                 let score = if entry.is_expired(now_ms) {
                     u64::MAX
@@ -395,22 +414,22 @@ fn evict_from_pool(
                     },
                 );
             });
-            sampled += 1;
+            sampled += wanted;
             sampled < samples
         });
         state.pool = sampled_pool;
         if !any {
             state.pool.clear();
-            return false;
+            return None;
         }
         while let Some(best) = state.pool.pop() {
-            if evict_key(server, best.database, &best.key, volatile_only) {
-                return true;
+            if let Some(freed) = evict_key(server, best.database, &best.key, volatile_only) {
+                return Some(freed);
             }
         }
         // Every pooled candidate was gone: sample again.
     }
-    false
+    None
 }
 
 /// Puts a candidate in the pool (sorted by ascending score, at most `POOL_SIZE`, each key once)
@@ -432,9 +451,9 @@ fn insert_candidate(pool: &mut Vec<Candidate>, candidate: Candidate) {
     }
 }
 
-/// Evicts one random key (with an expiry when `volatile_only`). Returns false when there is
-/// none.
-fn evict_random(server: &Server, state: &mut State, volatile_only: bool) -> bool {
+/// Evicts one random key (with an expiry when `volatile_only`). Returns the bytes that freed,
+/// or None when there is no key.
+fn evict_random(server: &Server, state: &mut State, volatile_only: bool) -> Option<i64> {
     let mut picked: Option<(usize, SmallBytes)> = None;
     visit_shards(server, state, volatile_only, |database, shard| {
         let candidates = if volatile_only {
@@ -447,35 +466,38 @@ fn evict_random(server: &Server, state: &mut State, volatile_only: bool) -> bool
         });
         false
     });
-    match picked {
-        Some((database, key)) => {
-            evict_key(server, database, &key, volatile_only) || {
-                // It expired meanwhile (and was removed): that freed memory too.
-                true
-            }
-        }
-        None => false,
-    }
+    // A key gone meanwhile (deleted, or expired and removed) still counts as a step.
+    picked.map(|(database, key)| evict_key(server, database, &key, volatile_only).unwrap_or(0))
 }
 
-/// Deletes `key` as an eviction: propagated, notified, counted, WATCH broken. Returns whether
-/// it existed (with an expiry when `volatile_only`).
-fn evict_key(server: &Server, database: usize, key: &[u8], volatile_only: bool) -> bool {
+/// Deletes `key` as an eviction: propagated, notified, counted, WATCH broken. Returns the
+/// bytes its deletion freed (its invalidations, notification and propagation not counted), or
+/// None when it did not exist (with an expiry when `volatile_only`).
+fn evict_key(server: &Server, database: usize, key: &[u8], volatile_only: bool) -> Option<i64> {
     let started = Instant::now();
     let now_ms = unix_time_ms();
     let mut shard = server.lock_shard(database, shard_index(key));
     let expired_before = shard.has_expired();
+    let balance_before = crate::allocator::thread_balance_bytes();
+    let freed = || {
+        match (balance_before, crate::allocator::thread_balance_bytes()) {
+            (Some(before), Some(after)) => before - after,
+            // Without per-thread counters only `used_memory` ends the round.
+            _ => 0,
+        }
+    };
     let Some(entry) = shard.peek(key, now_ms) else {
         // Removed now because it had expired (its deletion is propagated as an expiry): that
         // freed memory as well.
-        return !expired_before && shard.has_expired();
+        return (!expired_before && shard.has_expired()).then(freed);
     };
     if volatile_only && entry.expire_at_ms().is_none() {
-        return false;
+        return None;
     }
-    let Some(entry) = shard.remove(key, now_ms) else {
-        return false;
-    };
+    let entry = shard.remove(key, now_ms)?;
+    // Freed before anything is queued for the key's invalidation, notification, propagation.
+    drop(entry);
+    let bytes = freed();
     let command: &[u8] = if server
         .config
         .hot
@@ -489,14 +511,13 @@ fn evict_key(server: &Server, database: usize, key: &[u8], volatile_only: bool) 
     shard.propagate(&[command, key]);
     server.notify(crate::notify::EventClass::Evicted, "evicted", database, key);
     drop(shard);
-    drop(entry);
     server.stats.evicted_keys.fetch_add(1, Ordering::Relaxed);
     server.latency.add_sample_if_needed(
         server,
         crate::latency::Event::EvictionDel,
         started.elapsed(),
     );
-    true
+    Some(bytes)
 }
 
 #[cfg(test)]

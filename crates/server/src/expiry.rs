@@ -5,9 +5,11 @@
 //! stopped, skipping shards without expiring keys, and removes the due keys of each shard it
 //! visits, under that shard's lock (so deletions are propagated in order). A cycle stops when it
 //! has used its time budget (25% of the period, scaled by `active-expire-effort`, as Redis) and
-//! yields between shards so that commands on the same worker are not held up. The same visit
-//! removes due hash fields (Redis 7.4's field expiry) of the hashes the shard records as having
-//! field expiries (`Shard::track_field_expiry`).
+//! yields between shards so that commands on the same worker are not held up. Under
+//! `lazyfree-lazy-expire` values that take long to free are freed by the lazyfree thread. The
+//! same visit removes due hash fields (Redis 7.4's field expiry) of the hashes the shard records
+//! as having field expiries (`Shard::track_field_expiry`). A cycle's busy time (without its
+//! yields) is the latency monitor's `expire-cycle` event.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -52,13 +54,11 @@ pub async fn active_expiry_loop(server: Arc<Server>) {
             .load(Ordering::Relaxed)
             .clamp(1, 10) as u64;
         let budget = period * (CYCLE_TIME_PERCENT + 2 * (effort - 1)) as u32 / 100;
-        let started = Instant::now();
-        cursor = run_cycle(&server, cursor, budget).await;
-        server.latency.add_sample_if_needed(
-            &server,
-            crate::latency::Event::ExpireCycle,
-            started.elapsed(),
-        );
+        let (next, busy) = run_cycle(&server, cursor, budget).await;
+        cursor = next;
+        server
+            .latency
+            .add_sample_if_needed(&server, crate::latency::Event::ExpireCycle, busy);
         server.tracking.flush_broadcasts();
         server
             .stats
@@ -68,11 +68,20 @@ pub async fn active_expiry_loop(server: Arc<Server>) {
 }
 
 /// Visits shards from `cursor` until every shard was visited or the budget is spent. Returns
-/// where the next cycle starts.
-async fn run_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usize {
+/// where the next cycle starts and how long the cycle kept its thread busy (the latency
+/// monitor's `expire-cycle`: what Redis measures of its cycle, which never yields; the yields
+/// between shards, where other tasks run, are left out).
+async fn run_cycle(server: &Server, mut cursor: usize, budget: Duration) -> (usize, Duration) {
     let databases = server.keyspace.database_count();
     let total = databases * SHARD_COUNT;
     let started = Instant::now();
+    let mut busy = Duration::ZERO;
+    let mut since = started;
+    let lazy = server
+        .config
+        .hot
+        .lazyfree_lazy_expire
+        .load(Ordering::Relaxed);
     for _ in 0..total {
         let database = cursor / SHARD_COUNT;
         let shard_index = cursor % SHARD_COUNT;
@@ -94,7 +103,13 @@ async fn run_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usiz
             let now_ms = unix_time_ms();
             let mut removed = 0;
             if shard.volatile_len() > 0 {
-                removed += shard.expire_due(now_ms);
+                // `lazyfree-lazy-expire`: values that take long to free go to the lazyfree
+                // thread, as Redis's active expiry deletes them asynchronously.
+                removed += if lazy {
+                    shard.expire_due_into(now_ms, |entry| server.lazyfree.free(entry))
+                } else {
+                    shard.expire_due(now_ms)
+                };
             }
             if shard.has_field_expiry_keys() {
                 removed += crate::families::hashes::expire_hash_fields_in_shard(
@@ -108,12 +123,14 @@ async fn run_cycle(server: &Server, mut cursor: usize, budget: Duration) -> usiz
         if removed > 0 {
             // BCAST invalidations are per thread: send them before the task may move.
             server.tracking.flush_broadcasts();
+            busy += since.elapsed();
             tokio::task::yield_now().await;
+            since = Instant::now();
         }
         // Reading the clock costs more than skipping an idle shard: check it now and then.
         if (removed > 0 || cursor % BUDGET_CHECK_SHARDS == 0) && started.elapsed() >= budget {
             break;
         }
     }
-    cursor
+    (cursor, busy + since.elapsed())
 }

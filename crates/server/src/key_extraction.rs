@@ -41,7 +41,7 @@ pub fn spec_flags(spec: &KeySpec) -> KeyFlags {
 }
 
 pub fn getkeys_function(command: &Command) -> Option<&str> {
-    command.spec["get_keys_function"].as_str()
+    command.get_keys_function.as_deref()
 }
 
 /// The keys of a full command line (`args[0]` is the command name) with their flags: from the

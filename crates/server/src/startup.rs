@@ -64,6 +64,8 @@ pub fn run(args: Vec<String>) -> i32 {
         eprintln!("Can't open the log file: {error}");
         return 1;
     }
+    config.flush_startup_notes();
+    let pidfile = create_pidfile(&config.get("pidfile"));
     let configured_workers = config.get_i64("worker-threads") as usize;
     let workers = if configured_workers == 0 {
         std::thread::available_parallelism()
@@ -99,7 +101,27 @@ pub fn run(args: Vec<String>) -> i32 {
         eprintln!("{message}");
         return 1;
     }
-    runtime.block_on(serve(server))
+    let code = runtime.block_on(serve(server));
+    if let Some(path) = pidfile {
+        tracing::info!("Removing the pid file.");
+        let _ = std::fs::remove_file(path);
+    }
+    code
+}
+
+/// Writes the process id to `pidfile` when one is configured, as Redis does (a failure is
+/// logged, not fatal). Returns the path to remove at exit.
+fn create_pidfile(path: &str) -> Option<std::path::PathBuf> {
+    if path.is_empty() {
+        return None;
+    }
+    match std::fs::write(path, format!("{}\n", std::process::id())) {
+        Ok(()) => std::fs::canonicalize(path).ok(),
+        Err(error) => {
+            tracing::warn!("Failed to write PID file: {error}");
+            None
+        }
+    }
 }
 
 fn load_config(args: &[String]) -> Result<Config, String> {

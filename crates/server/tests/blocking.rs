@@ -210,6 +210,12 @@ fn client_unblock_and_disconnection() {
         waiter.read_reply(),
         error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
     );
+    // The error counts as an error reply (the MAYBE below is the second one).
+    let errorstats = control.cmd("INFO errorstats").text();
+    assert!(
+        errorstats.contains("errorstat_UNBLOCKED:count=1\r\n"),
+        "{errorstats}"
+    );
     assert_eq!(
         control.cmd(&format!("CLIENT UNBLOCK {id} MAYBE")),
         error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")

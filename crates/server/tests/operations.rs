@@ -288,6 +288,47 @@ fn allkeys_lru_keeps_recently_used_keys() {
 }
 
 #[test]
+fn evictions_do_not_feed_on_their_own_invalidations() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    // Ten clients track 300 keys with long names: evicting one key (about 1 kB) queues ten
+    // invalidations of its name (about 10 kB).
+    let mut trackers: Vec<RawClient> = (0..10).map(|_| server.client()).collect();
+    for tracker in &mut trackers {
+        assert!(matches!(tracker.cmd("HELLO 3"), Reply::Map(_)));
+        assert_eq!(tracker.cmd("CLIENT TRACKING on"), ok());
+    }
+    let name = |index: usize| format!("{index}{}", "x".repeat(1000));
+    for index in 0..300 {
+        let key = name(index);
+        assert_eq!(
+            client.call(&[b"SET", key.as_bytes(), b"v", b"EX", b"1000"]),
+            ok()
+        );
+        for tracker in &mut trackers {
+            assert_eq!(tracker.call(&[b"GET", key.as_bytes()]), bulk("v"));
+        }
+    }
+    // Only the tracked keys can go (volatile-lru; the big value has no TTL), one round has no
+    // time limit, and nothing evicts in the background: the limit is above the usage until the
+    // big value is written, and the round before the next command evicts.
+    assert_eq!(client.cmd("CONFIG SET maxmemory-policy volatile-lru"), ok());
+    assert_eq!(
+        client.cmd("CONFIG SET maxmemory-eviction-tenacity 100"),
+        ok()
+    );
+    let limit = used_memory(&mut client) + 20_000;
+    assert_eq!(client.cmd(&format!("CONFIG SET maxmemory {limit}")), ok());
+    // A small request (a large one would fill the query buffer first) for 60 kB.
+    assert_eq!(client.cmd("SETRANGE big 60000 b"), int(60_001));
+    // The round before DBSIZE frees the 40 kB or so over the limit: a few dozen keys, not every
+    // key whose invalidations took the place of the memory it freed (how many of those the
+    // trackers' connections have written out by then varies; they never count).
+    let evicted = 301 - client.cmd("DBSIZE").integer();
+    assert!((1..=80).contains(&evicted), "evicted {evicted}");
+}
+
+#[test]
 fn allkeys_lfu_keeps_frequently_used_keys_and_object_freq_follows_the_policy() {
     let server = TestServer::start(&[]);
     let mut client = server.client();
@@ -595,6 +636,56 @@ fn latency_monitor_events() {
         error("ERR wrong number of arguments for 'latency|help' command")
     );
     assert!(client.cmd("LATENCY HELP").items().len() > 10);
+}
+
+#[test]
+fn expire_cycle_latency_and_lazy_expiry() {
+    let server = TestServer::start(&["--enable-debug-command", "yes"]);
+    let mut client = server.client();
+    // 100,000 keys expire at the same moment while active expiry is off; the first cycle after
+    // it is back on removes them (up to its time budget), which takes well over a millisecond.
+    assert_eq!(client.cmd("DEBUG SET-ACTIVE-EXPIRE 0"), ok());
+    let time = client.cmd("TIME").items();
+    let now_ms = time[0].text().parse::<u64>().unwrap() * 1000
+        + time[1].text().parse::<u64>().unwrap() / 1000;
+    let at = (now_ms + 200).to_string();
+    for batch in 0..100 {
+        for index in 0..1000 {
+            let key = format!("k:{}", batch * 1000 + index);
+            client.send(&[b"SET", key.as_bytes(), b"v", b"PXAT", at.as_bytes()]);
+        }
+        for _ in 0..1000 {
+            assert_eq!(client.read_reply(), ok());
+        }
+    }
+    assert_eq!(client.cmd("CONFIG SET latency-monitor-threshold 1"), ok());
+    wait_until("the keys' expiry time", || {
+        let time = client.cmd("TIME").items();
+        time[0].text().parse::<u64>().unwrap() * 1000
+            + time[1].text().parse::<u64>().unwrap() / 1000
+            > now_ms + 200
+    });
+    assert_eq!(client.cmd("DEBUG SET-ACTIVE-EXPIRE 1"), ok());
+    wait_until("active expiry", || client.cmd("DBSIZE") == int(0));
+    let latest = client.cmd("LATENCY LATEST").items();
+    assert!(
+        latest
+            .iter()
+            .any(|event| event.items()[0] == bulk("expire-cycle")),
+        "{latest:?}"
+    );
+    // With lazyfree-lazy-expire, a value that takes long to free is freed by the lazyfree
+    // thread when it expires.
+    assert_eq!(client.cmd("CONFIG SET lazyfree-lazy-expire yes"), ok());
+    let members: Vec<String> = (0..1000).map(|member| member.to_string()).collect();
+    let mut sadd: Vec<&[u8]> = vec![b"SADD", b"big"];
+    sadd.extend(members.iter().map(|member| member.as_bytes()));
+    assert_eq!(client.call(&sadd), int(1000));
+    assert_eq!(client.cmd("PEXPIRE big 1"), int(1));
+    wait_until("the set to be freed", || {
+        client.cmd("DBSIZE") == int(0)
+            && info_field(&mut client, "memory", "lazyfreed_objects").as_deref() == Some("1")
+    });
 }
 
 /// LATENCY HISTOGRAM's reply as (command, calls).

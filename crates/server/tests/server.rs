@@ -612,6 +612,23 @@ fn debug_requires_the_option() {
 fn debug_subcommands() {
     let server = TestServer::start(&["--enable-debug-command", "yes"]);
     let mut client = server.client();
+    // POPULATE creates what is missing, with Redis's names and values.
+    assert_eq!(client.cmd("SET key:1 mine"), ok());
+    assert_eq!(client.cmd("DEBUG POPULATE 3"), ok());
+    assert_eq!(client.cmd("DBSIZE"), int(3));
+    assert_eq!(
+        client.cmd("MGET key:0 key:1 key:2"),
+        bulks(&["value:0", "mine", "value:2"])
+    );
+    assert_eq!(client.cmd("DEBUG POPULATE 2 p 9"), ok());
+    assert_eq!(client.cmd("GET p:1"), Reply::Bulk(b"value:1\0\0".to_vec()));
+    assert_eq!(client.cmd("DEBUG POPULATE 1 q 3"), ok());
+    assert_eq!(client.cmd("GET q:0"), bulk("val"));
+    assert_eq!(
+        client.cmd("DEBUG POPULATE -1"),
+        error("ERR value is out of range, must be positive")
+    );
+    assert_eq!(client.cmd("FLUSHALL"), ok());
     assert_eq!(client.cmd("DEBUG DIGEST"), status(&"0".repeat(40)));
     client.cmd("SET foo bar");
     // Values computed by redis-server for the same dataset.
@@ -870,4 +887,174 @@ fn container_commands_have_help_and_modules_are_refused() {
         client.cmd("MODULE UNLOAD nothing"),
         error("ERR Error unloading module: no such module with that name")
     );
+}
+
+/// A server started from a configuration file with its log on stdout: the log lines up to
+/// `Ready to accept connections`, and a client.
+struct LoggedServer {
+    child: std::process::Child,
+    port: u16,
+    directory: std::path::PathBuf,
+    log: Vec<String>,
+}
+
+impl LoggedServer {
+    /// Starts `cinnabar-server <file> --port <free> --dir <temporary> --pidfile <temporary>`
+    /// and reads its log until it is ready (failing if it exits first).
+    fn start(file: &str, name: &str) -> LoggedServer {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let directory =
+            std::env::temp_dir().join(format!("cinnabar-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cinnabar-server"))
+            .arg(&path)
+            .args(["--port", &port.to_string(), "--dir"])
+            .arg(&directory)
+            .arg("--pidfile")
+            .arg(directory.join("server.pid"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut log = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match receiver.recv_timeout(left) {
+                Ok(line) => {
+                    let ready = line.contains("Ready to accept connections");
+                    log.push(line);
+                    if ready {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    let mut errors = String::new();
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    if let Some(mut stderr) = child.stderr.take() {
+                        let _ = stderr.read_to_string(&mut errors);
+                    }
+                    panic!("{file}: the server was not ready; log {log:#?}, stderr {errors}");
+                }
+            }
+        }
+        LoggedServer {
+            child,
+            port,
+            directory,
+            log,
+        }
+    }
+
+    /// The index of the first log line containing `text`.
+    fn line_with(&self, text: &str) -> usize {
+        self.log
+            .iter()
+            .position(|line| line.contains(text))
+            .unwrap_or_else(|| panic!("no log line with {text:?} in {:#?}", self.log))
+    }
+
+    /// Checks the lines Valkey's suite and start-up scripts wait for: the banner's
+    /// ` PID: <pid>`, then `Server initialized`, then `Ready to accept connections`; and the
+    /// pid file.
+    fn check_startup_lines(&self) {
+        let pid = self.child.id();
+        let banner = self.line_with(&format!(" PID: {pid}"));
+        let initialized = self.line_with("Server initialized");
+        let ready = self.line_with("Ready to accept connections");
+        assert!(
+            banner < initialized && initialized < ready,
+            "{:#?}",
+            self.log
+        );
+        assert_eq!(
+            std::fs::read_to_string(self.directory.join("server.pid")).unwrap(),
+            format!("{pid}\n")
+        );
+    }
+}
+
+impl Drop for LoggedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.directory);
+    }
+}
+
+#[test]
+fn starts_with_the_stock_redis_conf() {
+    let server = LoggedServer::start("tests/fixtures/config/redis-7.2-stock.conf", "stock-conf");
+    server.check_startup_lines();
+    // Options that cannot apply say so once, after logging is set up.
+    server
+        .line_with("Option 'cluster-config-file' is accepted for compatibility and has no effect");
+    let mut client = RawClient::connect(server.port);
+    let expected = [
+        ("maxmemory-policy", "noeviction"),
+        ("hash-max-listpack-entries", "512"),
+        ("hash-max-ziplist-entries", "512"),
+        ("save", "3600 1 300 100 60 10000"),
+        ("auto-aof-rewrite-min-size", "67108864"),
+        (
+            "client-output-buffer-limit",
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        ),
+        ("proc-title-template", "{title} {listen-addr} {server-mode}"),
+        ("busy-reply-threshold", "5000"),
+        ("latency-tracking-info-percentiles", "50 99 99.9"),
+        ("bind", "127.0.0.1 -::1"),
+        ("appenddirname", "appendonlydir"),
+        ("oom-score-adj-values", "0 200 800"),
+    ];
+    for (name, value) in expected {
+        assert_eq!(
+            client.cmd(&format!("CONFIG GET {name}")),
+            bulks(&[name, value]),
+            "{name}"
+        );
+    }
+    assert_eq!(client.cmd("SET k v"), ok());
+    assert_eq!(client.cmd("GET k"), bulk("v"));
+}
+
+#[test]
+fn starts_with_valkeys_test_configuration() {
+    let server = LoggedServer::start(
+        "tests/fixtures/config/valkey-test-default.conf",
+        "valkey-test-conf",
+    );
+    server.check_startup_lines();
+    let mut client = RawClient::connect(server.port);
+    let expected = [
+        ("notify-keyspace-events", "AKE"),
+        ("latency-monitor-threshold", "1"),
+        ("save", ""),
+        ("enable-debug-command", "yes"),
+        ("shutdown-on-sigterm", "force"),
+        ("replica-serve-stale-data", "yes"),
+    ];
+    for (name, value) in expected {
+        assert_eq!(
+            client.cmd(&format!("CONFIG GET {name}")),
+            bulks(&[name, value]),
+            "{name}"
+        );
+    }
+    assert_eq!(client.cmd("DEBUG SLEEP 0"), ok());
 }

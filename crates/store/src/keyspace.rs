@@ -547,22 +547,22 @@ impl Shard {
 
     /// Removes every key whose expiry is due, queueing them as expired. Returns how many.
     pub fn expire_due(&mut self, now_ms: u64) -> usize {
+        self.expire_due_into(now_ms, drop)
+    }
+
+    /// [`Shard::expire_due`], handing each removed entry to `dispose` (which may free it
+    /// elsewhere) instead of dropping it.
+    pub fn expire_due_into(&mut self, now_ms: u64, mut dispose: impl FnMut(Box<Entry>)) -> usize {
         if self.volatile_count == 0 {
             return 0;
         }
         let mut removed = 0;
-        let expired = &mut self.expired;
-        let volatile_count = &mut self.volatile_count;
-        self.table.retain(|entry| {
-            if entry.is_expired(now_ms) {
-                expired.push(entry.key.clone());
-                *volatile_count -= 1;
-                removed += 1;
-                false
-            } else {
-                true
-            }
-        });
+        for entry in self.table.extract_if(|entry| entry.is_expired(now_ms)) {
+            self.expired.push(entry.key.clone());
+            self.volatile_count -= 1;
+            removed += 1;
+            dispose(entry);
+        }
         removed
     }
 

@@ -50,6 +50,7 @@ pub fn debug(context: &mut Context, args: &[&[u8]]) -> CommandResult {
             context.server.cron_paused.store(paused, Ordering::Relaxed);
             context.reply.ok();
         }
+        ("populate", 3..=5) => populate(context, &args[2..])?,
         ("object", 3) | ("object", 4) => object(context, args[2])?,
         ("reload", _) => reload(context, &args[2..])?,
         ("loadaof", 2) => load_aof(context)?,
@@ -111,6 +112,53 @@ pub fn debug(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         }
         _ => return Err(crate::context::subcommand_syntax_error("DEBUG", args[1])),
     }
+    Ok(())
+}
+
+/// DEBUG POPULATE count [prefix] [size]: creates string keys `<prefix>:<n>` (prefix `key`)
+/// for n below count, skipping those that exist, holding `value:<n>` (or, with a size, that
+/// text cut or padded with zero bytes to `size` bytes). As in Redis, the keys are neither
+/// propagated nor notified.
+fn populate(context: &mut Context, args: &[&[u8]]) -> CommandResult {
+    let count = crate::arguments::integer(args[0])?;
+    if count < 0 {
+        return Err(errors::NOT_POSITIVE.into());
+    }
+    let size = match args.get(2) {
+        Some(size) => {
+            let size = crate::arguments::integer(size)?;
+            if size < 0 {
+                return Err(errors::NOT_POSITIVE.into());
+            }
+            size as usize
+        }
+        None => 0,
+    };
+    let prefix: &[u8] = args.get(1).copied().unwrap_or(b"key");
+    let now_ms = context.now_ms;
+    let mut key = Vec::with_capacity(prefix.len() + 21);
+    let mut value = Vec::with_capacity(size.max(26));
+    for index in 0..count as u64 {
+        key.clear();
+        key.extend_from_slice(prefix);
+        key.extend_from_slice(format!(":{index}").as_bytes());
+        let mut shard = context.lock(&key);
+        if shard.contains(&key, now_ms) {
+            continue;
+        }
+        value.clear();
+        value.extend_from_slice(format!("value:{index}").as_bytes());
+        if size > 0 {
+            value.resize(size, 0);
+        }
+        shard.insert(
+            &key,
+            Value::String(store::value::StringValue::from_bytes(&value)),
+            None,
+            now_ms,
+        );
+    }
+    context.reply.ok();
     Ok(())
 }
 
@@ -409,6 +457,11 @@ fn help(context: &mut Context) {
             "    Flush the AOF buffers on disk and reload the AOF in memory.",
             "OBJECT <key>",
             "    Show low level info about `key` and associated value.",
+            "POPULATE <count> [<prefix>] [<size>]",
+            "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+            "    it is used instead of the 'key' prefix. These are not propagated to",
+            "    replicas. Cluster slots are not respected so keys not belonging to the",
+            "    current node can be created in cluster mode.",
             "PAUSE-CRON <0|1>",
             "    Stop periodic cron job processing.",
             "SET-DISABLE-DENY-SCRIPTS <0|1>",

@@ -137,14 +137,8 @@ fn reply_command_info(reply: &mut ReplyWriter, command: &Command) {
     for category in categories {
         reply.simple(format!("@{category}").as_bytes());
     }
-    let tips: Vec<String> = command.spec["command_tips"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|tip| tip.as_str().map(str::to_ascii_lowercase))
-        .collect();
-    reply.set(tips.len());
-    for tip in &tips {
+    reply.set(command.tips.len());
+    for tip in &command.tips {
         reply.bulk(tip.as_bytes());
     }
     reply.set(command.key_specs.len());
@@ -264,7 +258,7 @@ fn group_name(group: &str) -> String {
 }
 
 fn reply_command_docs(reply: &mut ReplyWriter, command: &Command) {
-    let spec = &command.spec;
+    let spec = &command.spec.json();
     let text = |field: &str| spec[field].as_str().filter(|text| !text.is_empty());
     let doc_flags: Vec<String> = spec["doc_flags"]
         .as_array()
