@@ -224,11 +224,45 @@ pub fn load_into<S: ShardAccess>(
     Ok(stats)
 }
 
-/// Loads the RDB file at `path` into the keyspace (start-up; the AOF's RDB preamble).
+/// Loads the RDB file at `path` into the keyspace (start-up; the AOF's RDB preamble), and its
+/// function libraries into the scripting engine.
 pub fn load_rdb_file(server: &Server, path: &Path) -> Result<LoadStats, String> {
     let bytes = std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
-    let mut guards = server.keyspace.lock_everything();
-    load_into(server, &mut guards, &bytes)
+    let stats = {
+        let mut guards = server.keyspace.lock_everything();
+        load_into(server, &mut guards, &bytes)?
+    };
+    install_libraries(server);
+    Ok(stats)
+}
+
+/// Replaces the scripting engine's function libraries with those the last RDB load found
+/// (`RdbState::functions`). Called once the load's shard locks are released: the engine's lock
+/// is never taken while shards are held, as a running script holds it and waits for shards.
+pub fn install_libraries(server: &Server) {
+    let sources = server.rdb.functions.lock().clone();
+    let mut engine = server.scripting.engine();
+    engine.flush_libraries();
+    for code in &sources {
+        if let Err(error) = engine.load_library(code, true) {
+            tracing::warn!("Failed loading a function library from the RDB: {error}");
+        }
+    }
+    libraries_changed(server, &engine);
+}
+
+/// After the engine's libraries changed (FUNCTION LOAD, DELETE, FLUSH, RESTORE, a load): the
+/// sources RDB files and replicas' payloads carry, and the counts INFO shows.
+pub fn libraries_changed(server: &Server, engine: &crate::scripting::engine::Engine) {
+    *server.rdb.functions.lock() = engine
+        .libraries
+        .values()
+        .map(|library| library.code.clone())
+        .collect();
+    let (libraries, functions) = engine.counts();
+    let scripting = &server.scripting;
+    scripting.library_count.store(libraries, Ordering::Relaxed);
+    scripting.function_count.store(functions, Ordering::Relaxed);
 }
 
 /// Loads `dir`/`dbfilename` at start-up if it exists (not when `appendonly yes`: the AOF is

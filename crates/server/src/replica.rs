@@ -463,6 +463,8 @@ fn load_payload(server: &Server, payload: &[u8]) -> Result<(), String> {
     tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
     crate::rdb::load_into(server, &mut guards, payload)
         .map_err(|error| format!("Failed trying to load the MASTER synchronization DB: {error}"))?;
+    drop(guards);
+    crate::rdb::install_libraries(server);
     Ok(())
 }
 

@@ -887,3 +887,30 @@ fn payloads_and_files_are_compatible_with_redis() {
     assert_eq!(redis_client.cmd("DBSIZE"), ours.cmd("DBSIZE"));
     assert_eq!(cinnabar_client.cmd("DBSIZE"), theirs.cmd("DBSIZE"));
 }
+
+#[test]
+fn function_libraries_are_saved_and_loaded_with_the_dataset() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let library = b"#!lua name=jobs\nredis.register_function('claim', function(keys) return redis.call('lpop', keys[1]) end)";
+    assert_eq!(client.call(&[b"FUNCTION", b"LOAD", library]), bulk("jobs"));
+    assert_eq!(client.cmd("RPUSH queue job:1"), int(1));
+    assert_eq!(client.cmd("SAVE"), ok());
+    let directory = directory_with(&server.dir.join("dump.rdb"), "functions");
+    drop(client);
+    drop(server);
+    let restarted = start_in(&directory);
+    let mut client = restarted.client();
+    assert_eq!(client.cmd("FCALL claim 1 queue"), bulk("job:1"));
+    // DEBUG RELOAD replaces them with the file's; NOFLUSH without MERGE refuses to load a
+    // library that exists, as Redis does.
+    assert_eq!(client.cmd("DEBUG RELOAD"), ok());
+    assert_eq!(client.cmd("FUNCTION LIST").items().len(), 1);
+    assert_eq!(
+        client.cmd("DEBUG RELOAD NOFLUSH"),
+        error("ERR Error trying to load the RDB dump, check server logs.")
+    );
+    assert_eq!(client.cmd("DEBUG RELOAD NOFLUSH MERGE"), ok());
+    assert_eq!(client.cmd("FCALL claim 1 queue"), Reply::Nil);
+    let _ = std::fs::remove_dir_all(&directory);
+}

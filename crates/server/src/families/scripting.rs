@@ -388,10 +388,7 @@ fn function_kill(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
 }
 
 fn update_counts(context: &Context, engine: &crate::scripting::engine::Engine) {
-    let (libraries, functions) = engine.counts();
-    let scripting = &context.server.scripting;
-    scripting.library_count.store(libraries, Ordering::Relaxed);
-    scripting.function_count.store(functions, Ordering::Relaxed);
+    crate::rdb::libraries_changed(context.server, engine);
 }
 
 /// FUNCTION LOAD [REPLACE] function-code

@@ -9,7 +9,7 @@ use store::digest::{to_hex, value_digest, DatasetDigest};
 use store::Value;
 
 use crate::arguments::is;
-use crate::context::{errors, CommandResult, Context};
+use crate::context::{errors, CommandError, CommandResult, Context};
 use crate::server::random_hex_id;
 
 use super::info::lru_clock;
@@ -188,6 +188,23 @@ fn reload(context: &mut Context, options: &[&[u8]]) -> CommandResult {
     let path = crate::rdb::rdb_path(server);
     let bytes = std::fs::read(&path)
         .map_err(|_| "ERR Error trying to load the RDB dump, check server logs.")?;
+    // Kept libraries (NOFLUSH) meet the file's: without MERGE one that exists already fails
+    // the load, as in Redis; with MERGE the file's replace them.
+    let file_libraries = if merge || no_flush {
+        Some(library_sources(server, &bytes)?)
+    } else {
+        None
+    };
+    if no_flush && !merge {
+        let existing = file_libraries
+            .iter()
+            .flatten()
+            .find_map(|code| server.scripting.engine().existing_library(code));
+        if let Some(name) = existing {
+            tracing::warn!("Error trying to load the RDB dump: Library {name} already exists");
+            return Err("ERR Error trying to load the RDB dump, check server logs.".into());
+        }
+    }
     if !no_flush {
         for (_, _, shard) in locked.iter_mut() {
             shard.clear();
@@ -228,9 +245,43 @@ fn reload(context: &mut Context, options: &[&[u8]]) -> CommandResult {
         return Err("ERR Error trying to load the RDB dump, check server logs.".into());
     }
     drop(locked);
+    match file_libraries {
+        Some(sources) => {
+            let mut engine = server.scripting.engine();
+            for code in &sources {
+                if let Err(error) = engine.load_library(code, true) {
+                    tracing::warn!("Failed loading a function library from the RDB: {error}");
+                }
+            }
+            crate::rdb::libraries_changed(server, &engine);
+        }
+        None => crate::rdb::install_libraries(server),
+    }
     tracing::info!("DB reloaded by DEBUG RELOAD");
     context.reply.ok();
     Ok(())
+}
+
+/// The function libraries an RDB file holds (their sources).
+fn library_sources(
+    server: &crate::server::Server,
+    bytes: &[u8],
+) -> Result<Vec<Vec<u8>>, CommandError> {
+    struct Libraries(Vec<Vec<u8>>);
+    impl persist::rdb::Sink for Libraries {
+        fn entry(&mut self, _entry: persist::rdb::LoadedEntry) -> Result<(), persist::Error> {
+            Ok(())
+        }
+        fn function(&mut self, source: Vec<u8>) {
+            self.0.push(source);
+        }
+    }
+    let mut libraries = Libraries(Vec::new());
+    persist::rdb::load(bytes, &crate::rdb::limits(server), &mut libraries).map_err(|error| {
+        tracing::warn!("Error trying to load the RDB dump: {error}");
+        CommandError::from("ERR Error trying to load the RDB dump, check server logs.")
+    })?;
+    Ok(libraries.0)
 }
 
 /// DEBUG LOADAOF: flushes the AOF to disk, empties the dataset and replays the AOF.
