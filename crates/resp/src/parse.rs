@@ -84,6 +84,15 @@ impl RequestArgs {
         (0..self.ranges.len()).map(move |index| self.get(buffer, index))
     }
 
+    /// Gives back the memory a big request needed once no request is in progress, keeping
+    /// room for `arguments_kept` arguments.
+    pub fn shrink(&mut self, arguments_kept: usize) {
+        if self.args_expected == 0 {
+            self.ranges.shrink_to(arguments_kept);
+            self.inline_storage.shrink_to(arguments_kept * 16);
+        }
+    }
+
     fn reset(&mut self) {
         self.ranges.clear();
         self.inline_storage.clear();

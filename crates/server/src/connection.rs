@@ -26,6 +26,11 @@ use crate::server::{unix_time_ms, unix_time_us, Server};
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// Output past this size is written before more requests of the batch are run.
 const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
+/// An empty query buffer bigger than this is given back (a big request does not keep its
+/// memory while the client idles, as Redis's cron shrinks query buffers).
+const QUERY_BUFFER_KEEP_BYTES: usize = 64 * 1024;
+/// Argument slots kept between requests.
+const ARGUMENTS_KEEP: usize = 1024;
 /// Longest argument text quoted back in an unknown-command error.
 const ERROR_ARGUMENT_BYTES_MAX: usize = 128;
 
@@ -268,6 +273,10 @@ async fn run_connection(
         }
         drop(batch);
         query.advance(consumed);
+        if query.is_empty() && query.capacity() > QUERY_BUFFER_KEEP_BYTES {
+            query = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        }
+        args.shrink(ARGUMENTS_KEEP);
         shared
             .query_buffer_bytes
             .store(query.len(), Ordering::Relaxed);

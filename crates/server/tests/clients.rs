@@ -386,3 +386,18 @@ fn connection_limits() {
     let stats = first.cmd("INFO stats").text();
     assert!(stats.contains("\r\nrejected_connections:1\r\n"), "{stats}");
 }
+
+#[test]
+fn a_big_request_does_not_keep_its_query_buffer() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let big = vec![b'x'; 4 << 20];
+    assert_eq!(client.call(&[b"SET", b"big", &big]), ok());
+    let line = client.cmd("CLIENT INFO").text();
+    let free: usize = line
+        .split(' ')
+        .find_map(|field| field.strip_prefix("qbuf-free="))
+        .and_then(|value| value.parse().ok())
+        .expect("qbuf-free");
+    assert!(free <= 64 * 1024, "{line}");
+}
