@@ -71,6 +71,15 @@ pub trait PropagationSink: Send {
     }
 }
 
+/// Who a propagated command is for.
+#[derive(Clone, Copy)]
+enum Audience {
+    /// Every sink: the AOF and replicas (writes).
+    Everyone,
+    /// Replicas only (PUBLISH).
+    Replicas,
+}
+
 pub struct Propagation {
     active: AtomicBool,
     inner: Mutex<Inner>,
@@ -104,38 +113,38 @@ impl Propagation {
     #[inline]
     pub fn append(&self, database: usize, args: &[&[u8]]) {
         self.appended.fetch_add(1, Ordering::Relaxed);
-        if !self.active.load(Ordering::Relaxed) || suppressed() {
-            return;
+        if let Some(sequence) = self.emit(database, args, Audience::Everyone) {
+            THREAD_SEQUENCE.with(|cell| cell.set(sequence));
         }
-        let mut inner = self.inner.lock();
-        inner.sequence += 1;
-        let sequence = inner.sequence;
-        for sink in inner.sinks.iter_mut() {
-            sink.write(sequence, database, args);
-        }
-        THREAD_SEQUENCE.with(|cell| cell.set(sequence));
-        self.sequence.store(sequence, Ordering::Relaxed);
-        inner.sinks.retain(|sink| !sink.is_closed());
-        self.active
-            .store(!inner.sinks.is_empty(), Ordering::Relaxed);
     }
 
-    /// Sends a command to replicas only (PUBLISH): not a write, so not counted as a change and
-    /// not logged in the AOF.
+    /// Sends a command to replicas only (PUBLISH): not a write, so not counted as a change,
+    /// not logged in the AOF, and no reply waits for it to be durable.
     pub fn append_to_replicas(&self, database: usize, args: &[&[u8]]) {
+        self.emit(database, args, Audience::Replicas);
+    }
+
+    /// Hands one command to the sinks; its sequence number, or None when nothing consumes
+    /// the stream.
+    #[inline]
+    fn emit(&self, database: usize, args: &[&[u8]], audience: Audience) -> Option<u64> {
         if !self.active.load(Ordering::Relaxed) || suppressed() {
-            return;
+            return None;
         }
         let mut inner = self.inner.lock();
         inner.sequence += 1;
         let sequence = inner.sequence;
         for sink in inner.sinks.iter_mut() {
-            sink.write_to_replicas(sequence, database, args);
+            match audience {
+                Audience::Everyone => sink.write(sequence, database, args),
+                Audience::Replicas => sink.write_to_replicas(sequence, database, args),
+            }
         }
         self.sequence.store(sequence, Ordering::Relaxed);
         inner.sinks.retain(|sink| !sink.is_closed());
         self.active
             .store(!inner.sinks.is_empty(), Ordering::Relaxed);
+        Some(sequence)
     }
 
     /// Appends a transaction's writes as one unit: wrapped in MULTI/EXEC when there are
