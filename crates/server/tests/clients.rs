@@ -117,6 +117,15 @@ fn client_list_layout() {
     other.cmd("SELECT 2");
     other.cmd("CLIENT SETNAME worker");
     let other_id = other.cmd("CLIENT ID").integer();
+    // The start-up probe's connection may still be closing: wait until only these two remain.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !client
+        .cmd("INFO clients")
+        .text()
+        .contains("connected_clients:2\r\n")
+    {
+        assert!(Instant::now() < deadline, "never 2 clients");
+    }
     let list = client.cmd("CLIENT LIST").text();
     let lines: Vec<&str> = list.lines().collect();
     assert_eq!(lines.len(), 2);
