@@ -813,8 +813,12 @@ pub fn load(bytes: &[u8], limits: &Limits, sink: &mut dyn Sink) -> Result<LoadSt
                 if version >= 5 {
                     let body_end = input.position;
                     let stored = input.u64_le()?;
-                    if stored != 0 && stored != crc64::update(0, &bytes[..body_end]) {
-                        return Err(Error::new("Wrong RDB checksum"));
+                    let computed = crc64::update(0, &bytes[..body_end]);
+                    if stored != 0 && stored != computed {
+                        // Redis's reason text ("RDB CRC error"), with both sums as it logs them.
+                        return Err(Error::new(format!(
+                            "RDB CRC error (expected {stored:x}, got {computed:x})"
+                        )));
                     }
                 }
                 stats.bytes_read = input.position;

@@ -35,6 +35,8 @@ pub struct RdbState {
     pub last_load_keys_expired: AtomicU64,
     /// Function libraries read from the last loaded file (`FUNCTION2`), for the Lua engine.
     pub functions: Mutex<Vec<Vec<u8>>>,
+    /// The running BGSAVE's snapshot (to cancel it).
+    running: Mutex<Option<Arc<Snapshot>>>,
 }
 
 impl RdbState {
@@ -52,6 +54,7 @@ impl RdbState {
             last_load_keys_loaded: AtomicU64::new(0),
             last_load_keys_expired: AtomicU64::new(0),
             functions: Mutex::new(Vec::new()),
+            running: Mutex::new(None),
         }
     }
 }
@@ -224,13 +227,26 @@ pub fn load_into<S: ShardAccess>(
     Ok(stats)
 }
 
+/// Why the start-up load failed (the server then exits).
+pub enum StartupLoadError {
+    /// The file exists but cannot be read.
+    Unreadable(String),
+    /// Its content is not a valid RDB file.
+    Corrupt(String),
+}
+
 /// Loads the RDB file at `path` into the keyspace (start-up; the AOF's RDB preamble), and its
 /// function libraries into the scripting engine.
 pub fn load_rdb_file(server: &Server, path: &Path) -> Result<LoadStats, String> {
     let bytes = std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
+    load_rdb_bytes(server, &bytes)
+}
+
+/// [`load_rdb_file`] for a file already read.
+fn load_rdb_bytes(server: &Server, bytes: &[u8]) -> Result<LoadStats, String> {
     let stats = {
         let mut guards = server.keyspace.lock_everything();
-        load_into(server, &mut guards, &bytes)?
+        load_into(server, &mut guards, bytes)?
     };
     install_libraries(server);
     Ok(stats)
@@ -267,7 +283,7 @@ pub fn libraries_changed(server: &Server, engine: &crate::scripting::engine::Eng
 
 /// Loads `dir`/`dbfilename` at start-up if it exists (not when `appendonly yes`: the AOF is
 /// the source then). Logs as Redis does; an error is fatal for the caller.
-pub fn load_at_startup(server: &Server) -> Result<(), String> {
+pub fn load_at_startup(server: &Server) -> Result<(), StartupLoadError> {
     if server.config.get_bool("appendonly") {
         return Ok(());
     }
@@ -276,7 +292,9 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let stats = load_rdb_file(server, &path)?;
+    let bytes =
+        std::fs::read(&path).map_err(|error| StartupLoadError::Unreadable(error.to_string()))?;
+    let stats = load_rdb_bytes(server, &bytes).map_err(StartupLoadError::Corrupt)?;
     if stats.empty_keys_skipped > 0 {
         tracing::warn!(
             "Done loading RDB, keys loaded: {}, keys expired: {}, empty keys skipped: {}.",
@@ -522,15 +540,35 @@ pub fn start_background_save(server: &Arc<Server>) -> Result<(), String> {
         }
     };
     tracing::info!("Background saving started");
+    *state.running.lock() = Some(snapshot.clone());
     let background = server.clone();
     let spawned = std::thread::Builder::new()
         .name("cinnabar-bgsave".into())
         .spawn(move || {
             let server = background;
-            let result = snapshot
-                .walk(&server)
-                .and_then(|visitor| finish_visitor(visitor, &rdb_path(&server)));
+            let result = match snapshot.clone().walk(&server) {
+                Ok(visitor) => {
+                    // The rename and a cancellation exclude each other: a FLUSHALL that
+                    // cancels now either comes before (nothing is renamed) or after (its own
+                    // save, if any, replaces the file).
+                    let mut running = server.rdb.running.lock();
+                    let result = if snapshot.is_cancelled() {
+                        abandon_visitor(visitor);
+                        Err(None)
+                    } else {
+                        finish_visitor(visitor, &rdb_path(&server)).map_err(Some)
+                    };
+                    *running = None;
+                    result
+                }
+                Err(failure) => {
+                    let cancelled = failure.cancelled();
+                    abandon_visitor(failure.visitor);
+                    Err((!cancelled).then_some(failure.error))
+                }
+            };
             let state = &server.rdb;
+            *state.running.lock() = None;
             state.last_bgsave_seconds.store(
                 ((unix_time_ms() - started_ms) / 1000) as i64,
                 Ordering::Relaxed,
@@ -540,7 +578,10 @@ pub fn start_background_save(server: &Arc<Server>) -> Result<(), String> {
                     tracing::info!("Background saving terminated with success");
                     record_success(&server, changes);
                 }
-                Err(error) => {
+                // Cancelled (FLUSHALL, BGSAVE CANCEL): not a failure, as Redis does not count
+                // the child it kills itself; the changes stay unsaved.
+                Err(None) => tracing::warn!("Background saving cancelled"),
+                Err(Some(error)) => {
                     tracing::warn!("Background saving error: {error}");
                     state.last_bgsave_ok.store(false, Ordering::Relaxed);
                     state
@@ -552,6 +593,7 @@ pub fn start_background_save(server: &Arc<Server>) -> Result<(), String> {
         });
     if spawned.is_err() {
         server.keyspace.set_observer(None);
+        *server.rdb.running.lock() = None;
         server
             .rdb
             .bgsave_in_progress
@@ -559,6 +601,19 @@ pub fn start_background_save(server: &Arc<Server>) -> Result<(), String> {
         return Err("Can't save in background: thread creation failed".into());
     }
     Ok(())
+}
+
+/// Cancels the running BGSAVE, if any (FLUSHALL, BGSAVE CANCEL): its thread stops and removes
+/// its temporary file; `rdb_bgsave_in_progress` drops to 0 when it has. Returns whether one
+/// was running.
+pub fn cancel_background_save(server: &Server) -> bool {
+    match server.rdb.running.lock().as_ref() {
+        Some(snapshot) => {
+            snapshot.cancel();
+            true
+        }
+        None => false,
+    }
 }
 
 /// Removes the temporary file of an RDB visitor that will not be used.
@@ -574,6 +629,11 @@ fn finish_visitor(visitor: Box<dyn SnapshotVisitor>, target: &Path) -> std::io::
         .downcast::<RdbVisitor>()
         .map_err(|_| std::io::Error::other("snapshot visitor is not an RDB writer"))?;
     visitor.finish(target).map(|_| ())
+}
+
+/// Whether `save` configures any save point (FLUSHALL then saves the empty dataset at once).
+pub fn has_save_points(server: &Server) -> bool {
+    !save_points(server).is_empty()
 }
 
 /// The `save` configuration as (seconds, changes) pairs.

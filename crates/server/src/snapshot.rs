@@ -18,6 +18,11 @@
 //! locks with `lock_shard_unobserved`, so that it does not make its thread copy the shard.
 //! `rdb-key-save-delay` (a test knob) makes the walker sleep per key it visited, after
 //! unlocking the shard, so that a save takes long without holding anyone up.
+//!
+//! A snapshot can be cancelled ([`Snapshot::cancel`]: FLUSHALL and BGSAVE CANCEL end a
+//! BGSAVE as Redis kills its child): the walker stops at its next shard (or within
+//! [`CANCEL_CHECK_INTERVAL`] of a delay), the observer copies nothing more, and the walk
+//! hands the visitor back with the error so that its temporary file is removed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -59,6 +64,23 @@ pub struct Snapshot {
     visited: Box<[AtomicBool]>,
     visitor: Mutex<Box<dyn SnapshotVisitor>>,
     error: Mutex<Option<std::io::Error>>,
+    cancelled: AtomicBool,
+}
+
+/// How often a walker sleeping for `rdb-key-save-delay` looks whether it was cancelled.
+const CANCEL_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Why a walk ended without a complete snapshot, with the visitor (to abandon).
+pub struct WalkFailure {
+    pub error: std::io::Error,
+    pub visitor: Box<dyn SnapshotVisitor>,
+}
+
+impl WalkFailure {
+    /// Whether the snapshot was cancelled rather than failed.
+    pub fn cancelled(&self) -> bool {
+        self.error.kind() == std::io::ErrorKind::Interrupted
+    }
 }
 
 impl Snapshot {
@@ -78,6 +100,7 @@ impl Snapshot {
             visited: (0..shards).map(|_| AtomicBool::new(false)).collect(),
             visitor: Mutex::new(visitor),
             error: Mutex::new(None),
+            cancelled: AtomicBool::new(false),
         });
         server
             .keyspace
@@ -86,29 +109,54 @@ impl Snapshot {
     }
 
     /// Visits every shard not visited yet, then removes the observer and returns the visitor
-    /// (or the first write error).
-    pub fn walk(
-        self: Arc<Self>,
-        server: &Server,
-    ) -> Result<Box<dyn SnapshotVisitor>, std::io::Error> {
+    /// (or the first write error, or the cancellation, with the visitor).
+    pub fn walk(self: Arc<Self>, server: &Server) -> Result<Box<dyn SnapshotVisitor>, WalkFailure> {
         WALKER.with(|walker| walker.set(true));
-        for database in 0..server.keyspace.database_count() {
+        'walk: for database in 0..server.keyspace.database_count() {
             for index in 0..SHARD_COUNT {
+                if self.is_cancelled() {
+                    break 'walk;
+                }
                 // Locking shows the shard to the observer (this snapshot) if nobody did yet.
                 drop(server.keyspace.database(database).lock_shard(index));
                 let keys = WALKED_KEYS.with(|walked| walked.replace(0));
                 if let Some(delay) = self.key_save_delay(keys) {
-                    std::thread::sleep(delay);
+                    self.sleep_unless_cancelled(delay);
                 }
             }
         }
         WALKER.with(|walker| walker.set(false));
         server.keyspace.set_observer(None);
-        if let Some(error) = self.error.lock().take() {
-            return Err(error);
-        }
         let placeholder: Box<dyn SnapshotVisitor> = Box::new(Discard);
-        Ok(std::mem::replace(&mut *self.visitor.lock(), placeholder))
+        let visitor = std::mem::replace(&mut *self.visitor.lock(), placeholder);
+        if self.is_cancelled() {
+            let error = std::io::Error::new(std::io::ErrorKind::Interrupted, "cancelled");
+            return Err(WalkFailure { error, visitor });
+        }
+        if let Some(error) = self.error.lock().take() {
+            return Err(WalkFailure { error, visitor });
+        }
+        Ok(visitor)
+    }
+
+    /// Ends the snapshot early: the walker stops soon and its walk fails as cancelled.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    fn sleep_unless_cancelled(&self, delay: std::time::Duration) {
+        let deadline = std::time::Instant::now() + delay;
+        loop {
+            let now = std::time::Instant::now();
+            if now >= deadline || self.is_cancelled() {
+                return;
+            }
+            std::thread::sleep((deadline - now).min(CANCEL_CHECK_INTERVAL));
+        }
     }
 }
 
@@ -144,7 +192,7 @@ impl ShardObserver for Snapshot {
         let Some(flag) = self.visited.get(database * SHARD_COUNT + index) else {
             return;
         };
-        if flag.swap(true, Ordering::AcqRel) || shard.is_empty() {
+        if flag.swap(true, Ordering::AcqRel) || shard.is_empty() || self.is_cancelled() {
             return;
         }
         let mut visitor = self.visitor.lock();

@@ -212,9 +212,18 @@ async fn serve(server: Arc<Server>) -> i32 {
         std::process::id()
     );
     tracing::info!("Server initialized");
-    if let Err(error) = crate::rdb::load_at_startup(&server) {
-        tracing::warn!("Fatal error loading the DB: {error}. Exiting.");
-        return 1;
+    match crate::rdb::load_at_startup(&server) {
+        Ok(()) => {}
+        Err(crate::rdb::StartupLoadError::Unreadable(error)) => {
+            tracing::warn!("Fatal error loading the DB: {error}. Exiting.");
+            return 1;
+        }
+        Err(crate::rdb::StartupLoadError::Corrupt(reason)) => {
+            // Redis's wording: operators and tests look for "Internal error in RDB".
+            tracing::warn!("Internal error in RDB reading the file -> {reason}");
+            tracing::warn!("Terminating server after rdb file reading failure.");
+            return 1;
+        }
     }
     if let Err(message) = crate::aof::open_at_startup(&server) {
         tracing::warn!("{message}");

@@ -419,6 +419,156 @@ fn corrupt_file_stops_the_server_with_a_message() {
     let _ = std::fs::remove_dir_all(&directory);
 }
 
+#[test]
+fn wrong_checksum_stops_the_server_with_redis_reason() {
+    let directory = directory_with(&fixture_path("redis-7.0-all-types.rdb"), "crc");
+    let path = directory.join("dump.rdb");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let length = bytes.len();
+    bytes[length - 8..].copy_from_slice(b"foobar00");
+    std::fs::write(&path, &bytes).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_cinnabar-server"))
+        .args(["--port", "0", "--dir", directory.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(2)..];
+    assert!(
+        tail[0].contains(
+            "Internal error in RDB reading the file -> RDB CRC error (expected 3030726162"
+        ),
+        "{text}"
+    );
+    assert!(
+        tail[1].ends_with("Terminating server after rdb file reading failure."),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
+/// Starts a BGSAVE that takes about a second per key (`rdb-key-save-delay`), over 20 keys.
+fn start_slow_bgsave(client: &mut RawClient) {
+    assert_eq!(client.call(&[b"CONFIG", b"SET", b"save", b""]), ok());
+    assert_eq!(client.cmd("CONFIG SET rdb-key-save-delay 1000000"), ok());
+    for index in 0..20 {
+        client.call(&[b"SET", format!("key:{index}").as_bytes(), b"value"]);
+    }
+    assert_eq!(client.cmd("BGSAVE"), status("Background saving started"));
+    assert_eq!(
+        info_field(client, "persistence", "rdb_bgsave_in_progress"),
+        "1"
+    );
+}
+
+/// The files in `directory` whose name starts with `temp-`.
+fn temporary_files(directory: &Path) -> Vec<String> {
+    std::fs::read_dir(directory)
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("temp-"))
+        .collect()
+}
+
+#[test]
+fn bgsave_cancel_ends_a_running_or_scheduled_save() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    assert_eq!(
+        client.cmd("BGSAVE CANCEL"),
+        error("ERR Background saving is currently not in progress or scheduled")
+    );
+    assert_eq!(client.cmd("BGSAVE NOW"), error("ERR syntax error"));
+    start_slow_bgsave(&mut client);
+    assert_eq!(temporary_files(&server.dir).len(), 1);
+    // SCHEDULE does not queue a second save behind a running one: Redis refuses it.
+    assert_eq!(
+        client.cmd("BGSAVE SCHEDULE"),
+        error("ERR Background save already in progress")
+    );
+    assert_eq!(
+        client.cmd("BGSAVE CANCEL"),
+        status("Background saving cancelled")
+    );
+    wait_for_bgsave(&mut client);
+    assert_eq!(temporary_files(&server.dir), Vec::<String>::new());
+    assert!(!server.dir.join("dump.rdb").exists());
+    // Cancelled is not failed, and the changes are still unsaved.
+    assert_eq!(
+        info_field(&mut client, "persistence", "rdb_last_bgsave_status"),
+        "ok"
+    );
+    assert_eq!(
+        info_field(&mut client, "persistence", "rdb_changes_since_last_save"),
+        "20"
+    );
+    assert_eq!(
+        client.cmd("BGSAVE CANCEL"),
+        error("ERR Background saving is currently not in progress or scheduled")
+    );
+
+    // A save scheduled behind an AOF rewrite is forgotten.
+    assert_eq!(
+        client.cmd("BGREWRITEAOF"),
+        status("Background append only file rewriting started")
+    );
+    assert_eq!(
+        client.cmd("BGSAVE SCHEDULE"),
+        status("Background saving scheduled")
+    );
+    assert_eq!(
+        client.cmd("BGSAVE CANCEL"),
+        status("Scheduled background saving cancelled")
+    );
+    assert_eq!(
+        client.cmd("BGSAVE CANCEL"),
+        error("ERR Background saving is currently not in progress or scheduled")
+    );
+}
+
+#[test]
+fn flushall_cancels_a_running_bgsave() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    start_slow_bgsave(&mut client);
+    assert_eq!(client.cmd("FLUSHALL"), ok());
+    wait_for_bgsave(&mut client);
+    assert_eq!(temporary_files(&server.dir), Vec::<String>::new());
+    assert!(!server.dir.join("dump.rdb").exists());
+    // The 20 SETs and the FLUSHALL: nothing was saved.
+    assert_eq!(
+        info_field(&mut client, "persistence", "rdb_changes_since_last_save"),
+        "21"
+    );
+    assert_eq!(client.cmd("SET after flush"), ok());
+}
+
+#[test]
+fn flushall_with_save_points_saves_the_empty_dataset() {
+    let server = TestServer::start(&["--save", "3600 1000"]);
+    let mut client = server.client();
+    start_slow_bgsave(&mut client);
+    // start_slow_bgsave cleared the save points; put one back.
+    assert_eq!(
+        client.call(&[b"CONFIG", b"SET", b"save", b"3600 1000"]),
+        ok()
+    );
+    assert_eq!(client.cmd("FLUSHALL"), ok());
+    assert!(server.dir.join("dump.rdb").exists());
+    assert_eq!(
+        info_field(&mut client, "persistence", "rdb_changes_since_last_save"),
+        "1"
+    );
+    wait_for_bgsave(&mut client);
+    let directory = directory_with(&server.dir.join("dump.rdb"), "flushall");
+    let restarted = start_in(&directory);
+    assert_eq!(restarted.client().cmd("DBSIZE"), int(0));
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
 /// Commands creating one value of every type and encoding: (key, encoding, commands).
 fn every_encoding() -> Vec<(&'static str, &'static str, Vec<Vec<Vec<u8>>>)> {
     let words = |line: &str| -> Vec<Vec<u8>> {

@@ -934,10 +934,14 @@ fn rewrite(server: &Server) -> Result<(), String> {
         break snapshot;
     };
     let base_name = manifest.new_base(&filename, format);
-    let base_size = snapshot
-        .walk(server)
-        .and_then(|visitor| finish_base_visitor(visitor, &directory.join(&base_name)))
-        .map_err(|error| format!("Write error writing append only file on disk: {error}"))?;
+    let base_size = match snapshot.walk(server) {
+        Ok(visitor) => finish_base_visitor(visitor, &directory.join(&base_name)),
+        Err(failure) => {
+            abandon_base_visitor(failure.visitor);
+            Err(failure.error)
+        }
+    }
+    .map_err(|error| format!("Write error writing append only file on disk: {error}"))?;
     let incremental = incremental_name;
     manifest.retire_incrementals_except(&incremental);
     write_manifest(&directory, &filename, &manifest)?;
@@ -999,6 +1003,18 @@ fn finish_base_visitor(visitor: Box<dyn SnapshotVisitor>, target: &Path) -> std:
     match visitor.downcast::<rewrite::CommandVisitor>() {
         Ok(commands) => commands.finish(target),
         Err(_) => Err(std::io::Error::other("unknown AOF base visitor")),
+    }
+}
+
+/// Removes the temporary file of a base that will not be finished.
+fn abandon_base_visitor(visitor: Box<dyn SnapshotVisitor>) {
+    let visitor = visitor.into_any();
+    let visitor = match visitor.downcast::<crate::rdb::RdbVisitor>() {
+        Ok(rdb) => return rdb.abandon(),
+        Err(other) => other,
+    };
+    if let Ok(commands) = visitor.downcast::<rewrite::CommandVisitor>() {
+        commands.abandon();
     }
 }
 

@@ -51,6 +51,12 @@ impl CommandVisitor {
         std::fs::rename(&self.temporary, target)?;
         Ok(self.written_bytes)
     }
+
+    /// Removes the unfinished file (a failed rewrite).
+    pub fn abandon(self) {
+        drop(self.file);
+        let _ = std::fs::remove_file(&self.temporary);
+    }
 }
 
 impl crate::snapshot::SnapshotVisitor for CommandVisitor {

@@ -363,20 +363,16 @@ fn save(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
     Ok(())
 }
 
-/// BGSAVE [SCHEDULE]
+/// BGSAVE [SCHEDULE | CANCEL]
 fn bgsave(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let schedule = match args.len() {
         1 => false,
         2 if is(args[1], "SCHEDULE") => true,
+        2 if is(args[1], "CANCEL") => return bgsave_cancel(context),
         _ => return Err(errors::SYNTAX.into()),
     };
     let state = &context.server.rdb;
     if state.bgsave_in_progress.load(Ordering::Acquire) {
-        if schedule {
-            state.bgsave_scheduled.store(true, Ordering::Relaxed);
-            context.reply.simple(b"Background saving scheduled");
-            return Ok(());
-        }
         return Err("ERR Background save already in progress".into());
     }
     if context.server.aof.rewrite_in_progress() {
@@ -401,6 +397,26 @@ fn bgsave(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         }
         Err(message) => Err(format!("ERR {message}").into()),
     }
+}
+
+/// BGSAVE CANCEL: ends the running BGSAVE (its temporary file is removed) or forgets a
+/// scheduled one (Valkey 8's option).
+fn bgsave_cancel(context: &mut Context) -> CommandResult {
+    let state = &context.server.rdb;
+    if state.bgsave_in_progress.load(Ordering::Acquire)
+        && crate::rdb::cancel_background_save(context.server)
+    {
+        tracing::info!("Background saving will be aborted due to user request");
+        context.reply.simple(b"Background saving cancelled");
+    } else if state.bgsave_scheduled.swap(false, Ordering::Relaxed) {
+        tracing::info!("Scheduled background saving will be cancelled due to user request");
+        context
+            .reply
+            .simple(b"Scheduled background saving cancelled");
+    } else {
+        return Err("ERR Background saving is currently not in progress or scheduled".into());
+    }
+    Ok(())
 }
 
 /// LASTSAVE

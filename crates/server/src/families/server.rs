@@ -147,6 +147,15 @@ fn flush(context: &mut Context, args: &[&[u8]], what: Flush) -> CommandResult {
         Flush::Database => b"FLUSHDB",
         Flush::Everything => b"FLUSHALL",
     };
+    if let Flush::Everything = what {
+        // As Redis: a running BGSAVE is cancelled (its snapshot is of data just removed), and
+        // with save points the now empty dataset is saved at once.
+        crate::rdb::cancel_background_save(context.server);
+        if crate::rdb::has_save_points(context.server) {
+            // A failed save is logged and shown in INFO; FLUSHALL itself succeeded.
+            let _ = crate::rdb::save_locked(context.server, &mut locked);
+        }
+    }
     locked.propagate_global(context.database(), &[name]);
     context.server.tracking.invalidate_all();
     drop(locked);
