@@ -106,6 +106,8 @@ pub trait Sink {
     fn aux(&mut self, _name: &[u8], _value: &[u8]) {}
     /// A function library's source (`FUNCTION2`), for the scripting engine.
     fn function(&mut self, _source: Vec<u8>) {}
+    /// How far the load got: called after each key with the bytes read so far.
+    fn progress(&mut self, _bytes_read: usize) {}
 }
 
 /// What a load found.
@@ -883,6 +885,7 @@ pub fn load(bytes: &[u8], limits: &Limits, sink: &mut dyn Sink) -> Result<LoadSt
                         stats.keys += 1;
                     }
                 }
+                sink.progress(input.position);
             }
         }
     }

@@ -251,7 +251,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     row("io-threads", &[], Kind::Integer { min: 1, max: 128 }, "1", IMMUTABLE),
     row("io-threads-do-reads", &[], BOOL, "no", IMMUTABLE | HIDDEN | NO_EFFECT),
     row("jemalloc-bg-thread", &[], BOOL, "yes", NO_EFFECT),
-    row("key-load-delay", &[], Kind::Integer { min: I32_MIN, max: I32_MAX }, "0", HIDDEN | NO_EFFECT),
+    row("key-load-delay", &[], Kind::Integer { min: I32_MIN, max: I32_MAX }, "0", HIDDEN),
     row("latency-monitor-threshold", &[], Kind::Integer { min: 0, max: i64::MAX }, "0", 0),
     row("latency-tracking", &[], BOOL, "yes", 0),
     row("latency-tracking-info-percentiles", &[], Kind::Percentiles, "50 99 99.9", 0),

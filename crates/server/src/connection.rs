@@ -492,6 +492,9 @@ fn run_request(
             crate::eviction::OOM_ERROR
         } else if let Some(refusal) = crate::replica::refusal(server, client, command) {
             refusal
+        } else if server.loading.is_active() && !command.has(flags::LOADING) && !client.must_obey()
+        {
+            crate::loading::LOADING_ERROR
         } else {
             return Ok(command);
         };

@@ -27,6 +27,7 @@ pub mod families;
 pub mod key_extraction;
 pub mod latency;
 pub mod lazyfree;
+pub mod loading;
 pub mod monitor;
 pub mod notify;
 pub mod pause;

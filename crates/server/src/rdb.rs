@@ -145,11 +145,45 @@ impl ShardAccess for Vec<Vec<parking_lot::MutexGuard<'_, Shard>>> {
     }
 }
 
+/// Locks one shard at a time, the one of the key being loaded (the start-up load: commands
+/// allowed while loading, INFO among them, never wait for the whole load).
+struct ShardByShard<'k> {
+    keyspace: &'k store::keyspace::Keyspace,
+    current: Option<(usize, usize, parking_lot::MutexGuard<'k, Shard>)>,
+}
+
+impl ShardAccess for ShardByShard<'_> {
+    fn shard(&mut self, database: usize, key: &[u8]) -> &mut Shard {
+        let index = shard_index(key);
+        let same = matches!(&self.current, Some((held_database, held_index, _))
+            if *held_database == database && *held_index == index);
+        if !same {
+            // The previous guard is released before the next is taken.
+            self.current = None;
+            let guard = self.keyspace.database(database).lock_shard(index);
+            self.current = Some((database, index, guard));
+        }
+        let Some((_, _, guard)) = self.current.as_mut() else {
+            unreachable!("a shard was just locked");
+        };
+        guard
+    }
+}
+
 struct LoadSink<'a, S: ShardAccess> {
     shards: &'a mut S,
     now_ms: u64,
     stats: LoadStats,
     functions: Vec<Vec<u8>>,
+    /// The start-up load reports its progress (INFO's `loading_*`) and obeys `key-load-delay`.
+    startup: Option<StartupProgress<'a>>,
+}
+
+struct StartupProgress<'a> {
+    loading: &'a crate::loading::Loading,
+    key_load_delay: i64,
+    reported_bytes: usize,
+    keys: u64,
 }
 
 impl<S: ShardAccess> Sink for LoadSink<'_, S> {
@@ -189,6 +223,27 @@ impl<S: ShardAccess> Sink for LoadSink<'_, S> {
     fn function(&mut self, source: Vec<u8>) {
         self.functions.push(source);
     }
+
+    fn aux(&mut self, name: &[u8], value: &[u8]) {
+        if let Some(startup) = &self.startup {
+            if name == b"used-mem" {
+                let bytes = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|text| text.parse().ok());
+                startup.loading.set_rdb_used_memory(bytes.unwrap_or(0));
+            }
+        }
+    }
+
+    fn progress(&mut self, bytes_read: usize) {
+        if let Some(startup) = &mut self.startup {
+            let delta = bytes_read.saturating_sub(startup.reported_bytes);
+            startup.reported_bytes = bytes_read;
+            startup.loading.progress(delta as u64);
+            startup.keys += 1;
+            crate::loading::key_load_delay(startup.key_load_delay, startup.keys);
+        }
+    }
 }
 
 /// Loads RDB `bytes` into shards the caller holds (keys already there make it fail).
@@ -197,12 +252,22 @@ pub fn load_into<S: ShardAccess>(
     shards: &mut S,
     bytes: &[u8],
 ) -> Result<LoadStats, String> {
+    load_with(server, shards, bytes, None)
+}
+
+fn load_with<'a, S: ShardAccess>(
+    server: &'a Server,
+    shards: &'a mut S,
+    bytes: &[u8],
+    startup: Option<StartupProgress<'a>>,
+) -> Result<LoadStats, String> {
     let limits = limits(server);
     let mut sink = LoadSink {
         shards,
         now_ms: unix_time_ms(),
         stats: LoadStats::default(),
         functions: Vec::new(),
+        startup,
     };
     let result = persist::rdb::load(bytes, &limits, &mut sink);
     let LoadSink {
@@ -236,17 +301,29 @@ pub enum StartupLoadError {
 }
 
 /// Loads the RDB file at `path` into the keyspace (start-up; the AOF's RDB preamble), and its
-/// function libraries into the scripting engine.
+/// function libraries into the scripting engine. Only while nothing else writes: keys are
+/// locked shard by shard.
 pub fn load_rdb_file(server: &Server, path: &Path) -> Result<LoadStats, String> {
     let bytes = std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
     load_rdb_bytes(server, &bytes)
 }
 
-/// [`load_rdb_file`] for a file already read.
+/// [`load_rdb_file`] for a file already read: a start-up load, one shard locked at a time,
+/// its progress shown in INFO.
 fn load_rdb_bytes(server: &Server, bytes: &[u8]) -> Result<LoadStats, String> {
+    server.loading.add_file(bytes.len() as u64);
     let stats = {
-        let mut guards = server.keyspace.lock_everything();
-        load_into(server, &mut guards, bytes)?
+        let mut shards = ShardByShard {
+            keyspace: &server.keyspace,
+            current: None,
+        };
+        let startup = StartupProgress {
+            loading: &server.loading,
+            key_load_delay: server.config.get_i64("key-load-delay"),
+            reported_bytes: 0,
+            keys: 0,
+        };
+        load_with(server, &mut shards, bytes, Some(startup))?
     };
     install_libraries(server);
     Ok(stats)

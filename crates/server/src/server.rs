@@ -188,6 +188,8 @@ pub struct Server {
     pub cron_paused: AtomicBool,
     /// Values freed in the background (UNLINK, FLUSHALL ASYNC).
     pub lazyfree: crate::lazyfree::LazyFree,
+    /// The start-up load in progress (commands answer LOADING meanwhile).
+    pub loading: crate::loading::Loading,
     /// Replication IDs (INFO replication; DEBUG CHANGE-REPL-ID makes new ones).
     pub replication_ids: Mutex<(String, String)>,
     /// Replicas fed by this server (`crate::replication`).
@@ -329,6 +331,7 @@ impl Server {
             active_expire_enabled: AtomicBool::new(true),
             cron_paused: AtomicBool::new(false),
             lazyfree: Default::default(),
+            loading: Default::default(),
             replication_ids: Mutex::new((random_hex_id(), "0".repeat(40))),
             replication: Default::default(),
             replica_link: Default::default(),

@@ -212,25 +212,15 @@ async fn serve(server: Arc<Server>) -> i32 {
         std::process::id()
     );
     tracing::info!("Server initialized");
-    match crate::rdb::load_at_startup(&server) {
-        Ok(()) => {}
-        Err(crate::rdb::StartupLoadError::Unreadable(error)) => {
-            tracing::warn!("Fatal error loading the DB: {error}. Exiting.");
-            return 1;
-        }
-        Err(crate::rdb::StartupLoadError::Corrupt(reason)) => {
-            // Redis's wording: operators and tests look for "Internal error in RDB".
-            tracing::warn!("Internal error in RDB reading the file -> {reason}");
-            tracing::warn!("Terminating server after rdb file reading failure.");
-            return 1;
-        }
-    }
-    if let Err(message) = crate::aof::open_at_startup(&server) {
-        tracing::warn!("{message}");
-        eprintln!("{message}");
+    // Clients may connect while the dataset loads: they get LOADING until it is done.
+    server.loading.begin();
+    server.start_accepting(listeners);
+    let loader = server.clone();
+    let loaded = tokio::task::spawn_blocking(move || load_dataset(&loader)).await;
+    server.loading.end();
+    if !matches!(loaded, Ok(true)) {
         return 1;
     }
-    server.start_accepting(listeners);
     let replicaof = server.config.get("replicaof");
     if let Some((host, port)) = replicaof.split_once(' ') {
         if let Ok(port) = port.parse::<u16>() {
@@ -244,6 +234,30 @@ async fn serve(server: Arc<Server>) -> i32 {
     crate::aof::shutdown(&server);
     tracing::warn!("Redis is now ready to exit, bye bye...");
     0
+}
+
+/// Loads the RDB file, or the AOF when `appendonly` is on; false (logged) when the server
+/// must stop.
+fn load_dataset(server: &Server) -> bool {
+    match crate::rdb::load_at_startup(server) {
+        Ok(()) => {}
+        Err(crate::rdb::StartupLoadError::Unreadable(error)) => {
+            tracing::warn!("Fatal error loading the DB: {error}. Exiting.");
+            return false;
+        }
+        Err(crate::rdb::StartupLoadError::Corrupt(reason)) => {
+            // Redis's wording: operators and tests look for "Internal error in RDB".
+            tracing::warn!("Internal error in RDB reading the file -> {reason}");
+            tracing::warn!("Terminating server after rdb file reading failure.");
+            return false;
+        }
+    }
+    if let Err(message) = crate::aof::open_at_startup(server) {
+        tracing::warn!("{message}");
+        eprintln!("{message}");
+        return false;
+    }
+    true
 }
 
 fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {

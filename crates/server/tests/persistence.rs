@@ -449,6 +449,62 @@ fn wrong_checksum_stops_the_server_with_redis_reason() {
     let _ = std::fs::remove_dir_all(&directory);
 }
 
+#[test]
+fn clients_get_loading_while_the_dataset_loads() {
+    let source = TestServer::start(&["--enable-debug-command", "yes"]);
+    let mut client = source.client();
+    assert_eq!(client.cmd("DEBUG POPULATE 50"), ok());
+    assert_eq!(client.cmd("SAVE"), ok());
+    let directory = directory_with(&source.dir.join("dump.rdb"), "loading");
+    let file_bytes = std::fs::metadata(directory.join("dump.rdb")).unwrap().len();
+    // A second per key: the load outlasts the test (the server is killed at its end).
+    let loading = TestServer::start_loading(&[
+        "--dir",
+        directory.to_str().unwrap(),
+        "--key-load-delay",
+        "1000000",
+    ]);
+    let mut client = loading.client();
+    let refused = error("LOADING Redis is loading the dataset in memory");
+    assert_eq!(client.cmd("GET key:1"), refused);
+    assert_eq!(client.cmd("PING"), refused);
+    assert_eq!(client.cmd("DBSIZE"), refused);
+    // Commands flagged `loading` run.
+    assert_eq!(
+        client.cmd("CONFIG GET key-load-delay"),
+        bulks(&["key-load-delay", "1000000"])
+    );
+    assert_eq!(client.cmd("ECHO hello"), bulk("hello"));
+    assert_eq!(info_field(&mut client, "persistence", "loading"), "1");
+    assert_eq!(
+        info_field(&mut client, "persistence", "loading_total_bytes"),
+        file_bytes.to_string()
+    );
+    let loaded: u64 = info_field(&mut client, "persistence", "loading_loaded_bytes")
+        .parse()
+        .unwrap();
+    assert!(
+        loaded > 0 && loaded < file_bytes,
+        "{loaded} of {file_bytes}"
+    );
+    // A transaction may be opened, but what it would queue is refused, so EXEC discards it.
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("SET key:1 changed"), refused);
+    assert_eq!(
+        client.cmd("EXEC"),
+        error("EXECABORT Transaction discarded because of previous errors.")
+    );
+    drop(loading);
+
+    let loaded = start_in(&directory);
+    let mut client = loaded.client();
+    assert_eq!(client.cmd("DBSIZE"), int(50));
+    assert_eq!(info_field(&mut client, "persistence", "loading"), "0");
+    let text = client.call(&[b"INFO", b"persistence"]).text();
+    assert!(!text.contains("loading_total_bytes"), "{text}");
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
 /// Starts a BGSAVE that takes about a second per key (`rdb-key-save-delay`), over 20 keys.
 fn start_slow_bgsave(client: &mut RawClient) {
     assert_eq!(client.call(&[b"CONFIG", b"SET", b"save", b""]), ok());

@@ -491,6 +491,12 @@ fn load_file(server: &Server, directory: &Path, name: &str) -> Result<Loaded, St
         return Ok(Loaded::Empty);
     }
     let mut start = 0;
+    if !data.starts_with(b"REDIS") {
+        // (An RDB preamble's load counts the whole file.)
+        server.loading.add_file(data.len() as u64);
+    }
+    let key_load_delay = server.config.get_i64("key-load-delay");
+    let mut commands_loaded: u64 = 0;
     if data.starts_with(b"REDIS") {
         tracing::info!("Reading RDB base file on AOF loading...");
         start = load_base_rdb(server, &path).map_err(|error| {
@@ -520,6 +526,11 @@ fn load_file(server: &Server, directory: &Path, name: &str) -> Result<Loaded, St
         if !was_in_transaction && client.transaction.is_some() {
             valid_before_multi = valid_up_to;
         }
+        server
+            .loading
+            .progress((reader.position() - valid_up_to) as u64);
+        commands_loaded += 1;
+        crate::loading::key_load_delay(key_load_delay, commands_loaded);
         valid_up_to = reader.position();
     };
     let truncated_at = match failure {

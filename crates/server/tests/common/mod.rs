@@ -30,54 +30,97 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
-/// Whether the server answering on `port` is process `pid`: a connection alone may reach a
-/// listener that is still loading (`-LOADING`: ours), or another test's server on a reused port.
-/// `None` when the server cannot say because it wants AUTH; `Some(false)` also when nothing
-/// answers.
-pub fn server_pid_matches(port: u16, pid: u32) -> Option<bool> {
+/// What a server on a port says about itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// Nothing answers (yet), or the reply was not understood.
+    Silent,
+    /// It wants AUTH, so it cannot say who it is.
+    NeedsAuth,
+    /// Process `pid`, still loading its dataset (commands get `-LOADING`).
+    Loading(u32),
+    /// Process `pid`, ready.
+    Ready(u32),
+}
+
+/// Asks the server on `port` for its process id and loading state (`INFO server persistence`:
+/// INFO runs while loading).
+pub fn probe(port: u16) -> Probe {
     let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return Some(false);
+        return Probe::Silent;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
     if (&stream)
-        .write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+        .write_all(b"*3\r\n$4\r\nINFO\r\n$6\r\nserver\r\n$11\r\npersistence\r\n")
         .is_err()
     {
-        return Some(false);
+        return Probe::Silent;
     }
     let mut reply = Vec::new();
     let mut buffer = [0u8; 4096];
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {
         match (&stream).read(&mut buffer) {
-            Ok(0) | Err(_) => return Some(false),
+            Ok(0) | Err(_) => return Probe::Silent,
             Ok(read) => reply.extend_from_slice(&buffer[..read]),
         }
         let text = String::from_utf8_lossy(&reply);
         if text.starts_with("-NOAUTH") {
-            return None;
+            return Probe::NeedsAuth;
         }
         if text.starts_with('-') {
-            return Some(text.starts_with("-LOADING"));
+            return Probe::Silent;
         }
         if text.contains("process_id:") && text.ends_with("\r\n\r\n") {
-            return Some(text.contains(&format!("process_id:{pid}\r\n")));
+            let field = |name: &str| {
+                text.lines()
+                    .find_map(|line| line.strip_prefix(name))
+                    .map(|value| value.trim().to_string())
+            };
+            let Some(pid) = field("process_id:").and_then(|value| value.parse().ok()) else {
+                return Probe::Silent;
+            };
+            return match field("loading:").as_deref() {
+                Some("0") => Probe::Ready(pid),
+                _ => Probe::Loading(pid),
+            };
         }
     }
-    Some(false)
+    Probe::Silent
+}
+
+/// Whether the server answering on `port` is process `pid`, done loading. `None` when the
+/// server cannot say because it wants AUTH; `Some(false)` also when nothing answers (yet), or
+/// while it loads.
+pub fn server_pid_matches(port: u16, pid: u32) -> Option<bool> {
+    match probe(port) {
+        Probe::NeedsAuth => None,
+        Probe::Ready(answered) => Some(answered == pid),
+        Probe::Loading(_) | Probe::Silent => Some(false),
+    }
 }
 
 impl TestServer {
+    /// Starts a server and waits until it is ready (its dataset loaded).
     pub fn start(extra: &[&str]) -> TestServer {
+        Self::start_until(extra, false)
+    }
+
+    /// Starts a server and returns as soon as it answers, possibly still loading its dataset.
+    pub fn start_loading(extra: &[&str]) -> TestServer {
+        Self::start_until(extra, true)
+    }
+
+    fn start_until(extra: &[&str], loading_is_enough: bool) -> TestServer {
         for _attempt in 0..5 {
-            if let Some(server) = Self::try_start(extra) {
+            if let Some(server) = Self::try_start(extra, loading_is_enough) {
                 return server;
             }
         }
         panic!("cinnabar-server did not start");
     }
 
-    fn try_start(extra: &[&str]) -> Option<TestServer> {
+    fn try_start(extra: &[&str], loading_is_enough: bool) -> Option<TestServer> {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("cinnabar-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).ok()?;
@@ -92,18 +135,24 @@ impl TestServer {
         let mut child = command.spawn().expect("spawn cinnabar-server");
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         while Instant::now() < deadline {
-            match server_pid_matches(port, child.id()) {
-                Some(true) => return Some(TestServer { port, child, dir }),
+            match probe(port) {
+                Probe::Ready(pid) if pid == child.id() => {
+                    return Some(TestServer { port, child, dir })
+                }
+                Probe::Loading(pid) if pid == child.id() && loading_is_enough => {
+                    return Some(TestServer { port, child, dir })
+                }
+                Probe::Loading(pid) if pid == child.id() => {}
                 // Another test's server took the port first (ours exits): try another.
-                Some(false) if TcpStream::connect(("127.0.0.1", port)).is_ok() => {
+                Probe::Ready(_) | Probe::Loading(_) => {
                     let _ = child.kill();
                     let _ = child.wait();
                     return None;
                 }
-                Some(false) => {}
+                Probe::Silent => {}
                 // It wants AUTH, so it cannot say who it is: ours unless it exited (a server
                 // that could not bind exits at once).
-                None => {
+                Probe::NeedsAuth => {
                     std::thread::sleep(Duration::from_millis(100));
                     if let Ok(None) = child.try_wait() {
                         return Some(TestServer { port, child, dir });

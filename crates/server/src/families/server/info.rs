@@ -413,9 +413,10 @@ fn memory_section(server: &Server, text: &mut String) {
 
 fn persistence_section(server: &Server, text: &mut String) {
     text.push_str("# Persistence\r\n");
+    let loading = server.loading.is_active();
+    field!(text, "loading", i64::from(loading));
+    field!(text, "async_loading", 0);
     for name in [
-        "loading",
-        "async_loading",
         "current_cow_peak",
         "current_cow_size",
         "current_cow_size_age",
@@ -469,6 +470,19 @@ fn persistence_section(server: &Server, text: &mut String) {
         load(&rdb.last_load_keys_loaded)
     );
     crate::aof::info_fields(server, text);
+    if loading {
+        let view = server.loading.view();
+        field!(text, "loading_start_time", view.started_unix_s);
+        field!(text, "loading_total_bytes", view.total_bytes);
+        field!(text, "loading_rdb_used_mem", view.rdb_used_memory_bytes);
+        field!(text, "loading_loaded_bytes", view.loaded_bytes);
+        field!(
+            text,
+            "loading_loaded_perc",
+            format!("{:.2}", view.loaded_percent)
+        );
+        field!(text, "loading_eta_seconds", view.eta_seconds);
+    }
 }
 
 fn stats_section(server: &Server, text: &mut String) {
