@@ -544,10 +544,36 @@ pub fn save_locked(
     server: &Server,
     locked: &mut crate::context::LockedMany<'_>,
 ) -> Result<(), String> {
+    save_shards(
+        server,
+        locked
+            .iter_mut()
+            .map(|(database, _, shard)| (database, &*shard)),
+    )
+}
+
+/// Saves the dataset outside any command (a SIGTERM's final save): enters the script barrier
+/// in shared mode, as a command would, then holds every shard while writing.
+pub fn save_everything(server: &Server) -> Result<(), String> {
+    let _shared = server.barrier.enter_shared(|| Ok::<(), ()>(()));
+    let guards = server.keyspace.lock_everything();
+    save_shards(
+        server,
+        guards
+            .iter()
+            .enumerate()
+            .flat_map(|(database, shards)| shards.iter().map(move |shard| (database, &**shard))),
+    )
+}
+
+fn save_shards<'s>(
+    server: &Server,
+    shards: impl Iterator<Item = (usize, &'s Shard)>,
+) -> Result<(), String> {
     let changes = server.propagation.appended();
     let result = (|| -> std::io::Result<()> {
         let mut visitor = RdbVisitor::create(server, RdbPurpose::Save)?;
-        for (database, _, shard) in locked.iter_mut() {
+        for (database, shard) in shards {
             for entry in shard.iter() {
                 if let Err(error) =
                     visitor.entry(database, entry.key(), &entry.value, entry.expire_at_ms())

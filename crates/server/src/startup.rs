@@ -230,7 +230,20 @@ async fn serve(server: Arc<Server>) -> i32 {
     tokio::spawn(crate::expiry::active_expiry_loop(server.clone()));
     tokio::spawn(crate::server::cron(server.clone()));
     tracing::info!("Ready to accept connections tcp");
-    wait_for_shutdown(&server).await;
+    loop {
+        match wait_for_shutdown(&server).await {
+            ShutdownCause::Command => break,
+            ShutdownCause::Signal(name) => {
+                if final_save_on_signal(&server, name) {
+                    server.request_shutdown();
+                    break;
+                }
+                tracing::warn!(
+                    "{name} received but errors trying to shut down the server, check the logs for more information"
+                );
+            }
+        }
+    }
     crate::aof::shutdown(&server);
     tracing::warn!("Redis is now ready to exit, bye bye...");
     0
@@ -286,25 +299,63 @@ fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(511)
 }
 
-async fn wait_for_shutdown(server: &Server) {
+/// What ended the wait for shutdown.
+enum ShutdownCause {
+    /// SHUTDOWN (it saved, if asked, and requested the shutdown itself).
+    Command,
+    /// SIGTERM or SIGINT: the server saves per `shutdown-on-sigterm` / `shutdown-on-sigint`.
+    Signal(&'static str),
+}
+
+async fn wait_for_shutdown(server: &Server) -> ShutdownCause {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate()).ok();
     let mut interrupt = signal(SignalKind::interrupt()).ok();
     let shutdown = server.shutdown.notified();
     tokio::pin!(shutdown);
     if server.is_shutting_down() {
-        return;
+        return ShutdownCause::Command;
     }
     tokio::select! {
         _ = async { match terminate.as_mut() { Some(signal) => { signal.recv().await; } None => std::future::pending().await } } => {
             tracing::warn!("Received SIGTERM scheduling shutdown...");
+            ShutdownCause::Signal("SIGTERM")
         }
         _ = async { match interrupt.as_mut() { Some(signal) => { signal.recv().await; } None => std::future::pending().await } } => {
             tracing::warn!("Received SIGINT scheduling shutdown...");
+            ShutdownCause::Signal("SIGINT")
         }
-        _ = &mut shutdown => {}
+        _ = &mut shutdown => ShutdownCause::Command,
     }
-    server.request_shutdown();
+}
+
+/// A signal's final save, as Redis's `prepareForShutdown`: with save points (or the `save`
+/// flag of `shutdown-on-sig*`), unless `nosave`, the dataset is saved; a failed save keeps the
+/// server running unless `force`. Returns whether the server may exit.
+fn final_save_on_signal(server: &Server, signal: &str) -> bool {
+    let option = if signal == "SIGINT" {
+        "shutdown-on-sigint"
+    } else {
+        "shutdown-on-sigterm"
+    };
+    let flags = server.config.get(option);
+    let has = |flag: &str| flags.split_whitespace().any(|word| word == flag);
+    let save_points = crate::rdb::has_save_points(server);
+    if has("nosave") || !(has("save") || save_points) {
+        return true;
+    }
+    tracing::warn!("Saving the final RDB snapshot before exiting.");
+    match crate::rdb::save_everything(server) {
+        Ok(()) => true,
+        Err(error) if has("force") => {
+            tracing::warn!("Error trying to save the DB ({error}). Exit anyway.");
+            true
+        }
+        Err(error) => {
+            tracing::warn!("Error trying to save the DB ({error}), can't exit.");
+            false
+        }
+    }
 }
 
 /// Log lines in Redis's layout: `pid:M 21 Nov 2026 23:02:01.123 * message`.

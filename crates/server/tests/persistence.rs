@@ -914,6 +914,43 @@ fn shutdown_saves_when_save_points_are_configured() {
     let _ = std::fs::remove_dir_all(&directory);
 }
 
+/// Sends SIGTERM to the server and waits for it to exit.
+fn terminate(server: &mut TestServer) -> Option<i32> {
+    let status = Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    server.wait_exit()
+}
+
+#[test]
+fn sigterm_saves_when_save_points_are_configured() {
+    let mut server = TestServer::start(&["--save", "3600 1"]);
+    server.client().cmd("SET persisted yes");
+    assert_eq!(terminate(&mut server), Some(0));
+    let directory = directory_with(&server.dir.join("dump.rdb"), "sigterm");
+    let restarted = start_in(&directory);
+    assert_eq!(restarted.client().cmd("GET persisted"), bulk("yes"));
+    let _ = std::fs::remove_dir_all(&directory);
+
+    // `shutdown-on-sigterm nosave` skips it; without save points nothing is saved either.
+    for extra in [
+        &["--save", "3600 1", "--shutdown-on-sigterm", "nosave"][..],
+        &[][..],
+    ] {
+        let mut server = TestServer::start(extra);
+        server.client().cmd("SET persisted yes");
+        assert_eq!(terminate(&mut server), Some(0));
+        assert!(!server.dir.join("dump.rdb").exists(), "{extra:?}");
+    }
+    // `shutdown-on-sigterm save` saves without save points.
+    let mut server = TestServer::start(&["--shutdown-on-sigterm", "save"]);
+    server.client().cmd("SET persisted yes");
+    assert_eq!(terminate(&mut server), Some(0));
+    assert!(server.dir.join("dump.rdb").exists());
+}
+
 #[test]
 fn bgsave_writes_one_point_in_time() {
     let server = TestServer::start(&["--enable-debug-command", "yes"]);
