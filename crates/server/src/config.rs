@@ -332,7 +332,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     row("slowlog-log-slower-than", &[], Kind::Integer { min: -1, max: i64::MAX }, "10000", 0),
     row("slowlog-max-len", &[], Kind::Integer { min: 0, max: i64::MAX }, "128", 0),
     row("socket-mark-id", &[], Kind::Integer { min: 0, max: U32_MAX }, "0", IMMUTABLE | NO_EFFECT),
-    row("stop-writes-on-bgsave-error", &[], BOOL, "yes", NO_EFFECT),
+    row("stop-writes-on-bgsave-error", &[], BOOL, "yes", 0),
     row("stream-node-max-bytes", &[], Kind::Memory { min: 0, max: i64::MAX }, "4096", 0),
     row("stream-node-max-entries", &[], Kind::Integer { min: 0, max: i64::MAX }, "100", 0),
     row("supervised", &[], Kind::Enum(SUPERVISED), "no", IMMUTABLE | NO_EFFECT),

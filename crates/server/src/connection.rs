@@ -486,18 +486,24 @@ fn run_request(
     }
     crate::families::acl::refresh_user(server, client);
     let resolved = resolve(server, client, argv).and_then(|command| {
-        let refusal = if crate::replication::rejects(server, client, command) {
-            crate::replication::NO_REPLICAS_ERROR
-        } else if crate::eviction::rejects(server, client, command) {
-            crate::eviction::OOM_ERROR
-        } else if let Some(refusal) = crate::replica::refusal(server, client, command) {
-            refusal
-        } else if server.loading.is_active() && !command.has(flags::LOADING) && !client.must_obey()
-        {
-            crate::loading::LOADING_ERROR
-        } else {
-            return Ok(command);
-        };
+        // Redis's order of refusals: OOM, MISCONF, NOREPLICAS, READONLY / MASTERDOWN, LOADING.
+        let refusal: std::borrow::Cow<'static, str> =
+            if crate::eviction::rejects(server, client, command) {
+                crate::eviction::OOM_ERROR.into()
+            } else if let Some(error) = disk_refusal(server, client, command) {
+                error.into()
+            } else if crate::replication::rejects(server, client, command) {
+                crate::replication::NO_REPLICAS_ERROR.into()
+            } else if let Some(refusal) = crate::replica::refusal(server, client, command) {
+                refusal.into()
+            } else if server.loading.is_active()
+                && !command.has(flags::LOADING)
+                && !client.must_obey()
+            {
+                crate::loading::LOADING_ERROR.into()
+            } else {
+                return Ok(command);
+            };
         // Refused (too few good replicas, or no memory): a transaction being queued is doomed
         // (EXECABORT); EXEC itself discards it.
         if command.full_name == "exec" {
@@ -506,7 +512,7 @@ fn run_request(
             let message = format!("EXECABORT Transaction discarded because of: {refusal}");
             return Err((Some(command), CommandError::new(message)));
         }
-        Err((Some(command), refusal.into()))
+        Err((Some(command), CommandError::new(refusal.into_owned())))
     });
     // Pushes delivered before the command runs (invalidations of keys evicted just now, among
     // others) go out before its reply, as Redis writes them into the client's buffer at once.
@@ -672,6 +678,17 @@ fn run_request(
         }
         ReplyMode::On | ReplyMode::SkipNext => {}
     }
+}
+
+/// MISCONF: while the dataset cannot be persisted, write commands (EXEC of a transaction that
+/// queued one) and PING are refused, except for the master and the AOF loader.
+fn disk_refusal(server: &Server, client: &Client, command: &Command) -> Option<String> {
+    let error = crate::rdb::disk_error(server)?;
+    let writes = command.has(flags::WRITE)
+        || command.full_name == "ping"
+        || (command.full_name == "exec"
+            && crate::eviction::queues_any(server, client, flags::WRITE));
+    (writes && !client.must_obey()).then(|| error.message())
 }
 
 /// How a command holds the script barrier while it runs.

@@ -610,9 +610,9 @@ fn record_success(server: &Server, changes: u64) {
     state.saves.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Starts a background save; the caller holds every shard (the snapshot's moment) and
-/// releases them right after. Fails when one is already running.
-pub fn start_background_save(server: &Arc<Server>) -> Result<(), String> {
+/// Starts a background save of `keys_total` keys; the caller holds every shard (the
+/// snapshot's moment) and releases them right after. Fails when one is already running.
+pub fn start_background_save(server: &Arc<Server>, keys_total: u64) -> Result<(), String> {
     let state = &server.rdb;
     if state.bgsave_in_progress.swap(true, Ordering::AcqRel) {
         return Err("Background save already in progress".into());
@@ -633,7 +633,7 @@ pub fn start_background_save(server: &Arc<Server>) -> Result<(), String> {
         .bgsave_started_unix_ms
         .store(started_ms, Ordering::Relaxed);
     let changes = server.propagation.appended();
-    let snapshot = match Snapshot::begin(server, Box::new(visitor)) {
+    let snapshot = match Snapshot::begin(server, Box::new(visitor), keys_total) {
         Ok(snapshot) => snapshot,
         Err(visitor) => {
             // An AOF rewrite's snapshot walks (BGSAVE refuses that case before getting here).
@@ -709,6 +709,16 @@ pub fn start_background_save(server: &Arc<Server>) -> Result<(), String> {
 /// Cancels the running BGSAVE, if any (FLUSHALL, BGSAVE CANCEL): its thread stops and removes
 /// its temporary file; `rdb_bgsave_in_progress` drops to 0 when it has. Returns whether one
 /// was running.
+/// The running BGSAVE's progress: (keys written, keys at its moment).
+pub fn background_save_progress(server: &Server) -> Option<(u64, u64)> {
+    server
+        .rdb
+        .running
+        .lock()
+        .as_ref()
+        .map(|snapshot| snapshot.progress())
+}
+
 pub fn cancel_background_save(server: &Server) -> bool {
     match server.rdb.running.lock().as_ref() {
         Some(snapshot) => {
@@ -733,6 +743,47 @@ fn finish_visitor(visitor: Box<dyn SnapshotVisitor>, target: &Path) -> std::io::
         .map_err(|_| std::io::Error::other("snapshot visitor is not an RDB writer"))?;
     visitor.finish(target).map(|_| ())
 }
+
+/// Why writes are refused while the dataset cannot be persisted (Redis's `MISCONF`).
+pub enum DiskError {
+    /// The last BGSAVE failed (with save points and `stop-writes-on-bgsave-error yes`).
+    Rdb,
+    /// The AOF cannot write: the last error's text.
+    Aof(String),
+}
+
+impl DiskError {
+    /// The reply to a write command (and PING).
+    pub fn message(&self) -> String {
+        match self {
+            DiskError::Rdb => MISCONF_RDB.to_string(),
+            DiskError::Aof(error) => format!("MISCONF Errors writing to the AOF file: {error}"),
+        }
+    }
+
+    /// The reply to a script that may write (a shebang without `no-writes`, or a function).
+    pub fn script_message(&self) -> String {
+        match self {
+            DiskError::Rdb => "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts.".to_string(),
+            DiskError::Aof(_) => self.message(),
+        }
+    }
+}
+
+/// Whether writes are refused because the dataset cannot be persisted. Two atomic loads while
+/// all is well.
+pub fn disk_error(server: &Server) -> Option<DiskError> {
+    if !server.rdb.last_bgsave_ok.load(Ordering::Relaxed)
+        && server.config.get_bool("stop-writes-on-bgsave-error")
+        && has_save_points(server)
+    {
+        return Some(DiskError::Rdb);
+    }
+    server.aof.write_error().map(DiskError::Aof)
+}
+
+/// Redis's MISCONF reply for a failed BGSAVE.
+pub const MISCONF_RDB: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
 /// Whether `save` configures any save point (FLUSHALL then saves the empty dataset at once).
 pub fn has_save_points(server: &Server) -> bool {
@@ -777,9 +828,13 @@ pub fn check_save_points(server: &Arc<Server>) {
         if due {
             tracing::info!("{changes} changes in some seconds. Saving...");
         }
-        let everything = server.keyspace.lock_everything();
-        let result = start_background_save(server);
-        drop(everything);
+        // As a command would: shared in the script barrier, then every shard in order.
+        let result = {
+            let _shared = server.barrier.enter_shared(|| Ok::<(), ()>(()));
+            let everything = server.keyspace.lock_everything();
+            let keys: usize = everything.iter().flatten().map(|shard| shard.len()).sum();
+            start_background_save(server, keys as u64)
+        };
         if let Err(error) = result {
             tracing::warn!("{error}");
         }

@@ -24,7 +24,7 @@
 //! [`CANCEL_CHECK_INTERVAL`] of a delay), the observer copies nothing more, and the walk
 //! hands the visitor back with the error so that its temporary file is removed.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -65,6 +65,10 @@ pub struct Snapshot {
     visitor: Mutex<Box<dyn SnapshotVisitor>>,
     error: Mutex<Option<std::io::Error>>,
     cancelled: AtomicBool,
+    /// Keys at the moment, and keys handed to the visitor so far (INFO's
+    /// `current_save_keys_*`).
+    keys_total: u64,
+    keys_written: AtomicU64,
 }
 
 /// How often a walker sleeping for `rdb-key-save-delay` looks whether it was cancelled.
@@ -90,6 +94,7 @@ impl Snapshot {
     pub fn begin(
         server: &Server,
         visitor: Box<dyn SnapshotVisitor>,
+        keys_total: u64,
     ) -> Result<Arc<Snapshot>, Box<dyn SnapshotVisitor>> {
         if server.keyspace.has_observer() {
             return Err(visitor);
@@ -101,6 +106,8 @@ impl Snapshot {
             visitor: Mutex::new(visitor),
             error: Mutex::new(None),
             cancelled: AtomicBool::new(false),
+            keys_total,
+            keys_written: AtomicU64::new(0),
         });
         server
             .keyspace
@@ -137,6 +144,11 @@ impl Snapshot {
             return Err(WalkFailure { error, visitor });
         }
         Ok(visitor)
+    }
+
+    /// (keys handed to the visitor, keys at the moment).
+    pub fn progress(&self) -> (u64, u64) {
+        (self.keys_written.load(Ordering::Relaxed), self.keys_total)
     }
 
     /// Ends the snapshot early: the walker stops soon and its walk fails as cancelled.
@@ -206,6 +218,7 @@ impl ShardObserver for Snapshot {
                 self.error.lock().get_or_insert(error);
                 return;
             }
+            self.keys_written.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

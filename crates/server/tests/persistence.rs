@@ -517,6 +517,15 @@ fn start_slow_bgsave(client: &mut RawClient) {
         info_field(client, "persistence", "rdb_bgsave_in_progress"),
         "1"
     );
+    // Its progress: the keys of its moment, and (at a second per key) few written yet.
+    assert_eq!(
+        info_field(client, "persistence", "current_save_keys_total"),
+        "20"
+    );
+    let processed: u64 = info_field(client, "persistence", "current_save_keys_processed")
+        .parse()
+        .unwrap();
+    assert!(processed < 20, "{processed}");
 }
 
 /// The files in `directory` whose name starts with `temp-`.
@@ -912,6 +921,75 @@ fn shutdown_saves_when_save_points_are_configured() {
     let restarted = start_in(&directory);
     assert_eq!(restarted.client().cmd("GET persisted"), bulk("yes"));
     let _ = std::fs::remove_dir_all(&directory);
+}
+
+#[test]
+fn failed_bgsave_refuses_writes_with_misconf() {
+    let server = TestServer::start(&["--save", "3600 1000", "--enable-protected-configs", "yes"]);
+    let mut client = server.client();
+    assert_eq!(client.cmd("SET x x"), ok());
+    // A directory that disappears: the save cannot create its file.
+    let gone = server.dir.join("gone");
+    std::fs::create_dir_all(&gone).unwrap();
+    assert_eq!(
+        client.call(&[b"CONFIG", b"SET", b"dir", gone.to_str().unwrap().as_bytes()]),
+        ok()
+    );
+    std::fs::remove_dir_all(&gone).unwrap();
+    assert!(matches!(client.cmd("BGSAVE"), Reply::Error(_)));
+    assert_eq!(
+        info_field(&mut client, "persistence", "rdb_last_bgsave_status"),
+        "err"
+    );
+    let misconf = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+    assert_eq!(client.cmd("SET x y"), error(misconf));
+    assert_eq!(client.cmd("PING"), error(misconf));
+    assert_eq!(client.cmd("GET x"), bulk("x"));
+    // A legacy script finds out at its first write; a shebang script that may write is
+    // refused up front; a no-writes one runs.
+    let Reply::Error(legacy) = client.call(&[b"EVAL", b"return redis.call('set','x',1)", b"0"])
+    else {
+        panic!("a script's write must fail");
+    };
+    assert!(
+        legacy.starts_with("MISCONF Redis is configured"),
+        "{legacy}"
+    );
+    assert_eq!(
+        client.call(&[b"EVAL", b"#!lua\nreturn redis.call('set','x',1)", b"0"]),
+        error("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts.")
+    );
+    assert_eq!(
+        client.call(&[
+            b"EVAL",
+            b"#!lua flags=no-writes\nreturn redis.call('get','x')",
+            b"0"
+        ]),
+        bulk("x")
+    );
+    // Refused while queued: the transaction is doomed.
+    assert_eq!(client.cmd("MULTI"), ok());
+    assert_eq!(client.cmd("SET x y"), error(misconf));
+    assert_eq!(
+        client.cmd("EXEC"),
+        error("EXECABORT Transaction discarded because of previous errors.")
+    );
+    assert_eq!(
+        client.cmd("CONFIG SET stop-writes-on-bgsave-error no"),
+        ok()
+    );
+    assert_eq!(client.cmd("SET x y"), ok());
+    assert_eq!(
+        client.cmd("CONFIG SET stop-writes-on-bgsave-error yes"),
+        ok()
+    );
+    assert_eq!(client.cmd("SET x z"), error(misconf));
+    // A successful save lifts it.
+    std::fs::create_dir_all(&gone).unwrap();
+    assert_eq!(client.cmd("BGSAVE"), status("Background saving started"));
+    wait_for_bgsave(&mut client);
+    assert_eq!(client.cmd("SET x z"), ok());
+    assert_eq!(client.cmd("PING"), status("PONG"));
 }
 
 /// Sends SIGTERM to the server and waits for it to exit.

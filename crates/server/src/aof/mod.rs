@@ -75,6 +75,8 @@ struct Shared {
     /// Highest sequence whose write is on disk (u64::MAX while no AOF runs, so nobody waits).
     durable: tokio::sync::watch::Sender<u64>,
     last_write_ok: AtomicBool,
+    /// The last write error's text (MISCONF shows it while `last_write_ok` is false).
+    last_write_error: Mutex<String>,
     /// Bytes of the base and incremental files.
     current_size: AtomicU64,
     fsync_in_progress: AtomicBool,
@@ -157,6 +159,7 @@ impl Default for Aof {
                 policy: AtomicU8::new(FsyncPolicy::EverySecond as u8),
                 durable: tokio::sync::watch::Sender::new(u64::MAX),
                 last_write_ok: AtomicBool::new(true),
+                last_write_error: Mutex::new(String::new()),
                 current_size: AtomicU64::new(0),
                 fsync_in_progress: AtomicBool::new(false),
             }),
@@ -209,6 +212,14 @@ impl Aof {
     /// Whether the AOF is being replayed at start-up.
     pub fn is_loading(&self) -> bool {
         self.loading.load(Ordering::Relaxed)
+    }
+
+    /// The error of the last failed write while the AOF cannot write (MISCONF), if any.
+    pub fn write_error(&self) -> Option<String> {
+        if self.shared.last_write_ok.load(Ordering::Relaxed) || !self.is_on() {
+            return None;
+        }
+        Some(self.shared.last_write_error.lock().clone())
     }
 
     pub fn rewrite_in_progress(&self) -> bool {
@@ -382,6 +393,7 @@ fn write_or_die(file: &mut File, bytes: &[u8], shared: &Shared) {
             }
             Err(error) => {
                 tracing::warn!("Error writing to the AOF file: {error}");
+                *shared.last_write_error.lock() = error.to_string();
                 shared.last_write_ok.store(false, Ordering::Relaxed);
                 if FsyncPolicy::from_u8(shared.policy.load(Ordering::Relaxed))
                     == FsyncPolicy::Always
@@ -922,16 +934,21 @@ fn rewrite(server: &Server) -> Result<(), String> {
     // (copy-on-write per shard, see `snapshot.rs`), with no fork and no stop-the-world.
     let format = base_format(server);
     let snapshot = loop {
+        // As a command would (this is the rewrite's own thread): shared in the script barrier,
+        // so that no script locking shards on demand waits for what this holds.
+        let shared = server.barrier.enter_shared(|| Ok::<(), ()>(()));
         let guards = server.keyspace.lock_everything();
         if server.keyspace.has_observer() {
             // A BGSAVE's snapshot still walks: wait for it, as Redis waits for its child.
             drop(guards);
+            drop(shared);
             std::thread::sleep(SNAPSHOT_RETRY_INTERVAL);
             continue;
         }
+        let keys: usize = guards.iter().flatten().map(|shard| shard.len()).sum();
         // Made under the locks, so that its header (the functions) is of the same moment.
         let visitor = base_visitor(server, format, &directory)?;
-        let Ok(snapshot) = Snapshot::begin(server, visitor) else {
+        let Ok(snapshot) = Snapshot::begin(server, visitor, keys as u64) else {
             unreachable!("no observer is installed while every shard is held");
         };
         if let Some(file) = incremental_file.take() {

@@ -387,8 +387,9 @@ fn bgsave(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let Some(server) = context.server.arc() else {
         return Err("ERR Background save unavailable".into());
     };
-    let locked = context.lock_everything();
-    let result = crate::rdb::start_background_save(&server);
+    let mut locked = context.lock_everything();
+    let keys: usize = locked.iter_mut().map(|(_, _, shard)| shard.len()).sum();
+    let result = crate::rdb::start_background_save(&server, keys as u64);
     drop(locked);
     match result {
         Ok(()) => {

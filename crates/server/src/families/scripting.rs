@@ -84,6 +84,12 @@ fn run(
     }
     let read_only = access == Access::ReadOnly || flags.no_writes;
     let server = context.server;
+    // A script that may write is refused up front while the dataset cannot be persisted.
+    if !flags.legacy && !flags.no_writes && !context.client.must_obey() {
+        if let Some(error) = crate::rdb::disk_error(server) {
+            return Err(error.script_message().into());
+        }
+    }
     let out_of_memory = !flags.allow_oom && crate::eviction::out_of_memory(server);
     // A function or a script with a shebang that may write is refused up front when memory is
     // full; a legacy script finds out at its first write.

@@ -681,6 +681,13 @@ pub(super) fn call_command(state: &mut CallState, argv: &[&[u8]]) -> Vec<u8> {
         command.stats.add_rejected();
         return output;
     }
+    if command.has(flags::WRITE) && !state.caller.must_obey() {
+        if let Some(error) = crate::rdb::disk_error(server) {
+            fail(&mut output, &error.message());
+            command.stats.add_rejected();
+            return output;
+        }
+    }
     if command.has(flags::WRITE) && crate::replication::refuses_writes(server) {
         fail(&mut output, crate::replication::NO_REPLICAS_ERROR);
         command.stats.add_rejected();

@@ -423,9 +423,16 @@ fn persistence_section(server: &Server, text: &mut String) {
     ] {
         field!(text, name, 0);
     }
-    field!(text, "current_fork_perc", "0.00");
-    field!(text, "current_save_keys_processed", 0);
-    field!(text, "current_save_keys_total", 0);
+    // A BGSAVE's progress (Redis reports its fork child's; here the snapshot's walk).
+    let (processed, total) = crate::rdb::background_save_progress(server).unwrap_or((0, 0));
+    let percent = if total == 0 {
+        0.0
+    } else {
+        processed as f64 * 100.0 / total as f64
+    };
+    field!(text, "current_fork_perc", format!("{percent:.2}"));
+    field!(text, "current_save_keys_processed", processed);
+    field!(text, "current_save_keys_total", total);
     let rdb = &server.rdb;
     let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
     field!(
