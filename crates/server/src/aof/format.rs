@@ -7,6 +7,20 @@
 //! `<appendfilename>.<seq>.incr.aof`; the manifest itself is `<appendfilename>.manifest`, all in
 //! `appenddirname` under `dir`.
 
+/// A file name as the manifest writes it: quoted as `sdscatrepr` when it holds a space, a quote
+/// or a byte that is not printable (Redis's `sdsneedsrepr`), as is otherwise.
+fn manifest_name(name: &str) -> String {
+    let needs_quotes = name
+        .bytes()
+        .any(|byte| matches!(byte, b'\\' | b'"' | b' ') || !(0x21..=0x7e).contains(&byte));
+    if !needs_quotes {
+        return name.to_string();
+    }
+    let mut out = Vec::new();
+    crate::monitor::quote(&mut out, name.as_bytes());
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The suffix of the manifest's file name.
 pub const MANIFEST_SUFFIX: &str = ".manifest";
 /// Prefix of files being written (renamed into place when complete).
@@ -115,7 +129,16 @@ impl Manifest {
             if !complete || raw.len() > MANIFEST_LINE_BYTES_MAX {
                 return Err(fail("The AOF manifest file contains too long line"));
             }
-            let words: Vec<&str> = line.split_whitespace().collect();
+            // Words as Redis splits them (`sdssplitargs`): a name with spaces is quoted.
+            let (mut storage, mut ranges) = (Vec::new(), Vec::new());
+            if resp::split_arguments(line.as_bytes(), &mut storage, &mut ranges).is_err() {
+                return Err(fail("Invalid AOF manifest file format"));
+            }
+            let owned: Vec<String> = ranges
+                .iter()
+                .map(|&(start, end)| String::from_utf8_lossy(&storage[start..end]).into_owned())
+                .collect();
+            let words: Vec<&str> = owned.iter().map(String::as_str).collect();
             if words.len() < 6 || words.len() % 2 != 0 {
                 return Err(fail("Invalid AOF manifest file format"));
             }
@@ -184,7 +207,7 @@ impl Manifest {
         {
             text.push_str(&format!(
                 "file {} seq {} type {}\n",
-                info.name,
+                manifest_name(&info.name),
                 info.sequence,
                 info.kind.code()
             ));
@@ -437,6 +460,24 @@ mod tests {
                 "appendonly.aof.3.incr.aof",
                 "appendonly.aof.4.incr.aof"
             ]
+        );
+    }
+
+    #[test]
+    fn names_with_spaces_are_quoted_as_redis_writes_them() {
+        let text = "file \"my aof.aof.1.base.rdb\" seq 1 type b\nfile \"my aof.aof.1.incr.aof\" seq 1 type i\n";
+        let manifest = Manifest::parse(text.as_bytes()).expect("valid");
+        assert_eq!(
+            manifest.base.as_ref().map(|base| base.name.as_str()),
+            Some("my aof.aof.1.base.rdb")
+        );
+        assert_eq!(manifest.incremental[0].name, "my aof.aof.1.incr.aof");
+        assert_eq!(manifest.to_text(), text);
+        assert_eq!(
+            Manifest::parse(b"file \"unbalanced seq 1 type b\n")
+                .unwrap_err()
+                .message,
+            "Invalid AOF manifest file format"
         );
     }
 

@@ -867,11 +867,14 @@ pub fn start_rewrite(server: &Server) -> RewriteStart {
     };
     *aof.rewrite_started.lock() = Some(Instant::now());
     tracing::info!("Background append only file rewriting started");
+    // The base's format is the one configured when the rewrite starts, as Redis's child
+    // decides at fork (a CONFIG SET during the rewrite applies to the next one).
+    let format = base_format(&server);
     std::thread::Builder::new()
         .name("cinnabar-aof-rewrite".into())
         .spawn(move || {
             let started = Instant::now();
-            let result = rewrite(&server);
+            let result = rewrite(&server, format);
             let aof = &server.aof;
             aof.last_rewrite_time_s
                 .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
@@ -899,7 +902,7 @@ pub fn start_rewrite(server: &Server) -> RewriteStart {
 
 /// One rewrite: a new incremental file from the switch point, a new base for the dataset at
 /// that point, the manifest, then the replaced files deleted.
-fn rewrite(server: &Server) -> Result<(), String> {
+fn rewrite(server: &Server, format: BaseFormat) -> Result<(), String> {
     let aof = &server.aof;
     let directory = directory(server);
     let filename = filename(server);
@@ -932,7 +935,6 @@ fn rewrite(server: &Server) -> Result<(), String> {
     // The base is a snapshot whose moment is the switch to the new incremental file: both
     // happen under every shard lock, then commands run on while the snapshot is walked
     // (copy-on-write per shard, see `snapshot.rs`), with no fork and no stop-the-world.
-    let format = base_format(server);
     let snapshot = loop {
         // As a command would (this is the rewrite's own thread): shared in the script barrier,
         // so that no script locking shards on demand waits for what this holds.
