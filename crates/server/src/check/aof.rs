@@ -28,7 +28,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use super::c_strtol;
+use super::{c_string, c_strtol};
 use crate::aof::format::Manifest;
 
 /// Buffer sizes of Redis's tool: a `*`/`$` header line, an annotation line, a manifest line.
@@ -38,12 +38,7 @@ const MANIFEST_LINE_BUFFER: usize = 1025;
 
 /// `check-aof [--fix|--truncate-to-timestamp <ts>] <file>` (`program` names the tool in the
 /// usage line); answers to `--fix`'s question come from `answers`. Returns the exit code.
-pub fn main(
-    program: &str,
-    args: &[OsString],
-    out: &mut dyn Write,
-    answers: &mut dyn BufRead,
-) -> i32 {
+pub fn main(program: &str, args: &[OsString], out: &mut dyn Write, answers: &mut dyn Read) -> i32 {
     let usage = |out: &mut dyn Write| {
         let _ = writeln!(
             out,
@@ -112,7 +107,7 @@ enum InputKind {
 
 struct Checker<'a> {
     out: &'a mut dyn Write,
-    answers: &'a mut dyn BufRead,
+    answers: &'a mut dyn Read,
     options: Options,
     /// The line being read, counted from 1 across every file checked (Redis's counter is never
     /// reset between files); annotations are not counted.
@@ -616,15 +611,6 @@ fn read_line_piece(reader: &mut dyn BufRead, buffer: usize) -> std::io::Result<O
 /// (what lies beyond that in Redis's buffer is stale; read as NUL too).
 fn byte_at(line: &[u8], index: usize) -> u8 {
     line.get(index).copied().unwrap_or(0)
-}
-
-/// A C string's bytes: up to the first NUL.
-fn c_string(bytes: &[u8]) -> &[u8] {
-    let end = bytes
-        .iter()
-        .position(|&byte| byte == 0)
-        .unwrap_or(bytes.len());
-    &bytes[..end]
 }
 
 /// `%02x` of a C `char` (signed: bytes from 0x80 print as `ffffff80`).

@@ -95,6 +95,15 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// A C string's bytes: up to the first NUL.
+fn c_string(bytes: &[u8]) -> &[u8] {
+    let end = bytes
+        .iter()
+        .position(|&byte| byte == 0)
+        .unwrap_or(bytes.len());
+    &bytes[..end]
+}
+
 /// What C's `strtol(text, &end, 10)` finds in a NUL-terminated buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Parsed {

@@ -29,8 +29,8 @@ use crate::config::REDIS_VERSION;
 pub struct Report {
     pub ok: bool,
     pub lines: Vec<String>,
-    /// The offset just after the RDB (after its checksum): an AOF's preamble is followed by
-    /// commands there.
+    /// The offset just after the RDB (after its checksum) when it is sound: an AOF's preamble
+    /// is followed by commands there.
     pub end: usize,
 }
 
@@ -236,7 +236,8 @@ impl Walk<'_> {
         if &header[..5] != b"REDIS" {
             return Err("Wrong signature trying to load DB from file".into());
         }
-        let version = c_atoi(&header[5..]);
+        // atoi: blanks, a sign, the leading digits.
+        let version = super::c_strtol(&header[5..]).value;
         if version < 1 || version > rdb::VERSION_MAX as i64 {
             return Err(format!("Can't handle RDB format version {version}"));
         }
@@ -421,16 +422,7 @@ fn module_name(module_id: u64) -> String {
 
 /// Bytes as C's `%s` prints them: up to the first NUL.
 fn c_text(bytes: &[u8]) -> Cow<'_, str> {
-    let end = bytes
-        .iter()
-        .position(|&byte| byte == 0)
-        .unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end])
-}
-
-/// C's `atoi`: optional blanks and sign, then the leading digits (0 when there are none).
-fn c_atoi(text: &[u8]) -> i64 {
-    super::c_strtol(text).value
+    String::from_utf8_lossy(super::c_string(bytes))
 }
 
 #[cfg(test)]
