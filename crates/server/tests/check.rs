@@ -141,6 +141,18 @@ fn multi_part(scratch: &Scratch, manifest: &str, files: &[(&str, &[u8])]) {
     }
 }
 
+/// A manifest naming a base and an incremental file, and those files.
+fn base_and_incr(scratch: &Scratch, base: &[u8], incr: &[u8]) {
+    multi_part(
+        scratch,
+        MANIFEST_BASE_AND_INCR,
+        &[
+            ("appendonly.aof.1.base.aof", base),
+            ("appendonly.aof.1.incr.aof", incr),
+        ],
+    );
+}
+
 /// A log line's text after Redis's `pid:C date time # ` prefix (None when it has none).
 fn log_text(line: &str) -> Option<&str> {
     let (prefix, text) = line.split_once(" # ")?;
@@ -336,14 +348,7 @@ fn fix_refuses_a_file_that_is_not_the_last() {
         &["set", "bar", "world"],
     ]);
     let incr = commands(&[&["set", "foo", "hello"], &["set", "bar", "world"]]);
-    multi_part(
-        &scratch,
-        MANIFEST_BASE_AND_INCR,
-        &[
-            ("appendonly.aof.1.base.aof", &base),
-            ("appendonly.aof.1.incr.aof", &incr),
-        ],
-    );
+    base_and_incr(&scratch, &base, &incr);
     let check = check_aof(scratch.path(), &["appendonly.aof.manifest"]);
     assert_eq!(check.code, 1);
     assert_eq!(
@@ -374,14 +379,7 @@ fn line_numbers_run_on_across_the_files_of_a_manifest() {
     let scratch = Scratch::new("lines");
     let base = command(&["get", "a"]);
     let incr = commands(&[&["get", "a"], &["multi"]]);
-    multi_part(
-        &scratch,
-        MANIFEST_BASE_AND_INCR,
-        &[
-            ("appendonly.aof.1.base.aof", &base),
-            ("appendonly.aof.1.incr.aof", &incr),
-        ],
-    );
+    base_and_incr(&scratch, &base, &incr);
     let outcome = check_aof(scratch.path(), &["appendonly.aof.manifest"]);
     assert_eq!(outcome.code, 1);
     assert_eq!(
@@ -493,14 +491,7 @@ fn truncate_to_timestamp_cuts_the_last_file_at_the_first_later_annotation() {
 fn truncate_to_timestamp_refuses_a_file_that_is_not_the_last() {
     let scratch = Scratch::new("timestamp-base");
     let incr = commands(&[&["set", "foo", "hello"], &["set", "bar", "world"]]);
-    multi_part(
-        &scratch,
-        MANIFEST_BASE_AND_INCR,
-        &[
-            ("appendonly.aof.1.base.aof", &timestamped()),
-            ("appendonly.aof.1.incr.aof", &incr),
-        ],
-    );
+    base_and_incr(&scratch, &timestamped(), &incr);
     let outcome = check_aof(
         scratch.path(),
         &[
@@ -525,14 +516,7 @@ fn truncate_to_timestamp_refuses_a_file_that_is_not_the_last() {
 fn multi_part_with_resp_and_rdb_bases() {
     let scratch = Scratch::new("bases");
     let pair = commands(&[&["set", "foo", "hello"], &["set", "bar", "world"]]);
-    multi_part(
-        &scratch,
-        MANIFEST_BASE_AND_INCR,
-        &[
-            ("appendonly.aof.1.base.aof", &pair),
-            ("appendonly.aof.1.incr.aof", &pair),
-        ],
-    );
+    base_and_incr(&scratch, &pair, &pair);
     let resp = check_aof(scratch.path(), &["appendonly.aof.manifest"]);
     assert_eq!(resp.code, 0);
     assert_eq!(
@@ -984,14 +968,7 @@ fn same_reports_as_the_reference_tools() {
     let mut outcomes = Vec::new();
     for program in [&reference_aof, &ours_aof] {
         let scratch = Scratch::new("reference-manifest");
-        multi_part(
-            &scratch,
-            MANIFEST_BASE_AND_INCR,
-            &[
-                ("appendonly.aof.1.base.aof", &set_foo),
-                ("appendonly.aof.1.incr.aof", &with(b"*1\r\n")),
-            ],
-        );
+        base_and_incr(&scratch, &set_foo, &with(b"*1\r\n"));
         let outcome = run_program(program, &["appendonly.aof.manifest"], scratch.path(), b"");
         outcomes.push((outcome.code, outcome.stdout));
     }
