@@ -60,17 +60,17 @@ pub const TYPE_HASH_LISTPACK_EX_PRE_GA: u8 = 23;
 pub const TYPE_HASH_METADATA: u8 = 24;
 pub const TYPE_HASH_LISTPACK_EX: u8 = 25;
 
-const OPCODE_FUNCTION2: u8 = 245;
-const OPCODE_FUNCTION_PRE_GA: u8 = 246;
-const OPCODE_MODULE_AUX: u8 = 247;
-const OPCODE_IDLE: u8 = 248;
-const OPCODE_FREQ: u8 = 249;
-const OPCODE_AUX: u8 = 250;
-const OPCODE_RESIZEDB: u8 = 251;
-const OPCODE_EXPIRETIME_MS: u8 = 252;
-const OPCODE_EXPIRETIME: u8 = 253;
-const OPCODE_SELECTDB: u8 = 254;
-const OPCODE_EOF: u8 = 255;
+pub const OPCODE_FUNCTION2: u8 = 245;
+pub const OPCODE_FUNCTION_PRE_GA: u8 = 246;
+pub const OPCODE_MODULE_AUX: u8 = 247;
+pub const OPCODE_IDLE: u8 = 248;
+pub const OPCODE_FREQ: u8 = 249;
+pub const OPCODE_AUX: u8 = 250;
+pub const OPCODE_RESIZEDB: u8 = 251;
+pub const OPCODE_EXPIRETIME_MS: u8 = 252;
+pub const OPCODE_EXPIRETIME: u8 = 253;
+pub const OPCODE_SELECTDB: u8 = 254;
+pub const OPCODE_EOF: u8 = 255;
 
 const QUICKLIST_NODE_PLAIN: u64 = 1;
 const QUICKLIST_NODE_PACKED: u64 = 2;
@@ -782,6 +782,55 @@ fn decode_stream_node(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Walking files record by record.
+
+/// A read position in RDB bytes, for tools that walk a file's records themselves and report
+/// where each one ends (the `check-rdb` tool, as redis-check-rdb does): the primitives [`load`]
+/// reads with. A read that fails leaves the position where it started.
+pub struct Cursor<'a> {
+    input: Input<'a>,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(bytes: &'a [u8], position: usize) -> Self {
+        Cursor {
+            input: Input {
+                bytes,
+                position: position.min(bytes.len()),
+            },
+        }
+    }
+
+    /// Bytes read so far (from the start of `bytes`).
+    pub fn position(&self) -> usize {
+        self.input.position
+    }
+
+    pub fn bytes(&mut self, count: usize) -> Result<&'a [u8], Error> {
+        self.input.take(count)
+    }
+
+    pub fn byte(&mut self) -> Result<u8, Error> {
+        self.input.byte()
+    }
+
+    /// A length (`rdbLoadLen`); an encoded-string marker is an error.
+    pub fn length(&mut self) -> Result<u64, Error> {
+        self.input.length()
+    }
+
+    /// A string in any of its encodings (plain, integer, LZF).
+    pub fn string(&mut self) -> Result<Vec<u8>, Error> {
+        self.input.string()
+    }
+
+    /// A value of `object_type` as [`load`] decodes it; `Ok(None)` for an empty collection.
+    pub fn object(&mut self, object_type: u8, limits: &Limits) -> Result<Option<Value>, Error> {
+        decode_object(&mut self.input, object_type, limits)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Loading files.
 
 /// Decodes a whole RDB file, handing every key and aux field to `sink`.
@@ -1456,6 +1505,42 @@ mod tests {
     fn round_trip(value: &Value) -> Value {
         let payload = dump_payload(value, &EncodeOptions::default());
         decode_payload(&payload, &limits()).expect("decodes")
+    }
+
+    #[test]
+    fn cursor_walks_records_and_stops_where_a_read_fails() {
+        let mut bytes = b"REDIS0011".to_vec();
+        bytes.extend_from_slice(&[OPCODE_AUX, 3]);
+        bytes.extend_from_slice(b"ver");
+        bytes.extend_from_slice(&[
+            0xC0,
+            7,
+            OPCODE_SELECTDB,
+            2,
+            TYPE_STRING,
+            1,
+            b'k',
+            0xC1,
+            0x2C,
+            1,
+        ]);
+        let mut cursor = Cursor::new(&bytes, 9);
+        assert_eq!(cursor.byte(), Ok(OPCODE_AUX));
+        assert_eq!(cursor.string().as_deref(), Ok(&b"ver"[..]));
+        assert_eq!(cursor.string().as_deref(), Ok(&b"7"[..]));
+        assert_eq!(cursor.position(), 16);
+        assert_eq!(cursor.byte(), Ok(OPCODE_SELECTDB));
+        assert_eq!(cursor.length(), Ok(2));
+        assert_eq!(cursor.byte(), Ok(TYPE_STRING));
+        assert_eq!(cursor.string().as_deref(), Ok(&b"k"[..]));
+        let value = cursor.object(TYPE_STRING, &limits()).expect("decodes");
+        assert!(matches!(value, Some(Value::String(_))));
+        assert_eq!(cursor.position(), bytes.len());
+        assert_eq!(cursor.bytes(8), Err(truncated()));
+        assert_eq!(cursor.position(), bytes.len());
+        let mut short = Cursor::new(&bytes[..bytes.len() - 1], 21);
+        assert_eq!(short.string(), Err(truncated()));
+        assert_eq!(short.position(), 22);
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! [`blocking`] (clients blocked on keys), [`pubsub`] (channels, patterns, delivery),
 //! [`notify`] (keyspace notifications), [`startup`] (turning a command line into a running
 //! server), [`allocator`] (memory statistics), [`eviction`] (`maxmemory`), [`slowlog`],
-//! [`latency`] (histograms, the latency monitor, per-command accounting).
+//! [`latency`] (histograms, the latency monitor, per-command accounting), [`check`] (the
+//! redis-check-aof / redis-check-rdb tools).
 
 pub mod acl;
 pub mod allocator;
@@ -16,6 +17,7 @@ pub mod aof;
 pub mod arguments;
 pub mod barrier;
 pub mod blocking;
+pub mod check;
 pub mod client;
 pub mod command;
 pub mod config;

@@ -1,4 +1,5 @@
-//! `cinnabar-server [/path/to/redis.conf] [--option value ...]`
+//! `cinnabar-server [/path/to/redis.conf] [--option value ...]`; run as `*check-aof` /
+//! `*check-rdb` (or with those subcommands), the check tools (`cinnabar::check`).
 
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -19,6 +20,10 @@ static ALLOCATOR_OPTIONS: AllocatorOptions =
     AllocatorOptions(b"background_thread:true,dirty_decay_ms:1000,tcache_max:4096\0".as_ptr());
 
 fn main() {
+    let command_line: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(invocation) = cinnabar::check::Invocation::from_args(&command_line) {
+        std::process::exit(invocation.run());
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     std::process::exit(cinnabar::startup::run(args));
 }
