@@ -259,8 +259,13 @@ fn load_dataset(server: &Server) -> bool {
             return false;
         }
         Err(crate::rdb::StartupLoadError::Corrupt(reason)) => {
-            // Redis's wording: operators and tests look for "Internal error in RDB".
+            // Redis's wording (operators and tests look for "Internal error in RDB"), then,
+            // as Redis runs redis-check-rdb on the file, the checker's report.
             tracing::warn!("Internal error in RDB reading the file -> {reason}");
+            let (_, lines) = crate::check::rdb::report(&crate::rdb::rdb_path(server));
+            for line in lines {
+                tracing::warn!("{line}");
+            }
             tracing::warn!("Terminating server after rdb file reading failure.");
             return false;
         }
