@@ -184,7 +184,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     row("aof-disable-auto-gc", &[], BOOL, "no", HIDDEN | NO_EFFECT),
     row("aof-load-truncated", &[], BOOL, "yes", 0),
     row("aof-rewrite-incremental-fsync", &[], BOOL, "yes", NO_EFFECT),
-    row("aof-timestamp-enabled", &[], BOOL, "no", NO_EFFECT),
+    row("aof-timestamp-enabled", &[], BOOL, "no", 0),
     row("aof-use-rdb-preamble", &[], BOOL, "yes", NO_EFFECT),
     row("aof_rewrite_cpulist", &["aof-rewrite-cpulist"], TEXT, "", IMMUTABLE | NO_EFFECT),
     row("appenddirname", &[], TEXT, "appendonlydir", IMMUTABLE),

@@ -562,6 +562,76 @@ fn bgrewriteaof_replaces_base_and_incr_files() {
     );
 }
 
+/// `aof-timestamp-enabled`: a `#TS:` line precedes the first write of each second in the
+/// incremental file and opens a command-format base; such files load back.
+#[test]
+fn timestamp_annotations_are_written_and_loaded() {
+    let scratch = Scratch::new("timestamps");
+    let dir = scratch.path();
+    let args = ["--appendonly", "yes", "--aof-use-rdb-preamble", "no"];
+    let server = running(cinnabar(dir, &args));
+    let mut client = server.client();
+    assert_eq!(client.cmd("CONFIG SET aof-timestamp-enabled yes"), ok());
+    let before_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(client.cmd("SET foo bar"), ok());
+    let incremental = aof_dir(dir).join("appendonly.aof.1.incr.aof");
+    poll("the write", || {
+        std::fs::read(&incremental).is_ok_and(|data| data.ends_with(b"bar\r\n"))
+    });
+    let data = String::from_utf8(std::fs::read(&incremental).unwrap()).unwrap();
+    let first = data.lines().next().unwrap();
+    let stamp: u64 = first.strip_prefix("#TS:").expect(&data).parse().unwrap();
+    assert!(stamp >= before_s, "{first}");
+    assert!(
+        data[first.len() + 2..].starts_with("*2\r\n$6\r\nSELECT\r\n"),
+        "{data}"
+    );
+    assert_eq!(
+        client.cmd("BGREWRITEAOF"),
+        status("Background append only file rewriting started")
+    );
+    poll("the rewrite", || server.info_field("aof_rewrites") == "1");
+    let base = std::fs::read(aof_dir(dir).join("appendonly.aof.2.base.aof")).unwrap();
+    assert!(
+        base.starts_with(b"#TS:"),
+        "{}",
+        String::from_utf8_lossy(&base)
+    );
+    assert_eq!(client.cmd("SET after rewrite"), ok());
+    let before = dataset(&mut server.redis());
+    server.kill();
+    let server = running(cinnabar(dir, &args));
+    assert_eq!(dataset(&mut server.redis()), before);
+}
+
+/// DEBUG AOF-FLUSH-SLEEP delays the writer; under `appendfsync always` a write is still
+/// answered only once it is in the file.
+#[test]
+fn replies_wait_for_a_slow_aof_flush() {
+    let scratch = Scratch::new("flush-sleep");
+    let dir = scratch.path();
+    let args = [
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--enable-debug-command",
+        "yes",
+    ];
+    let server = running(cinnabar(dir, &args));
+    let mut client = server.client();
+    assert_eq!(client.cmd("DEBUG AOF-FLUSH-SLEEP 200000"), ok());
+    let incremental = aof_dir(dir).join("appendonly.aof.1.incr.aof");
+    let size_before = std::fs::metadata(&incremental).unwrap().len();
+    assert_eq!(client.cmd("INCR counter"), int(1));
+    let size_after = std::fs::metadata(&incremental).unwrap().len();
+    assert!(size_after > size_before, "{size_before} -> {size_after}");
+    assert_eq!(client.cmd("DEBUG AOF-FLUSH-SLEEP 0"), ok());
+}
+
 /// A rewrite runs beside the commands (a snapshot, no stop-the-world): counters that
 /// transactions always increment together stay equal in the files, every acknowledged write
 /// survives a kill, and BGSAVE and BGREWRITEAOF never run at once (one waits, as in Redis).

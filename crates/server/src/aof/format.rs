@@ -21,6 +21,12 @@ fn manifest_name(name: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A timestamp annotation line (`aof-timestamp-enabled`): `#TS:<unix seconds>\r\n`. Loaders
+/// skip `#` lines; `check-aof --truncate-to-timestamp` cuts at them.
+pub fn timestamp_annotation(unix_s: u64) -> Vec<u8> {
+    format!("#TS:{unix_s}\r\n").into_bytes()
+}
+
 /// The suffix of the manifest's file name.
 pub const MANIFEST_SUFFIX: &str = ".manifest";
 /// Prefix of files being written (renamed into place when complete).

@@ -77,6 +77,10 @@ struct Shared {
     last_write_ok: AtomicBool,
     /// The last write error's text (MISCONF shows it while `last_write_ok` is false).
     last_write_error: Mutex<String>,
+    /// DEBUG AOF-FLUSH-SLEEP: microseconds the writer waits before each write (a test knob).
+    flush_sleep_us: AtomicU64,
+    /// `aof-timestamp-enabled`: a `#TS:` line precedes the first write of each second.
+    timestamps: AtomicBool,
     /// Bytes of the base and incremental files.
     current_size: AtomicU64,
     fsync_in_progress: AtomicBool,
@@ -91,6 +95,8 @@ struct Queue {
     /// Sequence of the last write in `data`.
     sequence: u64,
     last_database: Option<usize>,
+    /// The second of the last `#TS:` annotation written.
+    last_timestamp_s: u64,
     stop: bool,
 }
 
@@ -100,11 +106,22 @@ struct Writer {
     closed: AtomicBool,
 }
 
-struct Sink(Arc<Writer>);
+struct Sink {
+    writer: Arc<Writer>,
+    shared: Arc<Shared>,
+}
 
 impl PropagationSink for Sink {
     fn write(&mut self, sequence: u64, database: usize, args: &[&[u8]]) {
-        let mut queue = self.0.queue.lock();
+        let mut queue = self.writer.queue.lock();
+        if self.shared.timestamps.load(Ordering::Relaxed) {
+            let now_s = unix_time_ms() / 1000;
+            if now_s > queue.last_timestamp_s {
+                queue.last_timestamp_s = now_s;
+                let line = format::timestamp_annotation(now_s);
+                queue.data.extend_from_slice(&line);
+            }
+        }
         // MULTI and EXEC belong to no database: a SELECT goes inside the transaction, before
         // its first command, as Redis writes it.
         if queue.last_database != Some(database)
@@ -117,11 +134,11 @@ impl PropagationSink for Sink {
         format::encode_command(&mut queue.data, args);
         queue.sequence = sequence;
         drop(queue);
-        self.0.wake.notify_one();
+        self.writer.wake.notify_one();
     }
 
     fn is_closed(&self) -> bool {
-        self.0.closed.load(Ordering::Relaxed)
+        self.writer.closed.load(Ordering::Relaxed)
     }
 }
 
@@ -160,6 +177,8 @@ impl Default for Aof {
                 durable: tokio::sync::watch::Sender::new(u64::MAX),
                 last_write_ok: AtomicBool::new(true),
                 last_write_error: Mutex::new(String::new()),
+                flush_sleep_us: AtomicU64::new(0),
+                timestamps: AtomicBool::new(false),
                 current_size: AtomicU64::new(0),
                 fsync_in_progress: AtomicBool::new(false),
             }),
@@ -214,6 +233,13 @@ impl Aof {
         self.loading.load(Ordering::Relaxed)
     }
 
+    /// DEBUG AOF-FLUSH-SLEEP: the writer waits this long before each write.
+    pub fn set_flush_sleep(&self, microseconds: u64) {
+        self.shared
+            .flush_sleep_us
+            .store(microseconds, Ordering::Relaxed);
+    }
+
     /// The error of the last failed write while the AOF cannot write (MISCONF), if any.
     pub fn write_error(&self) -> Option<String> {
         if self.shared.last_write_ok.load(Ordering::Relaxed) || !self.is_on() {
@@ -257,11 +283,15 @@ impl Aof {
             wake: Condvar::new(),
             closed: AtomicBool::new(false),
         });
-        server
-            .propagation
-            .attach_at(Box::new(Sink(writer.clone())), |sequence| {
+        server.propagation.attach_at(
+            Box::new(Sink {
+                writer: writer.clone(),
+                shared: self.shared.clone(),
+            }),
+            |sequence| {
                 self.shared.durable.send_replace(sequence);
-            });
+            },
+        );
         let shared = self.shared.clone();
         let thread_writer = writer.clone();
         let thread = std::thread::Builder::new()
@@ -334,6 +364,10 @@ fn run_writer(writer: Arc<Writer>, mut file: File, shared: Arc<Shared>) {
                 queue.stop,
             )
         };
+        let flush_sleep_us = shared.flush_sleep_us.load(Ordering::Relaxed);
+        if flush_sleep_us > 0 && !data.is_empty() {
+            std::thread::sleep(Duration::from_micros(flush_sleep_us));
+        }
         let mut offset = 0;
         let switched = !switches.is_empty();
         for (at, next) in switches {
@@ -634,6 +668,10 @@ pub fn open_at_startup(server: &Server) -> Result<(), String> {
     let aof = &server.aof;
     aof.shared.policy.store(
         FsyncPolicy::parse(&server.config.get("appendfsync")) as u8,
+        Ordering::Relaxed,
+    );
+    aof.shared.timestamps.store(
+        server.config.get_bool("aof-timestamp-enabled"),
         Ordering::Relaxed,
     );
     if !server.config.get_bool("appendonly") {
@@ -1016,7 +1054,15 @@ fn base_visitor(
                 "{TEMP_PREFIX}rewriteaof-bg-{}.aof",
                 std::process::id()
             ));
-            rewrite::CommandVisitor::create(temporary, unix_time_ms())
+            let now_ms = unix_time_ms();
+            let timestamps = server.aof.shared.timestamps.load(Ordering::Relaxed);
+            rewrite::CommandVisitor::create(temporary, now_ms)
+                .and_then(|mut visitor| {
+                    if timestamps {
+                        visitor.annotate_timestamp(now_ms / 1000)?;
+                    }
+                    Ok(visitor)
+                })
                 .map(|visitor| Box::new(visitor) as Box<dyn SnapshotVisitor>)
                 .map_err(|error| format!("Error creating the AOF base: {error}"))
         }
@@ -1101,6 +1147,10 @@ pub fn apply_config(server: &Server, changed: &crate::config::PreviousValues) {
                 if let Some(running) = aof.running.lock().as_ref() {
                     running.writer.wake.notify_one();
                 }
+            }
+            "aof-timestamp-enabled" => {
+                let enabled = server.config.get_bool("aof-timestamp-enabled");
+                aof.shared.timestamps.store(enabled, Ordering::Relaxed);
             }
             "appendonly" => {
                 let on = server.config.get_bool("appendonly");

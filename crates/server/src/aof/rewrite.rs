@@ -43,6 +43,14 @@ impl CommandVisitor {
         })
     }
 
+    /// Writes a `#TS:<unix seconds>` annotation (`aof-timestamp-enabled`), before any key.
+    pub fn annotate_timestamp(&mut self, unix_s: u64) -> std::io::Result<()> {
+        let line = super::format::timestamp_annotation(unix_s);
+        std::io::Write::write_all(&mut self.file, &line)?;
+        self.written_bytes += line.len() as u64;
+        Ok(())
+    }
+
     /// Flushes and fsyncs the file and renames it to `target`; returns its size.
     pub fn finish(self, target: &Path) -> std::io::Result<u64> {
         let file = self.file.into_inner().map_err(|error| error.into_error())?;

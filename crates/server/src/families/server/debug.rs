@@ -83,6 +83,15 @@ pub fn debug(context: &mut Context, args: &[&[u8]]) -> CommandResult {
                 .reply
                 .simple(b"Apparently Redis did not crash: test passed");
         }
+        ("aof-flush-sleep", 3) => {
+            // Redis's atoi: a number that does not parse is 0.
+            let microseconds = std::str::from_utf8(args[2])
+                .ok()
+                .and_then(|text| text.parse::<u64>().ok())
+                .unwrap_or(0);
+            context.server.aof.set_flush_sleep(microseconds);
+            context.reply.ok();
+        }
         ("log", 3) => {
             tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(args[2]));
             context.reply.ok();
@@ -489,6 +498,8 @@ fn help(context: &mut Context) {
         context,
         "DEBUG",
         &[
+            "AOF-FLUSH-SLEEP <microsec>",
+            "    Server will sleep before flushing the AOF, this is used for testing.",
             "CHANGE-REPL-ID",
             "    Change the replication IDs of the instance.",
             "    Dangerous: should be used only for testing the replication subsystem.",
