@@ -729,6 +729,10 @@ fn enter_barrier<'a>(
     let give_up = || match running.busy_error() {
         None => Ok(()),
         Some(_) if command.has(flags::ALLOW_BUSY) => Err(GiveUp::Bypass),
+        // A slow script replayed from the AOF (DEBUG LOADAOF): Redis answers LOADING then.
+        Some(_) if server.aof.is_loading() && !command.has(flags::LOADING) => {
+            Err(GiveUp::Busy(crate::loading::LOADING_ERROR))
+        }
         Some(error) => Err(GiveUp::Busy(error)),
     };
     let entered = if command.has(flags::EXCLUSIVE) {

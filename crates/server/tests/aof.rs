@@ -344,6 +344,49 @@ fn restart_with_the_same_directory_keeps_every_write() {
     assert_eq!(server.client().cmd("GET after"), bulk("restart"));
 }
 
+/// A slow script replayed by DEBUG LOADAOF makes other clients' commands fail with LOADING
+/// (not BUSY), as in Redis; the replay then completes.
+#[test]
+fn slow_script_in_a_replayed_aof_answers_loading() {
+    let scratch = Scratch::new("loadaof-slow");
+    let dir = scratch.path();
+    let args = [
+        "--enable-debug-command",
+        "yes",
+        "--appendonly",
+        "yes",
+        "--busy-reply-threshold",
+        "1",
+    ];
+    let server = running(cinnabar(dir, &args));
+    let mut client = server.client();
+    // Scripts are propagated as their effects; a verbatim one (as older servers wrote them)
+    // is appended by hand.
+    assert_eq!(client.cmd("SET before script"), ok());
+    let script: &[u8] =
+        b"redis.call('set',KEYS[1],'y'); for i=1,3000000 do redis.call('ping') end return 'ok'";
+    append_to_incr(
+        dir,
+        "appendonly.aof.1.incr.aof",
+        &RawClient::encode(&[b"EVAL", script, b"1", b"x"]),
+    );
+    let mut loader = server.client();
+    loader.send(&[b"DEBUG", b"LOADAOF"]);
+    let mut other = server.client();
+    let reply = loop {
+        match other.cmd("PING") {
+            Reply::Status(pong) if pong == "PONG" => continue,
+            reply => break reply,
+        }
+    };
+    assert_eq!(
+        reply,
+        error("LOADING Redis is loading the dataset in memory")
+    );
+    assert_eq!(loader.read_reply(), ok());
+    assert_eq!(other.cmd("GET x"), bulk("y"));
+}
+
 #[test]
 fn debug_loadaof_replays_the_aof_without_appending_to_it() {
     let scratch = Scratch::new("loadaof");
