@@ -31,8 +31,12 @@ pub const SCRIPT_CLIENT_ID: u64 = 0;
 
 pub struct ClientShared {
     pub id: u64,
+    /// The peer's address; a Unix socket client has a loopback placeholder here (it is local)
+    /// and its socket's path in `unix_socket`.
     pub address: SocketAddr,
     pub local_address: SocketAddr,
+    /// The `unixsocket` path the client connected through, if it did.
+    pub unix_socket: Option<Arc<str>>,
     pub file_descriptor: i32,
     pub created_ms: u64,
     pub last_interaction_ms: AtomicU64,
@@ -78,6 +82,23 @@ pub struct ClientShared {
 }
 
 impl ClientShared {
+    /// The peer as Redis shows it (CLIENT LIST `addr`, MONITOR, SLOWLOG): `ip:port`, or
+    /// `<socket path>:0` for a Unix socket client.
+    pub fn address_text(&self) -> String {
+        match &self.unix_socket {
+            Some(path) => format!("{path}:0"),
+            None => self.address.to_string(),
+        }
+    }
+
+    /// The local end as Redis shows it (CLIENT LIST `laddr`).
+    pub fn local_address_text(&self) -> String {
+        match &self.unix_socket {
+            Some(path) => format!("{path}:0"),
+            None => self.local_address.to_string(),
+        }
+    }
+
     pub fn new(
         id: u64,
         address: SocketAddr,
@@ -89,6 +110,7 @@ impl ClientShared {
             id,
             address,
             local_address,
+            unix_socket: None,
             file_descriptor,
             created_ms: now_ms,
             last_interaction_ms: now_ms.into(),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bytes::{Buf, BytesMut};
 use resp::{parse_request, ParseLimits, ReplyWriter, Request, RequestArgs};
 use smallvec::SmallVec;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::client::{Client, ClientShared, ReplyMode};
@@ -56,7 +56,7 @@ pub async fn accept_loop(
             Ok((stream, address)) => {
                 let server = server.clone();
                 tokio::spawn(async move {
-                    serve(server, stream, address).await;
+                    serve_tcp(server, stream, address).await;
                 });
             }
             Err(error) => {
@@ -68,8 +68,56 @@ pub async fn accept_loop(
     }
 }
 
-async fn serve(server: Arc<Server>, mut stream: TcpStream, address: SocketAddr) {
+/// A connection's byte stream: TCP, or a Unix socket (`unixsocket`).
+pub trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send + std::os::fd::AsRawFd {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + std::os::fd::AsRawFd> ClientStream for S {}
+
+/// Accepts connections on the `unixsocket` listener until shutdown.
+pub async fn accept_unix_loop(
+    server: Arc<Server>,
+    listener: tokio::net::UnixListener,
+    path: Arc<str>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = server.shutdown.notified() => return,
+        };
+        if server.is_shutting_down() {
+            return;
+        }
+        match accepted {
+            Ok((stream, _)) => {
+                let server = server.clone();
+                let path = path.clone();
+                tokio::spawn(async move {
+                    // A Unix socket client is local: a loopback placeholder stands for it.
+                    let local = SocketAddr::from(([127, 0, 0, 1], 0));
+                    serve(server, stream, local, local, Some(path)).await;
+                });
+            }
+            Err(error) => {
+                tracing::warn!("Accepting client connection: {error}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn serve_tcp(server: Arc<Server>, stream: TcpStream, address: SocketAddr) {
     let _ = stream.set_nodelay(true);
+    let local_address = stream.local_addr().unwrap_or(address);
+    serve(server, stream, address, local_address, None).await;
+}
+
+async fn serve<S: ClientStream>(
+    server: Arc<Server>,
+    mut stream: S,
+    address: SocketAddr,
+    local_address: SocketAddr,
+    unix_socket: Option<Arc<str>>,
+) {
     let hot = &server.config.hot;
     let no_password = !server.acl.auth_required();
     if hot.protected_mode.load(Ordering::Relaxed) && no_password && !address.ip().is_loopback() {
@@ -90,18 +138,16 @@ async fn serve(server: Arc<Server>, mut stream: TcpStream, address: SocketAddr) 
             .fetch_add(1, Ordering::Relaxed);
         return;
     }
-    let local_address = stream.local_addr().unwrap_or(address);
-    let file_descriptor = {
-        use std::os::fd::AsRawFd;
-        stream.as_raw_fd()
-    };
-    let shared = Arc::new(ClientShared::new(
+    let file_descriptor = stream.as_raw_fd();
+    let mut shared = ClientShared::new(
         server.clients.next_id(),
         address,
         local_address,
         file_descriptor,
         unix_time_ms(),
-    ));
+    );
+    shared.unix_socket = unix_socket;
+    let shared = Arc::new(shared);
     server.clients.register(shared.clone());
     let mut client = Client::new(shared.clone(), no_password, server.acl.default_user());
     server.tracking.register_mailbox(&client.mailbox);
@@ -115,9 +161,9 @@ async fn serve(server: Arc<Server>, mut stream: TcpStream, address: SocketAddr) 
     server.clients.unregister(shared.id);
 }
 
-async fn run_connection(
+async fn run_connection<S: ClientStream>(
     server: &Server,
-    stream: &mut TcpStream,
+    stream: &mut S,
     client: &mut Client,
 ) -> std::io::Result<()> {
     let mut query = BytesMut::with_capacity(READ_CHUNK_BYTES);
@@ -343,12 +389,12 @@ async fn wait_for_unpause(server: &Server, shared: &ClientShared, end_ms: u64) -
 
 /// Waits for the blocked command to be served, time out or be unblocked, running it again
 /// when asked to. Returns false when the connection must close.
-async fn wait_while_blocked(
+async fn wait_while_blocked<S: ClientStream>(
     server: &Server,
     client: &mut Client,
     argv: Vec<Vec<u8>>,
     output: &mut Vec<u8>,
-    stream: &mut TcpStream,
+    stream: &mut S,
     query: &mut BytesMut,
     query_limit: i64,
 ) -> bool {
@@ -408,10 +454,10 @@ async fn wait_while_blocked(
 
 /// Writes a batch of replies, first waiting (with `appendfsync always`) until the writes that
 /// produced them are on disk. Batches that wrote nothing do not wait.
-async fn write_replies(
+async fn write_replies<S: ClientStream>(
     server: &Server,
     shared: &ClientShared,
-    stream: &mut TcpStream,
+    stream: &mut S,
     output: &mut Vec<u8>,
 ) -> std::io::Result<()> {
     let sequence = crate::propagation::take_thread_sequence();
@@ -419,10 +465,10 @@ async fn write_replies(
     write_output(server, shared, stream, output).await
 }
 
-async fn write_output(
+async fn write_output<S: ClientStream>(
     server: &Server,
     shared: &ClientShared,
-    stream: &mut TcpStream,
+    stream: &mut S,
     output: &mut Vec<u8>,
 ) -> std::io::Result<()> {
     stream.write_all(output).await?;
@@ -627,7 +673,7 @@ fn run_request(
                 server.tracking.flush_broadcasts();
             }
             if server.monitors.active() && !client.retrying {
-                let source = client.shared.address.to_string();
+                let source = client.shared.address_text();
                 server
                     .monitors
                     .feed(command, client.database, &source, argv);

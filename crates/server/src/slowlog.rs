@@ -61,7 +61,7 @@ impl SlowLog {
             time_s: crate::server::unix_time_ms() / 1000,
             duration_us,
             arguments: logged_arguments(server, argv),
-            peer: client.shared.address.to_string(),
+            peer: client.shared.address_text(),
             client_name: client.shared.name.lock().clone(),
         };
         let mut entries = self.entries.lock();

@@ -212,9 +212,23 @@ async fn serve(server: Arc<Server>) -> i32 {
         std::process::id()
     );
     tracing::info!("Server initialized");
+    let unix_socket = match bind_unix_socket(&server) {
+        Ok(unix_socket) => unix_socket,
+        Err(message) => {
+            tracing::warn!("{message}");
+            return 1;
+        }
+    };
     // Clients may connect while the dataset loads: they get LOADING until it is done.
     server.loading.begin();
     server.start_accepting(listeners);
+    if let Some((listener, path)) = unix_socket {
+        tokio::spawn(crate::connection::accept_unix_loop(
+            server.clone(),
+            listener,
+            path,
+        ));
+    }
     let loader = server.clone();
     let loaded = tokio::task::spawn_blocking(move || load_dataset(&loader)).await;
     server.loading.end();
@@ -245,8 +259,35 @@ async fn serve(server: Arc<Server>) -> i32 {
         }
     }
     crate::aof::shutdown(&server);
+    let unix_socket = server.config.get("unixsocket");
+    if !unix_socket.is_empty() {
+        tracing::info!("Removing the unix socket file.");
+        let _ = std::fs::remove_file(&unix_socket);
+    }
     tracing::warn!("Redis is now ready to exit, bye bye...");
     0
+}
+
+/// Listens on `unixsocket` when set, as Redis does: a file already at the path is removed
+/// first, and `unixsocketperm` (when not 0) sets the socket's permissions.
+fn bind_unix_socket(
+    server: &Server,
+) -> Result<Option<(tokio::net::UnixListener, Arc<str>)>, String> {
+    let path = server.config.get("unixsocket");
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path)
+        .map_err(|error| format!("Failed opening Unix socket: {error}"))?;
+    let permissions = u32::from_str_radix(&server.config.get("unixsocketperm"), 8).unwrap_or(0);
+    if permissions != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(permissions))
+            .map_err(|error| format!("Failed opening Unix socket: {error}"))?;
+    }
+    tracing::info!("The server is now ready to accept connections at {path}");
+    Ok(Some((listener, Arc::from(path.as_str()))))
 }
 
 /// Loads the RDB file, or the AOF when `appendonly` is on; false (logged) when the server

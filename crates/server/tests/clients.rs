@@ -410,3 +410,62 @@ fn a_big_request_does_not_keep_its_query_buffer() {
         .expect("qbuf-free");
     assert!(free <= 64 * 1024, "{line}");
 }
+
+/// `unixsocket`: clients connect through the socket file (created with `unixsocketperm`,
+/// replacing a stale file), CLIENT LIST shows them as Redis does (`<path>:0`, flag `U`), and
+/// the file is removed at shutdown.
+#[test]
+fn unix_socket_clients() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::temp_dir().join(format!("cinnabar-{}.sock", std::process::id()));
+    std::fs::write(&path, b"stale").unwrap();
+    let path_text = path.to_str().unwrap().to_string();
+    let mut server = TestServer::start(&["--unixsocket", &path_text, "--unixsocketperm", "700"]);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut ask = |request: &[u8]| -> String {
+        stream.write_all(request).unwrap();
+        let mut reply = Vec::new();
+        let mut buffer = [0u8; 4096];
+        // Replies here are one read: a status, or a bulk that ends its line.
+        loop {
+            let read = stream.read(&mut buffer).unwrap();
+            assert!(read > 0, "the server closed the socket");
+            reply.extend_from_slice(&buffer[..read]);
+            if reply.ends_with(b"\r\n")
+                && (reply[0] != b'$' || reply.iter().filter(|&&b| b == b'\n').count() >= 2)
+            {
+                return String::from_utf8(reply).unwrap();
+            }
+        }
+    };
+    assert_eq!(ask(b"PING\r\n"), "+PONG\r\n");
+    let list = ask(b"CLIENT LIST ID 2 3 4 5 6 7 8 9 10\r\n");
+    let expected = format!("addr={path_text}:0 laddr={path_text}:0 ");
+    let line = list
+        .lines()
+        .find(|line| line.contains(&expected))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(line.contains(" flags=U "), "{line}");
+    assert_eq!(
+        server.client().cmd("CONFIG GET unixsocketperm"),
+        bulks(&["unixsocketperm", "700"])
+    );
+    assert_eq!(
+        server.client().call(&[
+            b"CLIENT",
+            b"KILL",
+            b"ADDR",
+            format!("{path_text}:0").as_bytes()
+        ]),
+        int(1)
+    );
+    server.client().send(&[b"SHUTDOWN", b"NOSAVE"]);
+    assert_eq!(server.wait_exit(), Some(0));
+    assert!(!path.exists());
+}

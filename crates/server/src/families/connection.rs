@@ -299,6 +299,9 @@ pub fn client_info_line(server: &Server, client: &ClientShared, now_ms: u64) -> 
     if client.is_killed() {
         flags.push('A');
     }
+    if client.unix_socket.is_some() {
+        flags.push('U');
+    }
     if client.no_evict.load(Ordering::Relaxed) {
         flags.push('e');
     }
@@ -323,8 +326,8 @@ pub fn client_info_line(server: &Server, client: &ClientShared, now_ms: u64) -> 
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} watch={} qbuf={query_bytes} qbuf-free={query_free_bytes} argv-mem={argument_bytes} multi-mem=0 rbs={reply_bytes} rbp={} obl=0 oll=0 omem=0 tot-mem={total_memory} events=r cmd={command} user={} redir=-1 resp={} lib-name={} lib-ver={} tot-net-in={} tot-net-out={} tot-cmds={}",
         client.id,
-        client.address,
-        client.local_address,
+        client.address_text(),
+        client.local_address_text(),
         client.file_descriptor,
         text(&client.name),
         (now_ms / 1000).saturating_sub(client.created_ms / 1000),
@@ -482,14 +485,14 @@ impl KillFilter {
         if self
             .address
             .as_ref()
-            .is_some_and(|address| *address != client.address.to_string())
+            .is_some_and(|address| *address != client.address_text())
         {
             return false;
         }
         if self
             .local_address
             .as_ref()
-            .is_some_and(|address| *address != client.local_address.to_string())
+            .is_some_and(|address| *address != client.local_address_text())
         {
             return false;
         }

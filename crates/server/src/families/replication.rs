@@ -151,7 +151,7 @@ fn full_resync(context: &mut Context, handshake: Handshake) -> CommandResult {
     drop(everything);
     tracing::info!(
         "Replica {} asks for synchronization; full resync with {} bytes of payload",
-        context.client.shared.address,
+        context.client.shared.address_text(),
         payload.len()
     );
     if handshake == Handshake::Psync {

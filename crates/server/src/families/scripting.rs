@@ -102,7 +102,7 @@ fn run(
         return Err(crate::replication::NO_REPLICAS_ERROR.into());
     }
     if server.monitors.active() && !context.client.retrying {
-        let source = context.client.shared.address.to_string();
+        let source = context.client.shared.address_text();
         server
             .monitors
             .feed_script(context.client.database, &source, whole);

@@ -325,7 +325,7 @@ fn shutdown(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     tracing::warn!(
         "User requested shutdown... (user request from 'id={} addr={}')",
         context.client.id,
-        context.client.shared.address
+        context.client.shared.address_text()
     );
     let save_points = !context.server.config.get("save").is_empty();
     if options.save || (save_points && !options.no_save) {

@@ -272,7 +272,7 @@ fn exec(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
             Ok(()) => {}
         }
         if server.monitors.active() {
-            let source = context.client.shared.address.to_string();
+            let source = context.client.shared.address_text();
             server
                 .monitors
                 .feed(command, context.client.database, &source, args);
