@@ -308,9 +308,9 @@ pub fn load_rdb_file(server: &Server, path: &Path) -> Result<LoadStats, String> 
     load_rdb_bytes(server, &bytes)
 }
 
-/// [`load_rdb_file`] for a file already read: a start-up load, one shard locked at a time,
-/// its progress shown in INFO.
-fn load_rdb_bytes(server: &Server, bytes: &[u8]) -> Result<LoadStats, String> {
+/// [`load_rdb_file`] for a file already read (or a master's payload): a load into an empty
+/// keyspace nobody else writes, one shard locked at a time, its progress shown in INFO.
+pub fn load_rdb_bytes(server: &Server, bytes: &[u8]) -> Result<LoadStats, String> {
     server.loading.add_file(bytes.len() as u64);
     let stats = {
         let mut shards = ShardByShard {

@@ -430,7 +430,9 @@ async fn synchronize_and_follow(
         "MASTER <-> REPLICA sync: receiving {} bytes from master to disk",
         payload.len()
     );
-    load_payload(server, &payload)?;
+    // The load blocks its thread for as long as it takes: tokio moves this worker's other
+    // tasks to another thread meanwhile.
+    tokio::task::block_in_place(|| load_payload(server, &payload))?;
     *link.master_replication_id.lock() = replication_id;
     link.offset.store(offset, Ordering::Relaxed);
     link.last_io_ms.store(unix_time_ms(), Ordering::Relaxed);
@@ -453,19 +455,24 @@ fn load_payload(server: &Server, payload: &[u8]) -> Result<(), String> {
         let _ = std::fs::remove_file(&temporary);
         tracing::warn!("Failed trying to save the MASTER synchronization DB to disk: {error}");
     }
+    // As a command would (invariant 17), then a load as at start-up: other clients get
+    // LOADING until it is done, and the keys are locked shard by shard.
+    let _shared = server.barrier.enter_shared(|| Ok::<(), ()>(()));
+    server.loading.begin();
     tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
-    let mut guards = server.keyspace.lock_everything();
-    for shard in guards.iter_mut().flatten() {
-        shard.watched.touch_where(|_| true);
-        shard.clear();
+    {
+        let mut guards = server.keyspace.lock_everything();
+        for shard in guards.iter_mut().flatten() {
+            shard.watched.touch_where(|_| true);
+            shard.clear();
+        }
     }
     server.tracking.invalidate_all();
     tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
-    crate::rdb::load_into(server, &mut guards, payload)
-        .map_err(|error| format!("Failed trying to load the MASTER synchronization DB: {error}"))?;
-    drop(guards);
-    crate::rdb::install_libraries(server);
-    Ok(())
+    let loaded = crate::rdb::load_rdb_bytes(server, payload)
+        .map_err(|error| format!("Failed trying to load the MASTER synchronization DB: {error}"));
+    server.loading.end();
+    loaded.map(|_| ())
 }
 
 fn master_client(server: &Server) -> Client {

@@ -433,3 +433,32 @@ fn a_replica_of_real_redis() {
             .contains(",state=online,")
     });
 }
+
+/// A replica loading its master's payload answers LOADING (after READONLY, in Redis's order)
+/// until the load is done.
+#[test]
+fn a_replica_answers_loading_while_it_loads_the_payload() {
+    let master_server = TestServer::start(&["--enable-debug-command", "yes"]);
+    let mut master = master_server.client();
+    assert_eq!(master.cmd("DEBUG POPULATE 50"), ok());
+    // A second per key: the load outlasts the test.
+    let replica_server = TestServer::start(&["--key-load-delay", "1000000"]);
+    let mut replica = replica_server.client();
+    let port = master_server.port.to_string();
+    assert_eq!(replica.cmd(&format!("REPLICAOF 127.0.0.1 {port}")), ok());
+    poll("the replica to start loading", || {
+        replica
+            .cmd("INFO persistence")
+            .text()
+            .contains("\r\nloading:1\r\n")
+    });
+    assert_eq!(
+        replica.cmd("GET key:1"),
+        error("LOADING Redis is loading the dataset in memory")
+    );
+    assert_eq!(
+        replica.cmd("SET x 1"),
+        error("READONLY You can't write against a read only replica.")
+    );
+    assert_eq!(replica.cmd("ECHO still"), bulk("still"));
+}
