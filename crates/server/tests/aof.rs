@@ -650,6 +650,30 @@ fn timestamp_annotations_are_written_and_loaded() {
     assert_eq!(dataset(&mut server.redis()), before);
 }
 
+/// Under `everysec` a write reaches the file (not the disk) before its reply, as in Redis: a
+/// crash of the process loses nothing that was acknowledged.
+#[test]
+fn everysec_writes_before_replying() {
+    let scratch = Scratch::new("everysec");
+    let dir = scratch.path();
+    let server = running(cinnabar(
+        dir,
+        &["--appendonly", "yes", "--appendfsync", "everysec"],
+    ));
+    let mut client = server.client();
+    let incremental = aof_dir(dir).join("appendonly.aof.1.incr.aof");
+    for index in 0..50 {
+        let value = format!("value-{index}");
+        assert_eq!(client.call(&[b"SET", b"key", value.as_bytes()]), ok());
+        let data = std::fs::read(&incremental).unwrap();
+        let expected = format!("${}\r\n{value}\r\n", value.len());
+        assert!(
+            data.ends_with(expected.as_bytes()),
+            "write {index} not in the file"
+        );
+    }
+}
+
 /// DEBUG AOF-FLUSH-SLEEP delays the writer; under `appendfsync always` a write is still
 /// answered only once it is in the file.
 #[test]

@@ -4,11 +4,12 @@
 //! Model. The AOF is a [`PropagationSink`]: under the stream's mutex it only encodes each write
 //! (RESP, a SELECT when the database changes) into a shared buffer and records the write's
 //! sequence number. One writer thread takes everything buffered since its last round, issues
-//! ONE `write` and (with `appendfsync always`) ONE `fdatasync`, then publishes the durable
-//! sequence: group commit. A connection whose batch wrote holds its replies until the durable
-//! sequence reaches the last sequence that batch produced ([`Aof::wait_durable`], awaited, never
-//! blocking a worker thread); batches that did not write never wait. `everysec` fsyncs from the
-//! same thread once a second, `no` never.
+//! ONE `write` and (with `appendfsync always`) ONE `fdatasync`, then publishes the written and
+//! durable sequences: group commit. A connection whose batch wrote holds its replies until the
+//! durable (`always`) or written (`everysec`, `no`: Redis too writes before it replies) sequence
+//! reaches the last sequence that batch produced ([`Aof::wait_durable`], awaited, never blocking
+//! a worker thread); batches that did not write never wait. `everysec` fsyncs from the same
+//! thread once a second, `no` never.
 //!
 //! Rewrite (BGREWRITEAOF, CONFIG SET appendonly yes). A new incremental file is created and
 //! listed in the manifest first; then, under every shard lock, the writer is switched to it
@@ -74,6 +75,10 @@ struct Shared {
     policy: AtomicU8,
     /// Highest sequence whose write is on disk (u64::MAX while no AOF runs, so nobody waits).
     durable: tokio::sync::watch::Sender<u64>,
+    /// Highest sequence whose write reached the file (not necessarily the disk): replies wait
+    /// for it under `everysec` and `no`, as Redis writes before it replies (a crash of the
+    /// process then loses nothing acknowledged; only the machine's crash can).
+    written: tokio::sync::watch::Sender<u64>,
     last_write_ok: AtomicBool,
     /// The last write error's text (MISCONF shows it while `last_write_ok` is false).
     last_write_error: Mutex<String>,
@@ -175,6 +180,7 @@ impl Default for Aof {
             shared: Arc::new(Shared {
                 policy: AtomicU8::new(FsyncPolicy::EverySecond as u8),
                 durable: tokio::sync::watch::Sender::new(u64::MAX),
+                written: tokio::sync::watch::Sender::new(u64::MAX),
                 last_write_ok: AtomicBool::new(true),
                 last_write_error: Mutex::new(String::new()),
                 flush_sleep_us: AtomicU64::new(0),
@@ -262,8 +268,12 @@ impl Aof {
         if sequence == 0 || !self.hold_replies.load(Ordering::Relaxed) {
             return;
         }
-        let mut durable = self.shared.durable.subscribe();
-        let _ = durable.wait_for(|durable| *durable >= sequence).await;
+        let mut reached = if self.policy() == FsyncPolicy::Always {
+            self.shared.durable.subscribe()
+        } else {
+            self.shared.written.subscribe()
+        };
+        let _ = reached.wait_for(|reached| *reached >= sequence).await;
     }
 
     fn policy(&self) -> FsyncPolicy {
@@ -271,7 +281,7 @@ impl Aof {
     }
 
     fn refresh_hold(&self) {
-        let hold = self.running.lock().is_some() && self.policy() == FsyncPolicy::Always;
+        let hold = self.running.lock().is_some();
         self.hold_replies.store(hold, Ordering::Relaxed);
     }
 
@@ -290,6 +300,7 @@ impl Aof {
             }),
             |sequence| {
                 self.shared.durable.send_replace(sequence);
+                self.shared.written.send_replace(sequence);
             },
         );
         let shared = self.shared.clone();
@@ -315,6 +326,7 @@ impl Aof {
         running.writer.wake.notify_one();
         let _ = running.thread.join();
         self.shared.durable.send_replace(u64::MAX);
+        self.shared.written.send_replace(u64::MAX);
     }
 
     /// Switches the writer to `file` at the current point of the stream.
@@ -387,6 +399,9 @@ fn run_writer(writer: Arc<Writer>, mut file: File, shared: Arc<Shared>) {
         if offset < data.len() {
             write_or_die(&mut file, &data[offset..], &shared);
             unsynced_sequence = Some(sequence);
+        }
+        if !data.is_empty() {
+            shared.written.send_replace(sequence);
         }
         let policy = FsyncPolicy::from_u8(shared.policy.load(Ordering::Relaxed));
         let due = match policy {
