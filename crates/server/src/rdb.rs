@@ -131,6 +131,8 @@ pub struct LoadStats {
 /// Gives the loader the shard of a key.
 pub trait ShardAccess {
     fn shard(&mut self, database: usize, key: &[u8]) -> &mut Shard;
+    /// The key is stored: a loader that locks shard by shard lets go of its shard here.
+    fn done_with_key(&mut self) {}
 }
 
 impl ShardAccess for crate::context::LockedMany<'_> {
@@ -145,8 +147,10 @@ impl ShardAccess for Vec<Vec<parking_lot::MutexGuard<'_, Shard>>> {
     }
 }
 
-/// Locks one shard at a time, the one of the key being loaded (the start-up load: commands
-/// allowed while loading, INFO among them, never wait for the whole load).
+/// Locks the shard of the key being loaded, for that key only (the start-up load): commands
+/// allowed while loading (INFO counting keys among them) wait for one key at most, never
+/// for the load to move on — a dump lists its keys shard by shard, and a reader walking the
+/// shards in the same order would otherwise follow the loader to its end.
 struct ShardByShard<'k> {
     keyspace: &'k store::keyspace::Keyspace,
     current: Option<(usize, usize, parking_lot::MutexGuard<'k, Shard>)>,
@@ -167,6 +171,10 @@ impl ShardAccess for ShardByShard<'_> {
             unreachable!("a shard was just locked");
         };
         guard
+    }
+
+    fn done_with_key(&mut self) {
+        self.current = None;
     }
 }
 
@@ -216,6 +224,7 @@ impl<S: ShardAccess> Sink for LoadSink<'_, S> {
                 }
             }
         }
+        self.shards.done_with_key();
         self.stats.keys_loaded += 1;
         Ok(())
     }
