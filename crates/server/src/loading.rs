@@ -124,7 +124,7 @@ pub fn key_load_delay(delay: i64, key_index: u64) {
         0 => {}
         1.. => std::thread::sleep(std::time::Duration::from_micros(delay as u64)),
         _ => {
-            if key_index % delay.unsigned_abs() == 0 {
+            if key_index.is_multiple_of(delay.unsigned_abs()) {
                 std::thread::sleep(std::time::Duration::from_micros(1));
             }
         }
