@@ -643,27 +643,36 @@ fn expire_cycle_latency_and_lazy_expiry() {
     let server = TestServer::start(&["--enable-debug-command", "yes"]);
     let mut client = server.client();
     // 100,000 keys expire at the same moment while active expiry is off; the first cycle after
-    // it is back on removes them (up to its time budget), which takes well over a millisecond.
+    // it is back on removes them. They share a hash tag, so one shard holds them all and one
+    // visit removes them without yielding in between: well over a millisecond of busy time
+    // however loaded the machine is (spread over every shard, a loaded machine could spend
+    // the cycle's budget in yields and record no event).
     assert_eq!(client.cmd("DEBUG SET-ACTIVE-EXPIRE 0"), ok());
     let time = client.cmd("TIME").items();
     let now_ms = time[0].text().parse::<u64>().unwrap() * 1000
         + time[1].text().parse::<u64>().unwrap() / 1000;
-    let at = (now_ms + 200).to_string();
+    // Far enough ahead that every key is written before it (a debug build on a loaded machine
+    // needs a second or two for 100,000 SETs): a key written after it would expire on arrival.
+    let at_ms = now_ms + 3000;
+    let at = at_ms.to_string();
+    // Values of their own allocation, so that freeing each costs what a real value does.
+    let value = vec![b'x'; 64];
     for batch in 0..100 {
         for index in 0..1000 {
-            let key = format!("k:{}", batch * 1000 + index);
-            client.send(&[b"SET", key.as_bytes(), b"v", b"PXAT", at.as_bytes()]);
+            let key = format!("{{cycle}}k:{}", batch * 1000 + index);
+            client.send(&[b"SET", key.as_bytes(), &value, b"PXAT", at.as_bytes()]);
         }
         for _ in 0..1000 {
             assert_eq!(client.read_reply(), ok());
         }
     }
+    assert_eq!(client.cmd("DBSIZE"), int(100_000));
     assert_eq!(client.cmd("CONFIG SET latency-monitor-threshold 1"), ok());
     wait_until("the keys' expiry time", || {
         let time = client.cmd("TIME").items();
         time[0].text().parse::<u64>().unwrap() * 1000
             + time[1].text().parse::<u64>().unwrap() / 1000
-            > now_ms + 200
+            > at_ms
     });
     assert_eq!(client.cmd("DEBUG SET-ACTIVE-EXPIRE 1"), ok());
     wait_until("active expiry", || client.cmd("DBSIZE") == int(0));
