@@ -674,13 +674,12 @@ pub fn start_background_save(server: &Arc<Server>, keys_total: u64) -> Result<()
                     result
                 }
                 Err(failure) => {
-                    let cancelled = failure.cancelled();
                     abandon_visitor(failure.visitor);
-                    Err((!cancelled).then_some(failure.error))
+                    *server.rdb.running.lock() = None;
+                    Err((!failure.cancelled).then_some(failure.error))
                 }
             };
             let state = &server.rdb;
-            *state.running.lock() = None;
             state.last_bgsave_seconds.store(
                 ((unix_time_ms() - started_ms) / 1000) as i64,
                 Ordering::Relaxed,

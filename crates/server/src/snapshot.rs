@@ -77,14 +77,9 @@ const CANCEL_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_mil
 /// Why a walk ended without a complete snapshot, with the visitor (to abandon).
 pub struct WalkFailure {
     pub error: std::io::Error,
+    /// The snapshot was cancelled (not a write error).
+    pub cancelled: bool,
     pub visitor: Box<dyn SnapshotVisitor>,
-}
-
-impl WalkFailure {
-    /// Whether the snapshot was cancelled rather than failed.
-    pub fn cancelled(&self) -> bool {
-        self.error.kind() == std::io::ErrorKind::Interrupted
-    }
 }
 
 impl Snapshot {
@@ -138,10 +133,18 @@ impl Snapshot {
         let visitor = std::mem::replace(&mut *self.visitor.lock(), placeholder);
         if self.is_cancelled() {
             let error = std::io::Error::new(std::io::ErrorKind::Interrupted, "cancelled");
-            return Err(WalkFailure { error, visitor });
+            return Err(WalkFailure {
+                error,
+                cancelled: true,
+                visitor,
+            });
         }
         if let Some(error) = self.error.lock().take() {
-            return Err(WalkFailure { error, visitor });
+            return Err(WalkFailure {
+                error,
+                cancelled: false,
+                visitor,
+            });
         }
         Ok(visitor)
     }
