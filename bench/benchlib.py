@@ -20,6 +20,24 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _servers = []
 
 
+def server_group_options():
+    """How a server process is detached from the terminal, for subprocess.Popen.
+
+    A process group of its own, so that a Ctrl-C in the terminal reaches only the bench script,
+    which then stops the servers in order. Not a session of its own: with the kernel's
+    scheduler autogroups (`/proc/sys/kernel/sched_autogroup_enabled`, on by default) every
+    session is one scheduling group, and a loaded machine splits its CPU time evenly between
+    groups, not between threads. A server in a session of its own would be held to half of
+    this 2-core machine while the load generator (in the script's session) is busy: no cost to
+    a single-threaded redis-server, which never uses more than one core, but a cap on a
+    multi-threaded server that no real deployment (clients on other machines) has. Setting
+    CINNABAR_BENCH_OWN_SESSION=1 restores the separate sessions, to compare.
+    """
+    if os.environ.get("CINNABAR_BENCH_OWN_SESSION") == "1":
+        return {"start_new_session": True}
+    return {"process_group": 0}
+
+
 def log(message):
     print(message, file=sys.stderr, flush=True)
 
@@ -114,10 +132,8 @@ class Server:
                          "--save", "", "--appendonly", "no", "--dir", self.directory,
                          *self.extra]
             log_file = open(os.path.join(self.directory, "server.log"), "wb")
-            # A session of its own: a Ctrl-C in the terminal reaches only this script, which then
-            # stops the servers in order.
             self.process = subprocess.Popen(arguments, stdout=log_file, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+                                            stdin=subprocess.DEVNULL, **server_group_options())
             log_file.close()
             _servers.append(self)
             deadline = time.monotonic() + timeout_s

@@ -179,6 +179,11 @@ async fn run_connection<S: ClientStream>(
             read = stream.read_buf(&mut query) => read?,
             _ = shared.kill.notified() => return Ok(()),
             _ = mailbox.notify.notified() => {
+                // Let the publishers whose requests are ready run first (a yield waits until
+                // the runtime has polled its sockets): their messages then leave in this
+                // write, as Redis writes a subscriber once per event-loop iteration, instead
+                // of one small write (and one wake-up of the subscriber) per publish.
+                tokio::task::yield_now().await;
                 let mut messages = mailbox.take();
                 let length = messages.len();
                 if length > 0 {

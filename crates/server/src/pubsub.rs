@@ -5,8 +5,12 @@
 //! [`CHANNEL_SHARDS`] independently locked parts (so publishers to different channels never
 //! contend), plus the pattern subscriptions (matched one by one, as Redis does), encodes the
 //! message once per protocol, and appends it to each subscriber's mailbox under that mailbox's
-//! own lock: messages from one publisher reach every subscriber in order. The subscriber's
-//! connection task wakes and writes its mailbox to the socket. A mailbox past the client's
+//! own lock: messages from one publisher reach every subscriber in order. A channel's
+//! subscriber list is shared (`Arc`) with the publishes delivering to it, so a publish neither
+//! copies it nor holds the registry's lock while delivering. The subscriber's connection task
+//! wakes, yields once (the runtime polls its sockets first, so the publishers that are ready
+//! deliver too) and writes its whole mailbox to the socket in one write, as Redis writes a
+//! subscriber once per event-loop iteration. A mailbox past the client's
 //! output-buffer limit (`client-output-buffer-limit pubsub`) gets its client disconnected, so a
 //! subscriber that never reads cannot make the server's memory grow without bound.
 //!
@@ -31,6 +35,33 @@ pub struct BufferLimit {
     pub hard_bytes: usize,
     pub soft_bytes: usize,
     pub soft_seconds: u64,
+}
+
+/// A [`BufferLimit`] readable without a lock: PUBLISH reads it on every call, from every
+/// thread, and CONFIG SET changes it rarely (a reader may see a mix of an old and a new field
+/// for one message, which is harmless).
+#[derive(Default)]
+pub struct SharedLimit {
+    hard_bytes: AtomicUsize,
+    soft_bytes: AtomicUsize,
+    soft_seconds: AtomicU64,
+}
+
+impl SharedLimit {
+    pub fn load(&self) -> BufferLimit {
+        BufferLimit {
+            hard_bytes: self.hard_bytes.load(Ordering::Relaxed),
+            soft_bytes: self.soft_bytes.load(Ordering::Relaxed),
+            soft_seconds: self.soft_seconds.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn store(&self, limit: BufferLimit) {
+        self.hard_bytes.store(limit.hard_bytes, Ordering::Relaxed);
+        self.soft_bytes.store(limit.soft_bytes, Ordering::Relaxed);
+        self.soft_seconds
+            .store(limit.soft_seconds, Ordering::Relaxed);
+    }
 }
 
 /// A client's queue of push messages.
@@ -120,11 +151,17 @@ impl Mailbox {
     }
 }
 
-type Subscribers = Vec<Arc<Mailbox>>;
+/// The subscribers of one channel or pattern: shared with the publishers that are delivering
+/// to them, so that a publish takes the list with one reference count instead of copying it;
+/// (un)subscribing changes it in place when no publish holds it, or a copy otherwise.
+type Subscribers = Arc<Vec<Arc<Mailbox>>>;
+
+/// One independently locked part of a [`ChannelRegistry`]: channel → subscribers.
+type ChannelShard = RwLock<HashMap<Vec<u8>, Subscribers>>;
 
 /// Channel → subscribers, split by channel hash.
 pub struct ChannelRegistry {
-    shards: Box<[RwLock<HashMap<Vec<u8>, Subscribers>>]>,
+    shards: Box<[ChannelShard]>,
     hasher: foldhash::fast::RandomState,
 }
 
@@ -140,7 +177,7 @@ impl Default for ChannelRegistry {
 }
 
 impl ChannelRegistry {
-    fn shard(&self, channel: &[u8]) -> &RwLock<HashMap<Vec<u8>, Subscribers>> {
+    fn shard(&self, channel: &[u8]) -> &ChannelShard {
         use std::hash::BuildHasher;
         let hash = self.hasher.hash_one(channel) as usize;
         &self.shards[hash % CHANNEL_SHARDS]
@@ -156,7 +193,7 @@ impl ChannelRegistry {
         {
             return false;
         }
-        subscribers.push(mailbox.clone());
+        Arc::make_mut(subscribers).push(mailbox.clone());
         true
     }
 
@@ -166,7 +203,7 @@ impl ChannelRegistry {
             return false;
         };
         let before = subscribers.len();
-        subscribers.retain(|existing| !Arc::ptr_eq(existing, mailbox));
+        Arc::make_mut(subscribers).retain(|existing| !Arc::ptr_eq(existing, mailbox));
         let removed = subscribers.len() != before;
         if subscribers.is_empty() {
             shard.remove(channel);
@@ -174,17 +211,16 @@ impl ChannelRegistry {
         removed
     }
 
-    /// The subscribers of `channel` (a snapshot).
-    pub fn subscribers(&self, channel: &[u8]) -> Subscribers {
-        self.shard(channel)
-            .read()
-            .get(channel)
-            .cloned()
-            .unwrap_or_default()
+    /// The subscribers of `channel` (a snapshot), None when it has none.
+    pub fn subscribers(&self, channel: &[u8]) -> Option<Subscribers> {
+        self.shard(channel).read().get(channel).cloned()
     }
 
     pub fn subscriber_count(&self, channel: &[u8]) -> usize {
-        self.shard(channel).read().get(channel).map_or(0, Vec::len)
+        self.shard(channel)
+            .read()
+            .get(channel)
+            .map_or(0, |subscribers| subscribers.len())
     }
 
     /// Every channel with at least one subscriber matching `pattern` (all when None).
@@ -204,7 +240,7 @@ impl ChannelRegistry {
     pub fn for_each_subscription(&self, mut visit: impl FnMut(&[u8], &Arc<Mailbox>)) {
         for shard in self.shards.iter() {
             for (channel, subscribers) in shard.read().iter() {
-                for mailbox in subscribers {
+                for mailbox in subscribers.iter() {
                     visit(channel, mailbox);
                 }
             }
@@ -216,6 +252,11 @@ impl ChannelRegistry {
 #[derive(Default)]
 pub struct PatternRegistry {
     patterns: RwLock<Vec<(Vec<u8>, Pattern, Subscribers)>>,
+    /// Distinct patterns, readable without the lock: a publish skips the patterns' lock (one
+    /// cache line every publisher would write) while nobody uses a pattern. It changes under
+    /// the write lock before PSUBSCRIBE replies, so a publish that starts after a PSUBSCRIBE's
+    /// reply sees it.
+    count: AtomicUsize,
 }
 
 impl PatternRegistry {
@@ -229,14 +270,15 @@ impl PatternRegistry {
             {
                 return false;
             }
-            subscribers.push(mailbox.clone());
+            Arc::make_mut(subscribers).push(mailbox.clone());
             return true;
         }
         patterns.push((
             pattern.to_vec(),
             Pattern::new(pattern, false),
-            vec![mailbox.clone()],
+            Arc::new(vec![mailbox.clone()]),
         ));
+        self.count.store(patterns.len(), Ordering::SeqCst);
         true
     }
 
@@ -245,18 +287,22 @@ impl PatternRegistry {
         let Some(position) = patterns.iter().position(|(text, _, _)| text == pattern) else {
             return false;
         };
-        let subscribers = &mut patterns[position].2;
+        let subscribers = Arc::make_mut(&mut patterns[position].2);
         let before = subscribers.len();
         subscribers.retain(|existing| !Arc::ptr_eq(existing, mailbox));
         let removed = subscribers.len() != before;
         if subscribers.is_empty() {
             patterns.remove(position);
+            self.count.store(patterns.len(), Ordering::SeqCst);
         }
         removed
     }
 
     /// (pattern, subscribers) for every pattern matching `channel`.
     pub fn matching(&self, channel: &[u8]) -> Vec<(Vec<u8>, Subscribers)> {
+        if self.count.load(Ordering::SeqCst) == 0 {
+            return Vec::new();
+        }
         self.patterns
             .read()
             .iter()
@@ -268,7 +314,7 @@ impl PatternRegistry {
     /// Calls `visit` with every (pattern, subscriber) pair (ACL changes check them).
     pub fn for_each_subscription(&self, mut visit: impl FnMut(&[u8], &Arc<Mailbox>)) {
         for (pattern, _, subscribers) in self.patterns.read().iter() {
-            for mailbox in subscribers {
+            for mailbox in subscribers.iter() {
                 visit(pattern, mailbox);
             }
         }
@@ -276,7 +322,7 @@ impl PatternRegistry {
 
     /// Distinct patterns subscribed to.
     pub fn len(&self) -> usize {
-        self.patterns.read().len()
+        self.count.load(Ordering::SeqCst)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -291,7 +337,7 @@ pub struct PubSub {
     pub patterns: PatternRegistry,
     pub shard_channels: ChannelRegistry,
     /// The `client-output-buffer-limit pubsub` class, refreshed on CONFIG SET.
-    pub limit: Mutex<BufferLimit>,
+    pub limit: SharedLimit,
 }
 
 /// The kind of message a subscriber receives.
@@ -332,7 +378,7 @@ impl PubSub {
         own_output: &mut Vec<u8>,
         now_ms: u64,
     ) -> usize {
-        let limit = *self.limit.lock();
+        let limit = self.limit.load();
         let mut encoded: [Option<Vec<u8>>; 2] = [None, None];
         let (registry, label): (&ChannelRegistry, &[u8]) = match kind {
             MessageKind::Message => (&self.channels, b"message"),
@@ -350,22 +396,26 @@ impl PubSub {
                 mailbox.deliver(message, limit, now_ms);
             }
         };
-        for mailbox in registry.subscribers(channel) {
+        for mailbox in registry
+            .subscribers(channel)
+            .iter()
+            .flat_map(|list| list.iter())
+        {
             if mailbox.client.is_killed() {
                 continue;
             }
-            send(&mailbox, &mut encoded, &[label, channel, payload]);
+            send(mailbox, &mut encoded, &[label, channel, payload]);
             receivers += 1;
         }
         if let MessageKind::Message = kind {
             for (pattern, subscribers) in self.patterns.matching(channel) {
                 let mut encoded: [Option<Vec<u8>>; 2] = [None, None];
-                for mailbox in subscribers {
+                for mailbox in subscribers.iter() {
                     if mailbox.client.is_killed() {
                         continue;
                     }
                     send(
-                        &mailbox,
+                        mailbox,
                         &mut encoded,
                         &[b"pmessage", &pattern, channel, payload],
                     );

@@ -500,7 +500,7 @@ impl Server {
                     soft_seconds: seconds.parse().unwrap_or(0),
                 };
                 match *name {
-                    "pubsub" => *self.pubsub.limit.lock() = limit,
+                    "pubsub" => self.pubsub.limit.store(limit),
                     "replica" | "slave" => *self.replication.limit.lock() = limit,
                     _ => {}
                 }
