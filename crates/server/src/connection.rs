@@ -243,14 +243,14 @@ async fn run_connection<S: ClientStream>(
             };
             match parse_request(&query[consumed..], &limits, &mut args) {
                 Ok(Request::Complete { consumed: length }) => {
-                    if server.pause.is_paused(unix_time_ms()) {
+                    if server.pause.is_set() && server.pause.is_paused(unix_time_ms()) {
                         let buffer = &query[consumed..consumed + length];
                         let argv: SmallVec<[&[u8]; 8]> = args.iter(buffer).collect();
                         if let Some(end_ms) = pause_end_for(server, client, &argv) {
                             drop(argv);
                             batch.release();
                             if !output.is_empty() {
-                                write_output(server, &shared, stream, &mut output).await?;
+                                write_replies(server, &shared, stream, &mut output).await?;
                             }
                             if !wait_for_unpause(server, &shared, end_ms).await {
                                 return Ok(());
@@ -262,6 +262,7 @@ async fn run_connection<S: ClientStream>(
                     let blocked_argv: Option<Vec<Vec<u8>>> = {
                         let buffer = &query[consumed..consumed + length];
                         let argv: SmallVec<[&[u8]; 8]> = args.iter(buffer).collect();
+                        let _flushes = crate::propagation::CallerFlushes::enter();
                         run_request(
                             server,
                             client,
@@ -342,6 +343,10 @@ async fn run_connection<S: ClientStream>(
             .fetch_max(output.capacity(), Ordering::Relaxed);
         if !output.is_empty() {
             write_replies(server, &shared, stream, &mut output).await?;
+        } else {
+            // No reply to send (CLIENT REPLY OFF): the batch's writes still reach the AOF now.
+            let sequence = crate::propagation::take_thread_sequence();
+            server.aof.wait_durable(sequence).await;
         }
         if close {
             return Ok(());
@@ -448,6 +453,7 @@ async fn wait_while_blocked<S: ClientStream>(
             crate::blocking::WaitOutcome::Retry => {
                 let args: SmallVec<[&[u8]; 8]> = argv.iter().map(Vec::as_slice).collect();
                 client.retrying = true;
+                let _flushes = crate::propagation::CallerFlushes::enter();
                 execute(server, client, &args, output);
                 client.retrying = false;
             }

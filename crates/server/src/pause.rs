@@ -58,6 +58,13 @@ impl Pause {
         Some((mode, end_ms))
     }
 
+    /// Whether a pause was set and not lifted (it may have run out): one atomic load, so that
+    /// the per-command check reads the clock only while a pause is set.
+    #[inline]
+    pub fn is_set(&self) -> bool {
+        self.mode.load(Ordering::Acquire) != 0
+    }
+
     /// Whether anything is paused now (active expiry and eviction stop).
     pub fn is_paused(&self, now_ms: u64) -> bool {
         self.current(now_ms).is_some()

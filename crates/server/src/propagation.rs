@@ -22,6 +22,32 @@ thread_local! {
     static THREAD_SEQUENCE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     /// Whether this thread's writes are kept out of the stream (see [`without_propagation`]).
     static SUPPRESSED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Whether this thread runs a connection's command now (see [`CallerFlushes`]).
+    static CALLER_FLUSHES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks, while alive, that this thread runs a command of a connection, which flushes the AOF
+/// for its own writes before it replies (`aof::Aof::wait_durable`): the AOF sink then need not
+/// wake its writer thread for them. Writes made outside (active expiry, eviction, the replica
+/// link) wake it.
+pub struct CallerFlushes(bool);
+
+impl CallerFlushes {
+    pub fn enter() -> Self {
+        CallerFlushes(CALLER_FLUSHES.with(|cell| cell.replace(true)))
+    }
+}
+
+impl Drop for CallerFlushes {
+    fn drop(&mut self) {
+        CALLER_FLUSHES.with(|cell| cell.set(self.0));
+    }
+}
+
+/// Whether the writes this thread appends now will be flushed by a connection (see
+/// [`CallerFlushes`]).
+pub fn caller_flushes() -> bool {
+    CALLER_FLUSHES.with(|cell| cell.get())
 }
 
 /// Runs `f` with the writes of this thread kept out of the stream: replaying the AOF

@@ -3,13 +3,17 @@
 //!
 //! Model. The AOF is a [`PropagationSink`]: under the stream's mutex it only encodes each write
 //! (RESP, a SELECT when the database changes) into a shared buffer and records the write's
-//! sequence number. One writer thread takes everything buffered since its last round, issues
-//! ONE `write` and (with `appendfsync always`) ONE `fdatasync`, then publishes the written and
-//! durable sequences: group commit. A connection whose batch wrote holds its replies until the
-//! durable (`always`) or written (`everysec`, `no`: Redis too writes before it replies) sequence
-//! reaches the last sequence that batch produced ([`Aof::wait_durable`], awaited, never blocking
-//! a worker thread); batches that did not write never wait. `everysec` fsyncs from the same
-//! thread once a second, `no` never.
+//! sequence number. A round of the group commit takes everything buffered, issues ONE `write`
+//! and (with `appendfsync always`) ONE `fdatasync`, then publishes the written and durable
+//! sequences. A connection whose batch wrote holds its replies until the durable (`always`) or
+//! written (`everysec`, `no`: Redis too writes before it replies) sequence reaches the last
+//! sequence that batch produced ([`Aof::wait_durable`]); batches that did not write never wait.
+//! Who runs the rounds: under `always` the writer thread (its fsync overlaps the commands of the
+//! next round; connections await it, never blocking a worker thread); under `everysec` and `no`
+//! the waiting connection itself, on its thread, with no hand-over. The writer thread also
+//! writes what no connection waits for (active expiry, eviction, the replica link: it is woken
+//! for those, and polls every 100 ms), switches files for a rewrite, and runs the `everysec`
+//! fsync once a second; `no` never fsyncs.
 //!
 //! Rewrite (BGREWRITEAOF, CONFIG SET appendonly yes). A new incremental file is created and
 //! listed in the manifest first; then, under every shard lock, the writer is switched to it
@@ -35,7 +39,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::client::{Client, ClientShared};
 use crate::propagation::PropagationSink;
@@ -109,7 +113,40 @@ struct Writer {
     queue: Mutex<Queue>,
     wake: Condvar,
     closed: AtomicBool,
+    /// The file, held by whoever writes a round: a connection leading a group commit, or the
+    /// writer thread.
+    output: Mutex<Output>,
 }
+
+/// The file being appended to, and what of it is not on disk yet.
+struct Output {
+    file: File,
+    /// Sequence of the last write that reached the file but not the disk.
+    unsynced_sequence: Option<u64>,
+    last_fsync: Instant,
+}
+
+/// Who writes a round: a connection does not fsync under `everysec` (the writer thread does,
+/// once a second, off the connections' threads).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RoundLeader {
+    Connection,
+    WriterThread,
+}
+
+/// What a round made visible: published once the file's lock is released (see
+/// [`Aof::wait_durable`] for why).
+#[derive(Default)]
+struct Published {
+    written: Option<u64>,
+    durable: Option<u64>,
+    stop: bool,
+}
+
+/// How long the writer thread sleeps unless woken: the bound on how late a write reaches the
+/// file when no connection flushes it (a connection that closed before replying), and on how
+/// late the `everysec` fsync runs.
+const WRITER_POLL: Duration = Duration::from_millis(100);
 
 struct Sink {
     writer: Arc<Writer>,
@@ -139,7 +176,15 @@ impl PropagationSink for Sink {
         format::encode_command(&mut queue.data, args);
         queue.sequence = sequence;
         drop(queue);
-        self.writer.wake.notify_one();
+        // Under `everysec` and `no` a connection's write is flushed by that connection before
+        // it replies; any other (active expiry, eviction, the replica link), and every write
+        // under `always`, wakes the writer thread.
+        if !crate::propagation::caller_flushes()
+            || FsyncPolicy::from_u8(self.shared.policy.load(Ordering::Relaxed))
+                == FsyncPolicy::Always
+        {
+            self.writer.wake.notify_one();
+        }
     }
 
     fn is_closed(&self) -> bool {
@@ -159,6 +204,9 @@ pub struct Aof {
     hold_replies: AtomicBool,
     shared: Arc<Shared>,
     running: Mutex<Option<Running>>,
+    /// The running writer, for connections leading a group commit (a read lock, not the
+    /// `running` mutex, on that path).
+    current: RwLock<Option<Arc<Writer>>>,
     manifest: Mutex<Manifest>,
     rewrite_in_progress: AtomicBool,
     pub rewrite_scheduled: AtomicBool,
@@ -189,6 +237,7 @@ impl Default for Aof {
                 fsync_in_progress: AtomicBool::new(false),
             }),
             running: Mutex::new(None),
+            current: RwLock::new(None),
             manifest: Mutex::new(Manifest::default()),
             rewrite_in_progress: AtomicBool::new(false),
             rewrite_scheduled: AtomicBool::new(false),
@@ -263,17 +312,50 @@ impl Aof {
         self.running.lock().is_some()
     }
 
-    /// Waits until the write with `sequence` is durable, when replies must wait for that.
+    /// Waits until the write with `sequence` is in the file (`everysec`, `no`) or on disk
+    /// (`always`).
+    ///
+    /// `always`: the writer thread runs the group commit (one write and one fdatasync per
+    /// round, for everything queued), so that a round's fsync overlaps the commands that will
+    /// make the next round; the connection awaits it.
+    ///
+    /// `everysec` and `no`: a connection whose write is not in the file yet takes the file's
+    /// lock without waiting and writes one round itself (everything queued, other
+    /// connections' writes too) on its own thread, as Redis writes the AOF from its event
+    /// loop: no hand-over to the writer thread and back. A connection that finds the lock
+    /// taken awaits the next publication and tries again. The round's leader publishes after releasing the lock, so that a follower
+    /// that found it taken (and subscribed before trying) is always woken after the lock is
+    /// free: either the round covered it, or it leads the next one. Publications take the
+    /// maximum, since two rounds may publish out of order.
     pub async fn wait_durable(&self, sequence: u64) {
         if sequence == 0 || !self.hold_replies.load(Ordering::Relaxed) {
             return;
         }
-        let mut reached = if self.policy() == FsyncPolicy::Always {
-            self.shared.durable.subscribe()
-        } else {
-            self.shared.written.subscribe()
+        let Some(writer) = self.current.read().clone() else {
+            return;
         };
-        let _ = reached.wait_for(|reached| *reached >= sequence).await;
+        if self.policy() == FsyncPolicy::Always {
+            let mut reached = self.shared.durable.subscribe();
+            let _ = reached.wait_for(|reached| *reached >= sequence).await;
+            return;
+        }
+        let target = &self.shared.written;
+        loop {
+            let mut reached = target.subscribe();
+            if *reached.borrow_and_update() >= sequence {
+                return;
+            }
+            if let Some(mut output) = writer.output.try_lock() {
+                let published =
+                    write_round(&writer, &mut output, &self.shared, RoundLeader::Connection);
+                drop(output);
+                publish(&self.shared, &published);
+                continue;
+            }
+            if reached.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     fn policy(&self) -> FsyncPolicy {
@@ -292,6 +374,11 @@ impl Aof {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
             closed: AtomicBool::new(false),
+            output: Mutex::new(Output {
+                file,
+                unsynced_sequence: None,
+                last_fsync: Instant::now(),
+            }),
         });
         server.propagation.attach_at(
             Box::new(Sink {
@@ -307,8 +394,9 @@ impl Aof {
         let thread_writer = writer.clone();
         let thread = std::thread::Builder::new()
             .name("cinnabar-aof".into())
-            .spawn(move || run_writer(thread_writer, file, shared))
+            .spawn(move || run_writer(thread_writer, shared))
             .expect("spawn the AOF writer thread");
+        *self.current.write() = Some(writer.clone());
         *self.running.lock() = Some(Running { writer, thread });
         self.refresh_hold();
     }
@@ -319,6 +407,7 @@ impl Aof {
             return;
         };
         self.hold_replies.store(false, Ordering::Relaxed);
+        *self.current.write() = None;
         server.propagation.with_exclusive(|_| {
             running.writer.closed.store(true, Ordering::Relaxed);
             running.writer.queue.lock().stop = true;
@@ -345,84 +434,105 @@ impl Aof {
     }
 }
 
-/// The writer thread: group commit.
-fn run_writer(writer: Arc<Writer>, mut file: File, shared: Arc<Shared>) {
-    let mut last_fsync = Instant::now();
-    let mut unsynced_sequence: Option<u64> = None;
+/// The writer thread: writes what no connection flushes (writes made outside connections, a
+/// rewrite's file switch, the final round at stop) and runs the `everysec` fsync.
+fn run_writer(writer: Arc<Writer>, shared: Arc<Shared>) {
     loop {
-        let (data, switches, sequence, stop) = {
+        {
             let mut queue = writer.queue.lock();
-            loop {
-                if !queue.data.is_empty() || !queue.switches.is_empty() || queue.stop {
-                    break;
-                }
-                let policy = FsyncPolicy::from_u8(shared.policy.load(Ordering::Relaxed));
-                match (unsynced_sequence, policy) {
-                    (Some(_), FsyncPolicy::Always) => break,
-                    (Some(_), FsyncPolicy::EverySecond) => {
-                        let due = Duration::from_secs(1).saturating_sub(last_fsync.elapsed());
-                        if due.is_zero() {
-                            break;
-                        }
-                        writer.wake.wait_for(&mut queue, due);
-                    }
-                    _ => writer.wake.wait(&mut queue),
-                }
+            if queue.data.is_empty() && queue.switches.is_empty() && !queue.stop {
+                writer.wake.wait_for(&mut queue, WRITER_POLL);
             }
-            (
-                std::mem::take(&mut queue.data),
-                std::mem::take(&mut queue.switches),
-                queue.sequence,
-                queue.stop,
-            )
+        }
+        let published = {
+            let mut output = writer.output.lock();
+            write_round(&writer, &mut output, &shared, RoundLeader::WriterThread)
         };
-        let flush_sleep_us = shared.flush_sleep_us.load(Ordering::Relaxed);
-        if flush_sleep_us > 0 && !data.is_empty() {
-            std::thread::sleep(Duration::from_micros(flush_sleep_us));
-        }
-        let mut offset = 0;
-        let switched = !switches.is_empty();
-        for (at, next) in switches {
-            write_or_die(&mut file, &data[offset..at], &shared);
-            sync_or_die(&file, &shared);
-            file = next;
-            offset = at;
-        }
-        if switched {
-            // Everything before the last switch is on disk, earlier rounds included.
-            unsynced_sequence = None;
-            last_fsync = Instant::now();
-            if offset == data.len() {
-                shared.durable.send_replace(sequence);
-            }
-        }
-        if offset < data.len() {
-            write_or_die(&mut file, &data[offset..], &shared);
-            unsynced_sequence = Some(sequence);
-        }
-        if !data.is_empty() {
-            shared.written.send_replace(sequence);
-        }
-        let policy = FsyncPolicy::from_u8(shared.policy.load(Ordering::Relaxed));
-        let due = match policy {
-            FsyncPolicy::Always => true,
-            FsyncPolicy::EverySecond => last_fsync.elapsed() >= Duration::from_secs(1),
-            FsyncPolicy::No => false,
-        };
-        if let Some(synced) = unsynced_sequence {
-            if due || stop {
-                shared.fsync_in_progress.store(true, Ordering::Relaxed);
-                sync_or_die(&file, &shared);
-                shared.fsync_in_progress.store(false, Ordering::Relaxed);
-                last_fsync = Instant::now();
-                unsynced_sequence = None;
-                shared.durable.send_replace(synced);
-            }
-        }
-        if stop {
+        publish(&shared, &published);
+        if published.stop {
             return;
         }
     }
+}
+
+/// One round of the group commit, under the file's lock: takes everything queued, writes it
+/// with one `write` (switching files where a rewrite asked), and fsyncs as the policy says.
+fn write_round(
+    writer: &Writer,
+    output: &mut Output,
+    shared: &Shared,
+    leader: RoundLeader,
+) -> Published {
+    let (data, switches, sequence, stop) = {
+        let mut queue = writer.queue.lock();
+        (
+            std::mem::take(&mut queue.data),
+            std::mem::take(&mut queue.switches),
+            queue.sequence,
+            queue.stop,
+        )
+    };
+    let mut published = Published {
+        stop,
+        ..Published::default()
+    };
+    let flush_sleep_us = shared.flush_sleep_us.load(Ordering::Relaxed);
+    if flush_sleep_us > 0 && !data.is_empty() {
+        std::thread::sleep(Duration::from_micros(flush_sleep_us));
+    }
+    let mut offset = 0;
+    let switched = !switches.is_empty();
+    for (at, next) in switches {
+        write_or_die(&mut output.file, &data[offset..at], shared);
+        sync_or_die(&output.file, shared);
+        output.file = next;
+        offset = at;
+    }
+    if switched {
+        // Everything before the last switch is on disk, earlier rounds included.
+        output.unsynced_sequence = None;
+        output.last_fsync = Instant::now();
+        if offset == data.len() {
+            published.durable = Some(sequence);
+        }
+    }
+    if offset < data.len() {
+        write_or_die(&mut output.file, &data[offset..], shared);
+        output.unsynced_sequence = Some(sequence);
+    }
+    if !data.is_empty() {
+        published.written = Some(sequence);
+    }
+    let due = match FsyncPolicy::from_u8(shared.policy.load(Ordering::Relaxed)) {
+        FsyncPolicy::Always => true,
+        FsyncPolicy::EverySecond => {
+            leader == RoundLeader::WriterThread
+                && output.last_fsync.elapsed() >= Duration::from_secs(1)
+        }
+        FsyncPolicy::No => false,
+    };
+    if let Some(synced) = output.unsynced_sequence {
+        if due || stop {
+            shared.fsync_in_progress.store(true, Ordering::Relaxed);
+            sync_or_die(&output.file, shared);
+            shared.fsync_in_progress.store(false, Ordering::Relaxed);
+            output.last_fsync = Instant::now();
+            output.unsynced_sequence = None;
+            published.durable = Some(synced);
+        }
+    }
+    published
+}
+
+/// Makes a round's progress visible to the connections waiting for it.
+fn publish(shared: &Shared, published: &Published) {
+    let raise = |sender: &tokio::sync::watch::Sender<u64>, sequence: Option<u64>| {
+        if let Some(sequence) = sequence {
+            sender.send_modify(|reached| *reached = (*reached).max(sequence));
+        }
+    };
+    raise(&shared.written, published.written);
+    raise(&shared.durable, published.durable);
 }
 
 fn write_or_die(file: &mut File, bytes: &[u8], shared: &Shared) {
