@@ -386,10 +386,9 @@ fn evict_from_pool(
     for _ in 0..POOL_SIZE {
         let now_ms = unix_time_ms();
         let mut sampled = 0;
-        // `samples` neighbouring keys from a random position of a random shard (more shards
+        // `samples` neighbouring keys from a random bucket of a random shard (more shards
         // when it has too few), as Redis's dictGetSomeKeys: neighbours in a hash table are as
-        // random as any keys, and finding the position is the costly part (a walk of the
-        // shard's table), so it is done once.
+        // random as any keys.
         let mut sampled_pool = std::mem::take(&mut state.pool);
         let any = visit_shards(server, state, volatile_only, |database, shard| {
             let candidates = if volatile_only {
@@ -398,7 +397,7 @@ fn evict_from_pool(
                 shard.len()
             };
             let wanted = (samples - sampled).min(candidates);
-            shard.sample(random_below(shard.len()), wanted, volatile_only, |entry| {
+            shard.sample(random_below(usize::MAX), wanted, volatile_only, |entry| {
                 // An expired key is the best candidate: removing it frees memory for free.
                 let score = if entry.is_expired(now_ms) {
                     u64::MAX
@@ -461,9 +460,14 @@ fn evict_random(server: &Server, state: &mut State, volatile_only: bool) -> Opti
         } else {
             shard.len()
         };
-        shard.sample(random_below(candidates), 1, volatile_only, |entry| {
-            picked = Some((database, SmallBytes::new(entry.key())));
-        });
+        shard.sample(
+            random_below(usize::MAX),
+            1.min(candidates),
+            volatile_only,
+            |entry| {
+                picked = Some((database, SmallBytes::new(entry.key())));
+            },
+        );
         false
     });
     // A key gone meanwhile (deleted, or expired and removed) still counts as a step.

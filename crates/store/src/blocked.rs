@@ -50,7 +50,10 @@ impl BlockedKeys {
     /// Queues `token` as the last waiter on `key`; `wakes_on_deletion` says whether the key's
     /// deletion concerns it (XREADGROUP) or only data it can take does (pops).
     pub fn block(&mut self, key: &[u8], token: WaiterToken, wakes_on_deletion: bool) {
-        let queue = self.waiters.entry_ref(key).or_default();
+        if !self.waiters.contains_key(key) {
+            self.waiters.insert(SmallBytes::from(key), Queue::default());
+        }
+        let queue = self.waiters.get_mut(key).expect("just inserted");
         queue.waiters.push_back((token, wakes_on_deletion));
         queue.on_deletion += usize::from(wakes_on_deletion);
     }

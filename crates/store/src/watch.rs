@@ -28,10 +28,16 @@ impl WatchedKeys {
 
     /// Starts watching `key`; returns its current version.
     pub fn watch(&mut self, key: &[u8]) -> u64 {
-        let watched = self.keys.entry_ref(key).or_insert(Watched {
-            version: 0,
-            watchers: 0,
-        });
+        if !self.keys.contains_key(key) {
+            self.keys.insert(
+                SmallBytes::from(key),
+                Watched {
+                    version: 0,
+                    watchers: 0,
+                },
+            );
+        }
+        let watched = self.keys.get_mut(key).expect("just inserted");
         watched.watchers += 1;
         watched.version
     }
