@@ -205,6 +205,17 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// Locks shard `index` of the client's database (RANDOMKEY's pick).
+    pub fn lock_shard_index(&self, index: usize) -> Locked<'a> {
+        let database = self.client.database;
+        Locked {
+            guard: self.guard(database, index),
+            server: self.server,
+            database,
+            scope: self.scope,
+        }
+    }
+
     /// Locks the shards of several keys of the client's database, in the global order.
     pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> LockedMany<'a> {
         let database = self.client.database;

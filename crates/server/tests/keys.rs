@@ -416,6 +416,27 @@ fn randomkey_returns_every_key_eventually() {
 }
 
 #[test]
+fn randomkey_spreads_over_a_large_keyspace() {
+    // Many keys take the one-shard path (a random shard, then a random key of it): the picks
+    // must still cover the keyspace about as a uniform pick does.
+    let server = TestServer::start(&["--enable-debug-command", "yes"]);
+    let mut client = server.client();
+    assert_eq!(client.cmd("DEBUG POPULATE 10000 key"), ok());
+    let mut seen = HashSet::new();
+    for _ in 0..2000 {
+        let key = client.cmd("RANDOMKEY").text();
+        assert!(key.starts_with("key:"), "{key}");
+        seen.insert(key);
+    }
+    // A uniform pick gives 10000 × (1 - (1 - 1/10000)^2000) ≈ 1813 distinct keys (sd ≈ 17).
+    assert!(
+        seen.len() > 1700,
+        "{} distinct keys of 2000 picks",
+        seen.len()
+    );
+}
+
+#[test]
 fn randomkey_never_returns_expired_keys() {
     // A slow active expiry, so that RANDOMKEY is the one that meets the expired keys.
     let server = TestServer::start(&["--hz", "1"]);

@@ -314,8 +314,29 @@ fn scan(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     Ok(())
 }
 
+/// Random shards RANDOMKEY looks into before it weighs every shard (most shards empty).
+const RANDOMKEY_SHARD_TRIES: usize = 8;
+
 /// RANDOMKEY
 fn randomkey(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
+    // A random key of a random shard, one lock: the key hash spreads keys evenly over the
+    // shards, so this is near uniform (Redis's own pick is near uniform too).
+    for _ in 0..RANDOMKEY_SHARD_TRIES {
+        let mut locked = context.lock_shard_index(rand::random_range(0..SHARD_COUNT));
+        if locked.is_empty() {
+            continue;
+        }
+        let key = store::random_key(&mut [&mut *locked], context.now_ms, |bound| {
+            rand::random_range(0..bound)
+        });
+        // Unlocking propagates the deletion of the expired keys met on the way.
+        drop(locked);
+        if let Some(key) = key {
+            context.reply.bulk(&key);
+            return Ok(());
+        }
+    }
+    // Few keys: every shard, each weighted by its number of keys.
     let mut locked = context.lock_databases(&[context.database()]);
     let mut shards: Vec<&mut Shard> = locked.iter_mut().map(|(_, _, shard)| shard).collect();
     let key = store::random_key(&mut shards, context.now_ms, |bound| {
