@@ -25,6 +25,21 @@ pub struct AllocatorStats {
     pub resident: u64,
 }
 
+/// What an allocation of `bytes` really takes: jemalloc rounds every request up to a size
+/// class (up to a quarter more for large buffers), and `used_memory` counts the classes.
+pub fn allocation_bytes(bytes: usize) -> usize {
+    if bytes == 0 {
+        return 0;
+    }
+    // SAFETY: nallocx only computes a size class; it allocates nothing.
+    let size = unsafe { tikv_jemalloc_sys::nallocx(bytes, 0) };
+    if size == 0 {
+        bytes
+    } else {
+        size
+    }
+}
+
 /// Reads a `size_t` statistic; 0 when jemalloc does not know it.
 fn read_size(name: &CStr) -> u64 {
     let mut value: libc::size_t = 0;

@@ -53,7 +53,14 @@ pub struct ClientShared {
     pub query_buffer_bytes: AtomicUsize,
     /// Unused capacity of the query buffer (CLIENT LIST `qbuf-free`).
     pub query_buffer_free_bytes: AtomicUsize,
+    /// Bytes of push messages (or, for a replica, of the replication stream) queued for the
+    /// client and not yet written (CLIENT LIST `omem`), mirrored by its mailbox.
     pub output_bytes: AtomicUsize,
+    /// Heap bytes those take (buffer capacities), mirrored by its mailbox: INFO's
+    /// `mem_clients_*` sums them.
+    pub output_allocated_bytes: AtomicUsize,
+    /// Whether the client is a replica fed by the replication stream (CLIENT LIST flag `S`).
+    pub replica: AtomicBool,
     /// Capacity of the reply buffer (CLIENT LIST `rbs`) and its peak (`rbp`).
     pub reply_buffer_bytes: AtomicUsize,
     pub reply_buffer_peak_bytes: AtomicUsize,
@@ -124,6 +131,8 @@ impl ClientShared {
             query_buffer_bytes: 0.into(),
             query_buffer_free_bytes: 0.into(),
             output_bytes: 0.into(),
+            output_allocated_bytes: 0.into(),
+            replica: false.into(),
             reply_buffer_bytes: 0.into(),
             reply_buffer_peak_bytes: 0.into(),
             argument_bytes: 0.into(),

@@ -187,11 +187,18 @@ async fn run_connection<S: ClientStream>(
                 let mut messages = mailbox.take();
                 let length = messages.len();
                 if length > 0 {
-                    tokio::select! {
-                        written = write_output(server, &shared, stream, &mut messages) => written?,
-                        _ = shared.kill.notified() => return Ok(()),
-                    }
+                    let outcome = tokio::select! {
+                        written = write_output(server, &shared, stream, &mut messages) => Some(written),
+                        _ = shared.kill.notified() => None,
+                    };
+                    // Written or given up (killed, or the socket failed): either way the
+                    // messages leave the client's accounts now.
+                    drop(messages);
                     mailbox.written(length);
+                    match outcome {
+                        Some(written) => written?,
+                        None => return Ok(()),
+                    }
                 }
                 continue;
             }
@@ -495,7 +502,11 @@ async fn write_output<S: ClientStream>(
         .net_output_bytes
         .fetch_add(output.len() as u64, Ordering::Relaxed);
     output.clear();
-    if output.capacity() > 4 * OUTPUT_FLUSH_BYTES {
+    // A big batch's buffer is given back; a replica's at once (the full-sync payload went
+    // through it, and a replica gets almost no replies after it).
+    if output.capacity() > 4 * OUTPUT_FLUSH_BYTES
+        || (output.capacity() > READ_CHUNK_BYTES && shared.replica.load(Ordering::Relaxed))
+    {
         output.shrink_to(READ_CHUNK_BYTES);
     }
     Ok(())

@@ -1,8 +1,9 @@
 //! `maxmemory`: evicting keys when the server uses more memory than allowed, with Redis's eight
 //! policies and its approximations of LRU and LFU.
 //!
-//! Model. Before every command, while `maxmemory` is set, [`check`] compares `used_memory`
-//! (`allocator::used_memory_bytes`, exact and cheap) with the limit. Over it, [`perform`] evicts
+//! Model. Before every command, while `maxmemory` is set, [`perform`] compares `used_memory`
+//! (`allocator::used_memory_bytes`, exact and cheap) less the replicas' output buffers
+//! ([`counted_memory_bytes`]) with the limit. Over it, [`perform`] evicts
 //! keys until their deletions freed the excess (measured around each deletion, so the
 //! invalidations and notifications an eviction queues do not feed more evictions; Redis's
 //! `mem_freed`) or memory is back under the limit: `noeviction` never evicts; the random policies
@@ -153,6 +154,14 @@ fn time_limit(tenacity: u64) -> Option<Duration> {
     None
 }
 
+/// The memory compared with `maxmemory`: `used_memory` without the replicas' queued
+/// replication stream (INFO `mem_not_counted_for_evict`), as in Redis: a slow replica must not
+/// make the master evict its keys.
+pub fn counted_memory_bytes() -> u64 {
+    crate::allocator::used_memory_bytes()
+        .saturating_sub(crate::pubsub::replica_output_allocated_bytes() as u64)
+}
+
 /// A uniform random number below `bound` (`bound` > 0).
 fn random_below(bound: usize) -> usize {
     (rand::random::<u64>() % bound as u64) as usize
@@ -221,7 +230,7 @@ pub fn perform(server: &Server) -> Outcome {
     if maxmemory == 0 {
         return Outcome::Ok;
     }
-    let used = crate::allocator::used_memory_bytes();
+    let used = counted_memory_bytes();
     if used <= maxmemory {
         return Outcome::Ok;
     }
@@ -241,7 +250,7 @@ pub fn perform(server: &Server) -> Outcome {
     let mut evicted: u64 = 0;
     let mut freed: i64 = 0;
     let outcome = loop {
-        if freed >= to_free || crate::allocator::used_memory_bytes() <= maxmemory {
+        if freed >= to_free || counted_memory_bytes() <= maxmemory {
             break Outcome::Ok;
         }
         let result = match policy.ranking() {
@@ -254,7 +263,7 @@ pub fn perform(server: &Server) -> Outcome {
         freed += bytes;
         evicted += 1;
         if evicted.is_multiple_of(16) && limit.is_some_and(|limit| started.elapsed() > limit) {
-            if crate::allocator::used_memory_bytes() <= maxmemory {
+            if counted_memory_bytes() <= maxmemory {
                 break Outcome::Ok;
             }
             start_background(server);
@@ -304,7 +313,7 @@ pub fn start_background(server: &Server) {
 /// limit replies at once).
 pub fn limit_changed(server: &Server) {
     let maxmemory = server.config.hot.maxmemory.load(Ordering::Relaxed);
-    let used = crate::allocator::used_memory_bytes();
+    let used = counted_memory_bytes();
     if maxmemory != 0 && used > maxmemory {
         tracing::warn!(
             "WARNING: the new maxmemory value set via CONFIG SET ({maxmemory}) is smaller than the current memory usage ({used}). This will result in key eviction and/or the inability to accept new write commands depending on the maxmemory-policy."

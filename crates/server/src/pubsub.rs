@@ -15,6 +15,11 @@
 //! subscriber that never reads cannot make the server's memory grow without bound.
 //!
 //! Shard channels (SSUBSCRIBE / SPUBLISH) use a registry of their own with the same structure.
+//!
+//! A replica's replication stream goes through its mailbox too (`replication::ReplicaFeed`). A
+//! mailbox mirrors its pending bytes and the heap its buffers take (jemalloc's size classes)
+//! into the client's shared state (CLIENT LIST `omem`, INFO `mem_clients_*`); for replicas it
+//! also keeps a process-wide total, which eviction leaves out of `used_memory`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -64,10 +69,25 @@ impl SharedLimit {
     }
 }
 
-/// A client's queue of push messages.
+/// Heap bytes of every replica's queued replication stream (INFO `mem_not_counted_for_evict`):
+/// kept as a total because eviction compares `used_memory` without it with `maxmemory` before
+/// every write, as Redis does not let replica output buffers cause evictions. One server runs
+/// per process.
+static REPLICA_OUTPUT_ALLOCATED_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// Heap bytes of the replicas' queued replication stream.
+pub fn replica_output_allocated_bytes() -> usize {
+    REPLICA_OUTPUT_ALLOCATED_BYTES.load(Ordering::Relaxed)
+}
+
+/// A client's queue of push messages. Its byte counts live in the client's shared state
+/// (`output_bytes`, `output_allocated_bytes`), where CLIENT LIST and INFO read them.
 pub struct Mailbox {
     buffer: Mutex<Vec<u8>>,
-    bytes: AtomicUsize,
+    /// Capacity of `buffer` (changed under its lock).
+    buffer_capacity: AtomicUsize,
+    /// Capacity of a buffer taken by [`Mailbox::take`] and not yet written.
+    in_flight_capacity: AtomicUsize,
     pub notify: Notify,
     resp3: AtomicBool,
     /// When the mailbox went over the soft limit (Unix ms), 0 when under it.
@@ -79,7 +99,8 @@ impl Mailbox {
     pub fn new(client: Arc<ClientShared>) -> Self {
         Mailbox {
             buffer: Mutex::new(Vec::new()),
-            bytes: AtomicUsize::new(0),
+            buffer_capacity: AtomicUsize::new(0),
+            in_flight_capacity: AtomicUsize::new(0),
             notify: Notify::new(),
             resp3: AtomicBool::new(false),
             soft_since_ms: AtomicU64::new(0),
@@ -97,18 +118,61 @@ impl Mailbox {
 
     /// Bytes queued or being written.
     pub fn pending_bytes(&self) -> usize {
-        self.bytes.load(Ordering::Relaxed)
+        self.client.output_bytes.load(Ordering::Relaxed)
     }
 
     /// Takes everything queued, to write it. The bytes still count against the client's limit
     /// until [`Mailbox::written`] says they left.
     pub fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.buffer.lock())
+        let mut buffer = self.buffer.lock();
+        let taken = std::mem::take(&mut *buffer);
+        if taken.capacity() > 0 {
+            self.buffer_capacity.store(0, Ordering::Relaxed);
+            self.in_flight_capacity
+                .store(taken.capacity(), Ordering::Relaxed);
+            self.account_allocated(0, taken.capacity());
+        }
+        taken
     }
 
     /// Records that `bytes` taken from the mailbox were written to the socket.
     pub fn written(&self, bytes: usize) {
-        self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        self.client.output_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        self.in_flight_capacity.store(0, Ordering::Relaxed);
+        // Without the buffer's lock: a delivery racing with this may leave the mirror one
+        // update behind until the next change, but the replicas' total stays the sum of the
+        // mirrors (every update moves it by what it changes in its mirror).
+        self.account_allocated(self.buffer_capacity.load(Ordering::Relaxed), 0);
+    }
+
+    /// Marks the client a replica: its queue is the replication stream, which does not count
+    /// against `maxmemory`.
+    pub fn mark_replica(&self) {
+        let _buffer = self.buffer.lock();
+        if !self.client.replica.swap(true, Ordering::Relaxed) {
+            REPLICA_OUTPUT_ALLOCATED_BYTES.fetch_add(
+                self.client.output_allocated_bytes.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Records the heap bytes the queue holds now, given the capacities of its buffer and of
+    /// the one being written.
+    fn account_allocated(&self, buffer_capacity: usize, in_flight_capacity: usize) {
+        let allocated = crate::allocator::allocation_bytes(buffer_capacity)
+            + crate::allocator::allocation_bytes(in_flight_capacity);
+        let previous = self
+            .client
+            .output_allocated_bytes
+            .swap(allocated, Ordering::Relaxed);
+        if previous != allocated && self.client.replica.load(Ordering::Relaxed) {
+            if allocated > previous {
+                REPLICA_OUTPUT_ALLOCATED_BYTES.fetch_add(allocated - previous, Ordering::Relaxed);
+            } else {
+                REPLICA_OUTPUT_ALLOCATED_BYTES.fetch_sub(previous - allocated, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Appends one encoded message, enforcing `limit`. Returns false when the client was
@@ -120,8 +184,20 @@ impl Mailbox {
         let total = {
             // Counted under the buffer's lock, so `take` never sees bytes not yet counted.
             let mut buffer = self.buffer.lock();
+            let capacity = buffer.capacity();
             buffer.extend_from_slice(message);
-            self.bytes.fetch_add(message.len(), Ordering::Relaxed) + message.len()
+            if buffer.capacity() != capacity {
+                self.buffer_capacity
+                    .store(buffer.capacity(), Ordering::Relaxed);
+                self.account_allocated(
+                    buffer.capacity(),
+                    self.in_flight_capacity.load(Ordering::Relaxed),
+                );
+            }
+            self.client
+                .output_bytes
+                .fetch_add(message.len(), Ordering::Relaxed)
+                + message.len()
         };
         if limit.hard_bytes > 0 && total > limit.hard_bytes {
             return self.disconnect("hard", total);
@@ -145,9 +221,26 @@ impl Mailbox {
             "Client id={} scheduled to be closed ASAP for overcoming of output buffer limits ({which} limit, {total} bytes pending).",
             self.client.id
         );
-        self.buffer.lock().clear();
+        let mut buffer = self.buffer.lock();
+        *buffer = Vec::new();
+        self.buffer_capacity.store(0, Ordering::Relaxed);
+        self.account_allocated(0, self.in_flight_capacity.load(Ordering::Relaxed));
+        drop(buffer);
         self.client.kill();
         false
+    }
+}
+
+impl Drop for Mailbox {
+    fn drop(&mut self) {
+        if self.client.replica.load(Ordering::Relaxed) {
+            REPLICA_OUTPUT_ALLOCATED_BYTES.fetch_sub(
+                self.client
+                    .output_allocated_bytes
+                    .swap(0, Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
+        }
     }
 }
 

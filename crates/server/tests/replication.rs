@@ -462,3 +462,72 @@ fn a_replica_answers_loading_while_it_loads_the_payload() {
     );
     assert_eq!(replica.cmd("ECHO still"), bulk("still"));
 }
+
+/// A field of any INFO section.
+fn info_everywhere(client: &mut RawClient, field: &str) -> String {
+    let text = client.cmd("INFO everything").text();
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("{field} missing from INFO"))
+        .to_string()
+}
+
+#[test]
+fn a_stalled_replica_buffer_is_counted_apart_and_never_causes_eviction() {
+    let server = TestServer::start(&["--maxmemory-policy", "allkeys-random"]);
+    let mut client = server.client();
+    for index in 0..100 {
+        assert_eq!(client.cmd(&format!("SET key:{index} value")), ok());
+    }
+    // A replica that synchronizes, then never reads: its stream piles up in the master.
+    let mut replica = server.client();
+    replica.send(&[b"SYNC"]);
+    replica.read_sync_payload();
+    let listed = client.cmd("CLIENT LIST TYPE replica").text();
+    assert!(listed.contains("flags=S"), "{listed}");
+    // The limit: what the data uses now, plus a little; the stream must not count against it.
+    let used: u64 = info_everywhere(&mut client, "used_memory").parse().unwrap();
+    let not_counted: u64 = info_everywhere(&mut client, "mem_not_counted_for_evict")
+        .parse()
+        .unwrap();
+    let limit = used - not_counted + 256 * 1024;
+    assert_eq!(client.cmd(&format!("CONFIG SET maxmemory {limit}")), ok());
+    let payload = vec![b'A'; 1000];
+    let mut batch = Vec::new();
+    // Batches of 100 KB, so that this client's own query buffer stays under the margin.
+    for _ in 0..200 {
+        for _ in 0..100 {
+            batch.extend(RawClient::encode(&[b"SETRANGE", b"key:0", b"0", &payload]));
+        }
+        client.send_raw(&batch);
+        batch.clear();
+        for _ in 0..100 {
+            assert_eq!(client.read_reply(), int(1000));
+        }
+    }
+    // 20 MB of stream: beyond what the sockets hold, so most of it waits in the master.
+    let replicas: u64 = info_everywhere(&mut client, "mem_clients_slaves")
+        .parse()
+        .unwrap();
+    let not_counted: u64 = info_everywhere(&mut client, "mem_not_counted_for_evict")
+        .parse()
+        .unwrap();
+    assert!(replicas > 4 * 1024 * 1024, "mem_clients_slaves {replicas}");
+    assert!(
+        not_counted >= replicas,
+        "not counted {not_counted}, replicas {replicas}"
+    );
+    let listed = client.cmd("CLIENT LIST TYPE replica").text();
+    let omem: u64 = listed
+        .split(' ')
+        .find_map(|field| field.strip_prefix("omem="))
+        .and_then(|value| value.parse().ok())
+        .expect("omem");
+    assert!(omem > 4 * 1024 * 1024, "{listed}");
+    assert_eq!(client.cmd("DBSIZE"), int(100));
+    assert_eq!(info_everywhere(&mut client, "evicted_keys"), "0");
+    // Once the replica is gone, its buffer is no longer reported.
+    assert_eq!(client.cmd("CLIENT KILL TYPE replica"), int(1));
+    assert_eq!(info_everywhere(&mut client, "mem_clients_slaves"), "0");
+    drop(replica);
+}

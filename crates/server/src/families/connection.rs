@@ -268,6 +268,19 @@ fn client_reply(context: &mut Context, args: &[&[u8]]) -> CommandResult {
 /// Fixed bytes a connection costs beyond its buffers (CLIENT LIST `tot-mem`).
 const CLIENT_OVERHEAD_BYTES: usize = 1024;
 
+/// The memory a client's buffers take (CLIENT LIST `tot-mem`, INFO `mem_clients_*`): its
+/// query buffer, arguments, reply buffer, queued push messages (or replication stream) and a
+/// fixed overhead for its own state.
+pub fn client_memory_bytes(client: &ClientShared) -> usize {
+    let load = |counter: &std::sync::atomic::AtomicUsize| counter.load(Ordering::Relaxed);
+    load(&client.query_buffer_bytes)
+        + load(&client.query_buffer_free_bytes)
+        + load(&client.argument_bytes)
+        + load(&client.reply_buffer_bytes)
+        + load(&client.output_allocated_bytes)
+        + CLIENT_OVERHEAD_BYTES
+}
+
 /// One client's CLIENT LIST line (without the line end), in Redis's field order, followed by
 /// the `tot-net-in`, `tot-net-out` and `tot-cmds` counters newer servers add.
 pub fn client_info_line(server: &Server, client: &ClientShared, now_ms: u64) -> String {
@@ -308,6 +321,9 @@ pub fn client_info_line(server: &Server, client: &ClientShared, now_ms: u64) -> 
     if client.no_touch.load(Ordering::Relaxed) {
         flags.push('T');
     }
+    if client.replica.load(Ordering::Relaxed) {
+        flags.push('S');
+    }
     if flags.is_empty() {
         flags.push('N');
     }
@@ -319,12 +335,12 @@ pub fn client_info_line(server: &Server, client: &ClientShared, now_ms: u64) -> 
     let query_free_bytes = load(&client.query_buffer_free_bytes);
     let argument_bytes = load(&client.argument_bytes);
     let reply_bytes = load(&client.reply_buffer_bytes);
-    let total_memory =
-        query_bytes + query_free_bytes + argument_bytes + reply_bytes + CLIENT_OVERHEAD_BYTES;
+    let output_bytes = load(&client.output_bytes);
+    let total_memory = client_memory_bytes(client);
     let text =
         |bytes: &parking_lot::Mutex<Vec<u8>>| String::from_utf8_lossy(&bytes.lock()).into_owned();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} watch={} qbuf={query_bytes} qbuf-free={query_free_bytes} argv-mem={argument_bytes} multi-mem=0 rbs={reply_bytes} rbp={} obl=0 oll=0 omem=0 tot-mem={total_memory} events=r cmd={command} user={} redir=-1 resp={} lib-name={} lib-ver={} tot-net-in={} tot-net-out={} tot-cmds={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} watch={} qbuf={query_bytes} qbuf-free={query_free_bytes} argv-mem={argument_bytes} multi-mem=0 rbs={reply_bytes} rbp={} obl=0 oll=0 omem={output_bytes} tot-mem={total_memory} events=r cmd={command} user={} redir=-1 resp={} lib-name={} lib-ver={} tot-net-in={} tot-net-out={} tot-cmds={}",
         client.id,
         client.address_text(),
         client.local_address_text(),
@@ -369,7 +385,9 @@ fn client_type(name: &[u8]) -> Result<ClientType, CommandError> {
 }
 
 fn type_of(client: &ClientShared) -> ClientType {
-    if client.is_pubsub() {
+    if client.replica.load(Ordering::Relaxed) {
+        ClientType::Replica
+    } else if client.is_pubsub() {
         ClientType::PubSub
     } else {
         ClientType::Normal

@@ -127,6 +127,7 @@ fn full_resync(context: &mut Context, handshake: Handshake) -> CommandResult {
     };
     let limit = *server.replication.limit.lock();
     let mailbox = context.client.mailbox.clone();
+    mailbox.mark_replica();
     // Every shard held: the payload is the state at one point of the stream, where the feed
     // starts.
     let mut everything = context.lock_everything();

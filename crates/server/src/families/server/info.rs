@@ -394,15 +394,27 @@ fn memory_section(server: &Server, text: &mut String) {
     field!(text, "rss_overhead_bytes", signed(rss, allocator.resident));
     field!(text, "mem_fragmentation_ratio", ratio(rss, used));
     field!(text, "mem_fragmentation_bytes", signed(rss, used));
-    for name in [
-        "mem_not_counted_for_evict",
-        "mem_replication_backlog",
-        "mem_total_replication_buffers",
-        "mem_clients_slaves",
-        "mem_clients_normal",
-        "mem_cluster_links",
-        "mem_aof_buffer",
-    ] {
+    // Clients' buffers, live clients only (a killed one is on its way out), as CLIENT LIST
+    // counts them in `tot-mem`.
+    let (mut replicas_bytes, mut normal_bytes) = (0usize, 0usize);
+    for client in server.clients.all() {
+        if client.is_killed() {
+            continue;
+        }
+        let output = client.output_allocated_bytes.load(Ordering::Relaxed);
+        if client.replica.load(Ordering::Relaxed) {
+            replicas_bytes += output;
+        } else {
+            normal_bytes += crate::families::connection::client_memory_bytes(&client);
+        }
+    }
+    let not_counted = crate::pubsub::replica_output_allocated_bytes();
+    field!(text, "mem_not_counted_for_evict", not_counted);
+    field!(text, "mem_replication_backlog", 0);
+    field!(text, "mem_total_replication_buffers", replicas_bytes);
+    field!(text, "mem_clients_slaves", replicas_bytes);
+    field!(text, "mem_clients_normal", normal_bytes);
+    for name in ["mem_cluster_links", "mem_aof_buffer"] {
         field!(text, name, 0);
     }
     field!(text, "mem_allocator", "jemalloc-5.3.0");
