@@ -243,7 +243,10 @@ fn clients_section(server: &Server, text: &mut String) {
         .max()
         .unwrap_or(0);
     text.push_str("# Clients\r\n");
-    field!(text, "connected_clients", server.clients.len());
+    // A killed client is gone for Redis (freed before its next command runs); here its task
+    // may still be closing the socket.
+    let connected = count(&|client| !client.is_killed());
+    field!(text, "connected_clients", connected);
     field!(text, "cluster_connections", 0);
     field!(text, "maxclients", server.config.get_i64("maxclients"));
     field!(text, "client_recent_max_input_buffer", max_input);
