@@ -23,8 +23,9 @@ fn poll(what: &str, mut check: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// A field of any INFO section.
 fn info_field(client: &mut RawClient, field: &str) -> String {
-    let text = client.cmd("INFO replication").text();
+    let text = client.cmd("INFO everything").text();
     text.lines()
         .find_map(|line| line.strip_prefix(&format!("{field}:")))
         .unwrap_or_else(|| panic!("{field} missing from {text}"))
@@ -463,15 +464,6 @@ fn a_replica_answers_loading_while_it_loads_the_payload() {
     assert_eq!(replica.cmd("ECHO still"), bulk("still"));
 }
 
-/// A field of any INFO section.
-fn info_everywhere(client: &mut RawClient, field: &str) -> String {
-    let text = client.cmd("INFO everything").text();
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("{field} missing from INFO"))
-        .to_string()
-}
-
 #[test]
 fn a_stalled_replica_buffer_is_counted_apart_and_never_causes_eviction() {
     let server = TestServer::start(&["--maxmemory-policy", "allkeys-random"]);
@@ -486,8 +478,8 @@ fn a_stalled_replica_buffer_is_counted_apart_and_never_causes_eviction() {
     let listed = client.cmd("CLIENT LIST TYPE replica").text();
     assert!(listed.contains("flags=S"), "{listed}");
     // The limit: what the data uses now, plus a little; the stream must not count against it.
-    let used: u64 = info_everywhere(&mut client, "used_memory").parse().unwrap();
-    let not_counted: u64 = info_everywhere(&mut client, "mem_not_counted_for_evict")
+    let used: u64 = info_field(&mut client, "used_memory").parse().unwrap();
+    let not_counted: u64 = info_field(&mut client, "mem_not_counted_for_evict")
         .parse()
         .unwrap();
     let limit = used - not_counted + 256 * 1024;
@@ -506,10 +498,10 @@ fn a_stalled_replica_buffer_is_counted_apart_and_never_causes_eviction() {
         }
     }
     // 20 MB of stream: beyond what the sockets hold, so most of it waits in the master.
-    let replicas: u64 = info_everywhere(&mut client, "mem_clients_slaves")
+    let replicas: u64 = info_field(&mut client, "mem_clients_slaves")
         .parse()
         .unwrap();
-    let not_counted: u64 = info_everywhere(&mut client, "mem_not_counted_for_evict")
+    let not_counted: u64 = info_field(&mut client, "mem_not_counted_for_evict")
         .parse()
         .unwrap();
     assert!(replicas > 4 * 1024 * 1024, "mem_clients_slaves {replicas}");
@@ -525,9 +517,9 @@ fn a_stalled_replica_buffer_is_counted_apart_and_never_causes_eviction() {
         .expect("omem");
     assert!(omem > 4 * 1024 * 1024, "{listed}");
     assert_eq!(client.cmd("DBSIZE"), int(100));
-    assert_eq!(info_everywhere(&mut client, "evicted_keys"), "0");
+    assert_eq!(info_field(&mut client, "evicted_keys"), "0");
     // Once the replica is gone, its buffer is no longer reported.
     assert_eq!(client.cmd("CLIENT KILL TYPE replica"), int(1));
-    assert_eq!(info_everywhere(&mut client, "mem_clients_slaves"), "0");
+    assert_eq!(info_field(&mut client, "mem_clients_slaves"), "0");
     drop(replica);
 }
