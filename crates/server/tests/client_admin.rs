@@ -29,13 +29,8 @@ fn info_field(client: &mut RawClient, name: &str) -> String {
 
 /// The `addr=` field of a client's CLIENT INFO: its address as the server sees it.
 fn client_address(client: &mut RawClient) -> String {
-    client
-        .cmd("CLIENT INFO")
-        .text()
-        .split(' ')
-        .find_map(|field| field.strip_prefix("addr="))
-        .expect("addr")
-        .to_string()
+    let info = client.cmd("CLIENT INFO").text();
+    client_field(&info, "addr").to_string()
 }
 
 /// A MONITOR line without its timestamp: `[db address] "arg" ...`.

@@ -403,11 +403,7 @@ fn a_big_request_does_not_keep_its_query_buffer() {
     let big = vec![b'x'; 4 << 20];
     assert_eq!(client.call(&[b"SET", b"big", &big]), ok());
     let line = client.cmd("CLIENT INFO").text();
-    let free: usize = line
-        .split(' ')
-        .find_map(|field| field.strip_prefix("qbuf-free="))
-        .and_then(|value| value.parse().ok())
-        .expect("qbuf-free");
+    let free: usize = client_field(&line, "qbuf-free").parse().expect("qbuf-free");
     assert!(free <= 64 * 1024, "{line}");
 }
 

@@ -558,10 +558,7 @@ fn blocked_commands_are_logged_when_served() {
             .find(|line| line.starts_with(&format!("id={id} ")))
             .expect("the blocked client's line")
             .to_string();
-        line.split(' ')
-            .find_map(|field| field.strip_prefix("tot-cmds="))
-            .expect("tot-cmds")
-            .to_string()
+        client_field(&line, "tot-cmds").to_string()
     };
     assert_eq!(commands_of_blocked(&mut client), "1");
     blocked.send(&[b"BLPOP", b"queue", b"0"]);

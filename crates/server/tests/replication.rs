@@ -512,11 +512,7 @@ fn a_stalled_replica_buffer_is_counted_apart_and_never_causes_eviction() {
         "not counted {not_counted}, replicas {replicas}"
     );
     let listed = client.cmd("CLIENT LIST TYPE replica").text();
-    let omem: u64 = listed
-        .split(' ')
-        .find_map(|field| field.strip_prefix("omem="))
-        .and_then(|value| value.parse().ok())
-        .expect("omem");
+    let omem: u64 = client_field(&listed, "omem").parse().expect("omem");
     assert!(omem > 4 * 1024 * 1024, "{listed}");
     assert_eq!(client.cmd("DBSIZE"), int(100));
     assert_eq!(info_field(&mut client, "evicted_keys"), "0");

@@ -277,10 +277,7 @@ fn client_list_shows_tracking_flags() {
     let mut client = server.client();
     let flags = |client: &mut RawClient| {
         let info = client.cmd("CLIENT INFO").text();
-        info.split(' ')
-            .find_map(|field| field.strip_prefix("flags="))
-            .expect("flags")
-            .to_string()
+        client_field(&info, "flags").to_string()
     };
     assert_eq!(flags(&mut client), "N");
     assert_eq!(client.cmd("CLIENT TRACKING ON BCAST"), ok());

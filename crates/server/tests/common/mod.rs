@@ -431,6 +431,13 @@ impl Reply {
 }
 
 /// Waits until the server reports `count` blocked clients (INFO clients).
+/// The value of field `name` (`omem`, `flags` ...) in a CLIENT LIST / CLIENT INFO line.
+pub fn client_field<'a>(line: &'a str, name: &str) -> &'a str {
+    line.split(' ')
+        .find_map(|field| field.strip_prefix(name)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("{name} missing from {line}"))
+}
+
 pub fn wait_for_blocked_clients(client: &mut RawClient, count: usize) {
     let expected = format!("blocked_clients:{count}\r\n");
     let deadline = Instant::now() + Duration::from_secs(10);
