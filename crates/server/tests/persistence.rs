@@ -486,6 +486,16 @@ fn clients_get_loading_while_the_dataset_loads() {
     let everything = client.cmd("INFO").text();
     assert!(everything.contains("\r\nloading:1\r\n"), "{everything}");
     assert_eq!(info_field(&mut client, "persistence", "loading"), "1");
+    // The loader thread counts the file when it opens it, just after the listeners open: a
+    // client that connects at once may see the total still at 0, so poll (10 s at most).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while info_field(&mut client, "persistence", "loading_total_bytes") == "0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the total never counted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert_eq!(
         info_field(&mut client, "persistence", "loading_total_bytes"),
         file_bytes.to_string()
