@@ -53,6 +53,9 @@ pub struct RequestArgs {
     // Resume state of a multibulk request in progress.
     args_expected: usize,
     position: usize,
+    /// Where the unparsed part of a request in progress begins: past its header line, its
+    /// complete arguments and, when a bulk's data is awaited, that bulk's length line.
+    pending_start: usize,
 }
 
 impl RequestArgs {
@@ -84,6 +87,27 @@ impl RequestArgs {
         (0..self.ranges.len()).map(move |index| self.get(buffer, index))
     }
 
+    /// Bytes at the front of a request in progress that are parsed already (its header line,
+    /// its complete arguments, the length line of the bulk being read); 0 when no request is
+    /// in progress. What follows them is what Redis shows as the query buffer (`qbuf`).
+    pub fn parsed_bytes(&self) -> usize {
+        if self.args_expected == 0 {
+            0
+        } else {
+            self.pending_start
+        }
+    }
+
+    /// Bytes of the complete arguments of a request in progress (Redis's `argv-mem` while a
+    /// request is read).
+    pub fn parsed_argument_bytes(&self) -> usize {
+        if self.args_expected == 0 || self.is_inline {
+            0
+        } else {
+            self.ranges.iter().map(|(start, end)| end - start).sum()
+        }
+    }
+
     /// Gives back the memory a big request needed once no request is in progress, keeping
     /// room for `arguments_kept` arguments.
     pub fn shrink(&mut self, arguments_kept: usize) {
@@ -99,6 +123,7 @@ impl RequestArgs {
         self.is_inline = false;
         self.args_expected = 0;
         self.position = 0;
+        self.pending_start = 0;
     }
 }
 
@@ -139,6 +164,7 @@ pub fn parse_request(
         }
         args.args_expected = count as usize;
         args.position = consumed;
+        args.pending_start = consumed;
         args.ranges.reserve((count as usize).min(1024));
     }
     parse_bulks(buffer, limits, args)
@@ -185,12 +211,14 @@ fn parse_bulks(
         let start = line_end + 2;
         let end = start + length as usize;
         if end + 2 > buffer.len() {
+            args.pending_start = start;
             return Ok(Request::Incomplete {
                 bytes_expected: end + 2 - buffer.len(),
             });
         }
         args.ranges.push((start, end));
         args.position = end + 2;
+        args.pending_start = args.position;
     }
     let consumed = args.position;
     args.args_expected = 0;
@@ -372,6 +400,32 @@ mod tests {
             _ => Vec::new(),
         };
         Ok((request, values))
+    }
+
+    #[test]
+    fn the_parsed_prefix_of_a_request_in_progress() {
+        let mut args = RequestArgs::new();
+        let mut input = b"*3\r\n$3\r\nSET\r\n$5\r\nbig".to_vec();
+        let request = parse_request(&input, &LIMITS, &mut args).unwrap();
+        assert_eq!(request, Request::Incomplete { bytes_expected: 4 });
+        // `*3`, `SET` and the length line of the bulk being read are parsed.
+        assert_eq!(args.parsed_bytes(), b"*3\r\n$3\r\nSET\r\n$5\r\n".len());
+        assert_eq!(args.parsed_argument_bytes(), 3);
+        input.extend_from_slice(b"ky\r\n$1");
+        parse_request(&input, &LIMITS, &mut args).unwrap();
+        // An unfinished length line is not parsed.
+        assert_eq!(args.parsed_bytes(), input.len() - 2);
+        assert_eq!(args.parsed_argument_bytes(), 8);
+        input.extend_from_slice(b"\r\nv\r\n");
+        let request = parse_request(&input, &LIMITS, &mut args).unwrap();
+        assert_eq!(
+            request,
+            Request::Complete {
+                consumed: input.len()
+            }
+        );
+        assert_eq!(args.parsed_bytes(), 0);
+        assert_eq!(args.parsed_argument_bytes(), 0);
     }
 
     #[test]

@@ -80,13 +80,31 @@ pub struct ClientShared {
     pub shard_channel_subscriptions: AtomicUsize,
     /// Commands queued in MULTI, or -1 outside a transaction (`multi`), and watched keys.
     pub multi_commands: AtomicI64,
+    /// Bytes the queued commands take (`multi-mem`).
+    pub multi_bytes: AtomicUsize,
+    /// Bytes the client's CLIENT TRACKING BCAST prefixes take.
+    pub tracking_prefix_bytes: AtomicUsize,
     pub watched_keys: AtomicUsize,
     /// Whether the client waits in a blocking command (flag `b`; idle timeouts skip it).
     pub blocked: AtomicBool,
     /// Set when the connection must close (CLIENT KILL, shutdown); `kill` wakes it.
     pub killed: AtomicBool,
     pub kill: Notify,
+    /// This client's share of the clients' memory total that `maxmemory-clients` limits (see
+    /// `crate::client_eviction`).
+    pub counted_memory_bytes: AtomicUsize,
 }
+
+/// Fixed bytes a connection costs beyond its buffers (CLIENT LIST `tot-mem`).
+pub const CLIENT_OVERHEAD_BYTES: usize = 1024;
+/// Bytes one watched key costs a client beyond the key (its entry in the client's list and in
+/// the key's watcher list), one subscription (its entry in the client's set), and one command
+/// queued in MULTI beyond its arguments.
+pub const WATCHED_KEY_BYTES: usize = 64;
+pub const SUBSCRIPTION_BYTES: usize = 32;
+pub const QUEUED_COMMAND_BYTES: usize = 48;
+/// Bytes one CLIENT TRACKING prefix costs beyond its text (its node in the prefix tree).
+pub const TRACKING_PREFIX_BYTES: usize = 32;
 
 impl ClientShared {
     /// The peer as Redis shows it (CLIENT LIST `addr`, MONITOR, SLOWLOG): `ip:port`, or
@@ -145,11 +163,36 @@ impl ClientShared {
             pattern_subscriptions: 0.into(),
             shard_channel_subscriptions: 0.into(),
             multi_commands: (-1).into(),
+            multi_bytes: 0.into(),
+            tracking_prefix_bytes: 0.into(),
             watched_keys: 0.into(),
             blocked: false.into(),
             killed: false.into(),
             kill: Default::default(),
+            counted_memory_bytes: 0.into(),
         }
+    }
+
+    /// The memory the client takes (CLIENT LIST `tot-mem`, INFO `mem_clients_*`, client
+    /// eviction): its query buffer, arguments, reply buffer, queued push messages (or
+    /// replication stream), transaction queue, watched keys, subscriptions, tracking prefixes
+    /// and a fixed overhead for its own state. Like Redis, it counts what the client holds,
+    /// not the keys and channels it shares with others.
+    pub fn memory_bytes(&self) -> usize {
+        let load = |counter: &AtomicUsize| counter.load(Ordering::Relaxed);
+        let subscriptions = load(&self.channel_subscriptions)
+            + load(&self.pattern_subscriptions)
+            + load(&self.shard_channel_subscriptions);
+        load(&self.query_buffer_bytes)
+            + load(&self.query_buffer_free_bytes)
+            + load(&self.argument_bytes)
+            + load(&self.reply_buffer_bytes)
+            + load(&self.output_allocated_bytes)
+            + load(&self.multi_bytes)
+            + load(&self.tracking_prefix_bytes)
+            + load(&self.watched_keys) * WATCHED_KEY_BYTES
+            + subscriptions * SUBSCRIPTION_BYTES
+            + CLIENT_OVERHEAD_BYTES
     }
 
     /// Whether the client is subscribed to anything (type `pubsub`, flag `P`).
@@ -218,6 +261,20 @@ pub struct Transaction {
     pub commands: Vec<Vec<Vec<u8>>>,
     /// A command failed to queue: EXEC will refuse (EXECABORT).
     pub failed: bool,
+    /// Bytes the queued commands take (CLIENT LIST `multi-mem`, client eviction).
+    pub bytes: usize,
+}
+
+impl Transaction {
+    /// Queues one command.
+    pub fn queue(&mut self, argv: &[&[u8]]) {
+        let argument_bytes: usize = argv.iter().map(|arg| arg.len()).sum();
+        self.bytes += argument_bytes
+            + argv.len() * std::mem::size_of::<Vec<u8>>()
+            + crate::client::QUEUED_COMMAND_BYTES;
+        self.commands
+            .push(argv.iter().map(|arg| arg.to_vec()).collect());
+    }
 }
 
 /// A key watched by WATCH, with what the client saw.
@@ -282,11 +339,11 @@ impl Client {
         shared
             .shard_channel_subscriptions
             .store(self.subscriptions.shard_channels.len(), Ordering::Relaxed);
-        let multi = self
-            .transaction
-            .as_ref()
-            .map_or(-1, |transaction| transaction.commands.len() as i64);
+        let (multi, multi_bytes) = self.transaction.as_ref().map_or((-1, 0), |transaction| {
+            (transaction.commands.len() as i64, transaction.bytes)
+        });
         shared.multi_commands.store(multi, Ordering::Relaxed);
+        shared.multi_bytes.store(multi_bytes, Ordering::Relaxed);
         shared
             .watched_keys
             .store(self.watched.len(), Ordering::Relaxed);
@@ -316,6 +373,9 @@ pub struct ClientRegistry {
     pub connected: AtomicUsize,
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
+    /// `client-output-buffer-limit normal`: replies a normal client has pending past the hard
+    /// limit close it.
+    pub normal_output_limit: crate::pubsub::SharedLimit,
 }
 
 impl ClientRegistry {
@@ -330,8 +390,10 @@ impl ClientRegistry {
     }
 
     pub fn unregister(&self, id: u64) {
-        if self.clients.lock().remove(&id).is_some() {
+        let removed = self.clients.lock().remove(&id);
+        if let Some(client) = removed {
             self.connected.fetch_sub(1, Ordering::Relaxed);
+            crate::client_eviction::forget(&client);
         }
     }
 

@@ -117,7 +117,8 @@ pub struct KeySpec {
     pub begin_search: BeginSearch,
     pub find_keys: FindKeys,
     pub flags: Vec<String>,
-    pub json: Json,
+    /// The spec's `notes` (COMMAND INFO), if any.
+    pub notes: Option<String>,
 }
 
 /// One command (or subcommand).
@@ -130,7 +131,7 @@ pub struct Command {
     pub flags: u32,
     pub acl_categories: Vec<String>,
     pub key_specs: Vec<KeySpec>,
-    pub subcommands: HashMap<Vec<u8>, Command>,
+    pub subcommands: HashMap<Vec<u8>, Box<Command>>,
     pub handler: Option<Handler>,
     /// Where the whole JSON specification is (COMMAND DOCS reads it on demand).
     pub spec: SpecSource,
@@ -185,7 +186,7 @@ impl Command {
 
     /// Whether a client can call it (it has a handler, or a subcommand with one).
     pub fn is_implemented(&self) -> bool {
-        self.handler.is_some() || self.subcommands.values().any(Command::is_implemented)
+        self.handler.is_some() || self.subcommands.values().any(|sub| sub.is_implemented())
     }
 
     /// Positions of the keys in `args` (command name at 0), from the key specs.
@@ -273,7 +274,8 @@ impl Command {
 
 /// Every command a client can call.
 pub struct CommandTable {
-    commands: HashMap<Vec<u8>, Command>,
+    /// Boxed: most of a table's buckets are empty, and a command takes hundreds of bytes.
+    commands: HashMap<Vec<u8>, Box<Command>>,
     /// Full names by command id (id 0 is no command).
     by_id: Vec<String>,
 }
@@ -323,7 +325,7 @@ fn parse_key_spec(json: &Json) -> KeySpec {
         begin_search,
         find_keys,
         flags,
-        json: json.clone(),
+        notes: json["notes"].as_str().map(str::to_string),
     }
 }
 
@@ -474,7 +476,7 @@ fn legacy_key_range(key_specs: &[KeySpec]) -> ((i64, i64, i64), bool) {
 impl CommandTable {
     /// Loads every specification (skipping Sentinel-only commands).
     pub fn from_specs() -> Self {
-        let mut commands: HashMap<Vec<u8>, Command> = HashMap::new();
+        let mut commands: HashMap<Vec<u8>, Box<Command>> = HashMap::new();
         let mut subcommands: Vec<(String, String, Json, &'static str)> = Vec::new();
         for text in COMMAND_SPECS {
             let parsed: serde_json::Map<String, Json> =
@@ -495,7 +497,7 @@ impl CommandTable {
                         name: name.clone(),
                     };
                     let command = build_command(&name, None, spec, source);
-                    commands.insert(command.name.clone().into_bytes(), command);
+                    commands.insert(command.name.clone().into_bytes(), Box::new(command));
                 }
             }
         }
@@ -508,13 +510,26 @@ impl CommandTable {
                 let command = build_command(&name, Some(&container), spec, source);
                 parent
                     .subcommands
-                    .insert(command.name.clone().into_bytes(), command);
+                    .insert(command.name.clone().into_bytes(), Box::new(command));
             }
         }
         CommandTable {
             commands,
             by_id: Vec::new(),
         }
+    }
+
+    /// `rename-command`: the command `name` is found under `new_name` from now on, or not at
+    /// all when `new_name` is empty. It keeps its own name everywhere else (INFO commandstats,
+    /// ACL rules, the propagated stream), as in Redis. False when there is no such command.
+    pub fn rename(&mut self, name: &str, new_name: &str) -> bool {
+        let Some(command) = self.commands.remove(name.as_bytes()) else {
+            return false;
+        };
+        if !new_name.is_empty() {
+            self.commands.insert(new_name.as_bytes().to_vec(), command);
+        }
+        true
     }
 
     /// Registers the handler of a command (`"get"`) or subcommand (`"config|get"`).
@@ -596,11 +611,13 @@ impl CommandTable {
         for (target, byte) in lower.iter_mut().zip(name) {
             *target = byte.to_ascii_lowercase();
         }
-        self.commands.get(&lower[..name.len()])
+        self.commands
+            .get(&lower[..name.len()])
+            .map(|command| &**command)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Command> {
-        self.commands.values()
+        self.commands.values().map(|command| &**command)
     }
 
     pub fn len(&self) -> usize {
@@ -615,7 +632,9 @@ impl CommandTable {
 impl Command {
     /// The subcommand named `name`, any case.
     pub fn subcommand(&self, name: &[u8]) -> Option<&Command> {
-        self.subcommands.get(&name.to_ascii_lowercase())
+        self.subcommands
+            .get(&name.to_ascii_lowercase())
+            .map(|command| &**command)
     }
 }
 

@@ -195,12 +195,12 @@ pub static OPTIONS: &[OptionSpec] = &[
     row("auto-aof-rewrite-percentage", &[], Kind::Integer { min: 0, max: I32_MAX }, "100", 0),
     row("availability-zone", &[], TEXT, "", HIDDEN | NO_EFFECT),
     row("bgsave_cpulist", &["bgsave-cpulist"], TEXT, "", IMMUTABLE | NO_EFFECT),
-    row("bind", &[], Kind::Addresses, "127.0.0.1 -::1", 0),
+    row("bind", &[], Kind::Addresses, "* -::*", 0),
     row("bind-source-addr", &[], TEXT, "", NO_EFFECT),
     row("bio_cpulist", &["bio-cpulist"], TEXT, "", IMMUTABLE | NO_EFFECT),
     row("busy-reply-threshold", &["lua-time-limit"], Kind::Integer { min: 0, max: i64::MAX }, "5000", 0),
     row("client-default-resp", &[], Kind::Integer { min: 2, max: 3 }, "2", IMMUTABLE | HIDDEN | NO_EFFECT),
-    row("client-output-buffer-limit", &[], Kind::OutputBufferLimit, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", NO_EFFECT),
+    row("client-output-buffer-limit", &[], Kind::OutputBufferLimit, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", 0),
     row("client-query-buffer-limit", &[], Kind::Memory { min: 1048576, max: i64::MAX }, "1073741824", 0),
     row("cluster-allow-pubsubshard-when-down", &[], BOOL, "yes", NO_EFFECT),
     row("cluster-allow-reads-when-down", &[], BOOL, "no", NO_EFFECT),
@@ -276,7 +276,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     row("max-new-tls-connections-per-cycle", &[], Kind::Integer { min: 1, max: 1000 }, "1", HIDDEN | NO_EFFECT),
     row("maxclients", &[], Kind::Integer { min: 1, max: U32_MAX }, "10000", 0),
     row("maxmemory", &[], Kind::Memory { min: 0, max: i64::MAX }, "0", 0),
-    row("maxmemory-clients", &[], Kind::MemoryOrPercent, "0", NO_EFFECT),
+    row("maxmemory-clients", &[], Kind::MemoryOrPercent, "0", 0),
     row("maxmemory-eviction-tenacity", &[], Kind::Integer { min: 0, max: 100 }, "10", 0),
     row("maxmemory-policy", &[], Kind::Enum(EVICTION_POLICIES), "noeviction", 0),
     row("maxmemory-samples", &[], Kind::Integer { min: 1, max: 64 }, "5", 0),
@@ -381,6 +381,12 @@ const DEPRECATED_OPTIONS: &[&str] = &[
 ];
 
 /// An option by name or alias, any case.
+/// Whether CONFIG SET of `name` waits until the dataset is loaded (`dir`, `appendonly`: the
+/// load reads them), answering LOADING meanwhile.
+pub fn denied_while_loading(name: &str) -> bool {
+    find_option(name).is_some_and(|spec| spec.has(DENY_LOADING))
+}
+
 pub fn find_option(name: &str) -> Option<&'static OptionSpec> {
     OPTIONS.iter().find(|spec| {
         spec.name.eq_ignore_ascii_case(name)
@@ -740,6 +746,9 @@ pub struct HotConfig {
     pub set_max_listpack_value: AtomicU64,
     /// `maxmemory` in bytes (0: no limit).
     pub maxmemory: AtomicU64,
+    /// `maxmemory-clients`: bytes when positive, minus a percentage of `maxmemory` when
+    /// negative, 0 for no limit (Redis's encoding).
+    pub maxmemory_clients: AtomicI64,
     /// Index of `maxmemory-policy` in [`EVICTION_POLICIES`].
     pub maxmemory_policy: std::sync::atomic::AtomicUsize,
     pub maxmemory_samples: AtomicU64,
@@ -773,6 +782,9 @@ pub struct Config {
     reported_no_effect: Mutex<HashSet<&'static str>>,
     /// The `user <name> <rules...>` lines read, in order (applied by `crate::families::acl`).
     users: Mutex<Vec<Vec<Vec<u8>>>>,
+    /// The `rename-command <command> <new name>` lines read, in order, each with the error to
+    /// report if its command does not exist (applied by `crate::startup`).
+    renames: Mutex<Vec<(String, String, ConfigFileError)>>,
     /// What reading the configuration had to say before logging was set up (whether it is a
     /// warning, the message); `None` once [`Config::flush_startup_notes`] logged them.
     startup_notes: Mutex<Option<Vec<(bool, String)>>>,
@@ -809,6 +821,7 @@ impl Default for Config {
             save_seen: AtomicBool::new(false),
             reported_no_effect: Mutex::new(HashSet::new()),
             users: Mutex::new(Vec::new()),
+            renames: Mutex::new(Vec::new()),
             startup_notes: Mutex::new(Some(Vec::new())),
         };
         config.hot.refresh(&config);
@@ -856,6 +869,12 @@ impl HotConfig {
         }
         self.maxmemory
             .store(int("maxmemory").max(0) as u64, Ordering::Relaxed);
+        let clients = config.get("maxmemory-clients");
+        let clients = match clients.strip_suffix('%') {
+            Some(percent) => -percent.parse::<i64>().unwrap_or(0),
+            None => clients.parse::<i64>().unwrap_or(0),
+        };
+        self.maxmemory_clients.store(clients, Ordering::Relaxed);
         let policy = config.get("maxmemory-policy");
         let policy_index = EVICTION_POLICIES
             .iter()
@@ -1205,6 +1224,12 @@ impl Config {
         found
     }
 
+    /// The `rename-command` directives read: (command, new name or empty to remove it, the
+    /// error to report when the command does not exist).
+    pub fn take_renames(&self) -> Vec<(String, String, ConfigFileError)> {
+        std::mem::take(&mut *self.renames.lock())
+    }
+
     /// The `user` directives read (name first, then its rules).
     pub fn user_directives(&self) -> Vec<Vec<Vec<u8>>> {
         self.users.lock().clone()
@@ -1272,7 +1297,18 @@ impl Config {
                 self.users.lock().push(words);
                 continue;
             }
-            if matches!(name.as_str(), "rename-command" | "loadmodule" | "sentinel") {
+            if name == "rename-command" {
+                let [command, new_name] = values else {
+                    return Err(error("Bad directive or wrong number of arguments"));
+                };
+                self.renames.lock().push((
+                    command.to_ascii_lowercase(),
+                    new_name.to_ascii_lowercase(),
+                    error("No such command in rename-command"),
+                ));
+                continue;
+            }
+            if matches!(name.as_str(), "loadmodule" | "sentinel") {
                 self.note(
                     true,
                     format!("configuration directive '{name}' is not supported and was ignored"),

@@ -305,6 +305,11 @@ async fn run_connection<S: ClientStream>(
                         close = true;
                         break;
                     }
+                    if output.len() > OUTPUT_FLUSH_BYTES
+                        && over_output_limit(server, client, &output)
+                    {
+                        return Ok(());
+                    }
                     if output.len() >= OUTPUT_FLUSH_BYTES {
                         batch.release();
                         write_replies(server, &shared, stream, &mut output).await?;
@@ -336,9 +341,15 @@ async fn run_connection<S: ClientStream>(
             query = BytesMut::with_capacity(READ_CHUNK_BYTES);
         }
         args.shrink(ARGUMENTS_KEEP);
+        // As Redis shows a request being read: its parsed part (header, complete arguments) as
+        // arguments (`argv-mem`), the rest as the query buffer (`qbuf`).
+        let parsed = args.parsed_bytes().min(query.len());
         shared
             .query_buffer_bytes
-            .store(query.len(), Ordering::Relaxed);
+            .store(query.len() - parsed, Ordering::Relaxed);
+        shared
+            .argument_bytes
+            .store(args.parsed_argument_bytes(), Ordering::Relaxed);
         shared
             .query_buffer_free_bytes
             .store(query.capacity() - query.len(), Ordering::Relaxed);
@@ -348,6 +359,10 @@ async fn run_connection<S: ClientStream>(
         shared
             .reply_buffer_peak_bytes
             .fetch_max(output.capacity(), Ordering::Relaxed);
+        crate::client_eviction::after_activity(server, &shared);
+        if shared.is_killed() {
+            return Ok(());
+        }
         if !output.is_empty() {
             write_replies(server, &shared, stream, &mut output).await?;
         } else {
@@ -359,6 +374,25 @@ async fn run_connection<S: ClientStream>(
             return Ok(());
         }
     }
+}
+
+/// Whether the replies pending for a normal client exceed `client-output-buffer-limit normal`'s
+/// hard limit: then the client is closed without them, as Redis does. (Replies leave after
+/// each batch, or every `OUTPUT_FLUSH_BYTES`, and reading waits for them: only one big reply
+/// can come near a limit. The soft limit, which needs replies to stay pending for seconds, is
+/// not applied.)
+fn over_output_limit(server: &Server, client: &Client, output: &[u8]) -> bool {
+    let hard_bytes = server.clients.normal_output_limit.load().hard_bytes;
+    if hard_bytes == 0 || output.len() <= hard_bytes || client.shared.is_pubsub() {
+        return false;
+    }
+    tracing::warn!(
+        "Client id={} scheduled to be closed ASAP for overcoming of output buffer limits (hard limit, {} bytes pending).",
+        client.id,
+        output.len()
+    );
+    client.shared.kill();
+    true
 }
 
 /// When the request `argv` must wait for a CLIENT PAUSE to end: the pause's end (ms).
@@ -627,9 +661,7 @@ fn run_request(
                 transaction.failed = true;
                 writer.error(b"ERR Command not allowed inside a transaction");
             } else {
-                transaction
-                    .commands
-                    .push(argv.iter().map(|arg| arg.to_vec()).collect());
+                transaction.queue(argv);
                 writer.simple(b"QUEUED");
             }
             client.sync_shared();
@@ -738,6 +770,7 @@ fn run_request(
         }
     }
     client.sync_shared();
+    crate::client_eviction::after_activity(server, &client.shared);
     match client.reply_mode {
         ReplyMode::Off => output.truncate(reply_start),
         ReplyMode::Skipping => {

@@ -60,17 +60,32 @@ fn bucket_high(index: usize) -> u64 {
     ((SUB_BUCKETS + mantissa) << shift) + (1 << shift) - 1
 }
 
+/// One thread stripe's buckets, allocated at its first value.
+type Buckets = OnceLock<Box<[AtomicU64]>>;
+
 /// A command's latency distribution, one set of buckets per thread stripe (as
 /// [`crate::stats`] counters) so that two workers running the same command never bounce a
 /// cache line; readers merge the stripes.
 #[derive(Default)]
 pub struct Histogram {
-    stripes: [OnceLock<Box<[AtomicU64]>>; crate::stats::STRIPES],
+    /// Allocated at the first value: most commands never run, and 16 empty stripes inline
+    /// would cost every command of the table 384 bytes.
+    stripes: OnceLock<Box<[Buckets; crate::stats::STRIPES]>>,
 }
 
 impl Histogram {
+    fn all_stripes(&self) -> impl Iterator<Item = &Box<[AtomicU64]>> {
+        self.stripes
+            .get()
+            .into_iter()
+            .flat_map(|stripes| stripes.iter().filter_map(OnceLock::get))
+    }
+
     pub fn record(&self, nanoseconds: u64) {
-        let buckets = self.stripes[crate::stats::stripe()]
+        let stripes = self
+            .stripes
+            .get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
+        let buckets = stripes[crate::stats::stripe()]
             .get_or_init(|| (0..BUCKET_COUNT).map(|_| AtomicU64::new(0)).collect());
         buckets[bucket_index(nanoseconds.max(1))].fetch_add(1, Ordering::Relaxed);
     }
@@ -82,7 +97,7 @@ impl Histogram {
 
     /// CONFIG RESETSTAT.
     pub fn reset(&self) {
-        for buckets in self.stripes.iter().filter_map(OnceLock::get) {
+        for buckets in self.all_stripes() {
             for bucket in buckets.iter() {
                 bucket.store(0, Ordering::Relaxed);
             }
@@ -92,7 +107,7 @@ impl Histogram {
     /// Non-empty buckets as (largest value, count), in order, summed over the stripes.
     fn counts(&self) -> Vec<(u64, u64)> {
         let mut merged: Option<Vec<u64>> = None;
-        for buckets in self.stripes.iter().filter_map(OnceLock::get) {
+        for buckets in self.all_stripes() {
             let merged = merged.get_or_insert_with(|| vec![0; BUCKET_COUNT]);
             for (total, bucket) in merged.iter_mut().zip(buckets.iter()) {
                 *total += bucket.load(Ordering::Relaxed);

@@ -19,6 +19,7 @@ pub mod barrier;
 pub mod blocking;
 pub mod check;
 pub mod client;
+pub mod client_eviction;
 pub mod command;
 pub mod config;
 pub mod connection;

@@ -166,6 +166,9 @@ impl Mailbox {
             .client
             .output_allocated_bytes
             .swap(allocated, Ordering::Relaxed);
+        if crate::client_eviction::enabled() {
+            crate::client_eviction::refresh(&self.client);
+        }
         if previous != allocated && self.client.replica.load(Ordering::Relaxed) {
             if allocated > previous {
                 REPLICA_OUTPUT_ALLOCATED_BYTES.fetch_add(allocated - previous, Ordering::Relaxed);

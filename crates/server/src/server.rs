@@ -259,6 +259,7 @@ pub async fn cron(server: Arc<Server>) {
         if server.tracking.active() {
             server.tracking.enforce_limit();
         }
+        crate::client_eviction::cron(&server);
         if ticks % 10 == 0 {
             server.update_peak_memory();
             crate::connection::close_idle_clients(&server, now_ms);
@@ -406,6 +407,12 @@ impl Server {
             self.port.store(port as u64, Ordering::Relaxed);
         }
         crate::aof::apply_config(self, changed);
+        if changed
+            .iter()
+            .any(|(name, _)| *name == "maxmemory-clients" || *name == "maxmemory")
+        {
+            crate::client_eviction::apply_config(self);
+        }
         for (name, _) in changed {
             if *name == "dir" {
                 let directory = self.config.get("dir");
@@ -501,6 +508,7 @@ impl Server {
                 };
                 match *name {
                     "pubsub" => self.pubsub.limit.store(limit),
+                    "normal" => self.clients.normal_output_limit.store(limit),
                     "replica" | "slave" => *self.replication.limit.lock() = limit,
                     _ => {}
                 }

@@ -93,9 +93,16 @@ pub fn run(args: Vec<String>) -> i32 {
     let mut commands = CommandTable::from_specs();
     crate::families::register_all(&mut commands);
     commands.retain_implemented();
+    for (name, new_name, error) in config.take_renames() {
+        if !commands.rename(&name, &new_name) {
+            eprintln!("{}", error.report());
+            return 1;
+        }
+    }
     let server = Arc::new(Server::new(config, commands, workers));
     server.refresh_derived_config();
     server.set_self_reference(Arc::downgrade(&server));
+    crate::client_eviction::apply_config(&server);
     if let Err(message) = crate::families::acl::load_users_at_startup(&server) {
         tracing::warn!("{message}");
         eprintln!("{message}");
@@ -124,6 +131,13 @@ fn create_pidfile(path: &str) -> Option<std::path::PathBuf> {
     }
 }
 
+/// What the server runs with when started without a configuration file: the lines of the
+/// `redis.conf` Redis ships that differ from its compiled-in defaults and matter before a
+/// client can connect. Options on the command line override them. A configuration file
+/// replaces them: like Redis, a file without `bind` listens on every interface (`* -::*`,
+/// protected mode still refusing remote clients while no password is set).
+const EMBEDDED_DEFAULT_CONFIG: &str = "bind 127.0.0.1 -::1\n";
+
 fn load_config(args: &[String]) -> Result<Config, String> {
     let (file, text) = command_line_to_text(args)?;
     let config = Config::default();
@@ -140,6 +154,8 @@ fn load_config(args: &[String]) -> Result<Config, String> {
         };
         full.push_str(&content);
         full.push('\n');
+    } else {
+        full.push_str(EMBEDDED_DEFAULT_CONFIG);
     }
     full.push_str(&text);
     config.load(&full).map_err(|error| error.report())?;

@@ -78,10 +78,12 @@ impl StripedCounter {
     }
 }
 
-/// A command's counters (INFO commandstats), the four of a thread on one cache line.
+/// A command's counters (INFO commandstats), the four of a thread on one cache line. The
+/// stripes are allocated at the command's first call: most of the ~400 commands of the table
+/// are never called, and their stripes would take half a megabyte of `used_memory`.
 #[derive(Default)]
 pub struct CommandStats {
-    stripes: [CommandStripe; STRIPES],
+    stripes: std::sync::OnceLock<Box<[CommandStripe; STRIPES]>>,
     /// Latency distribution (`latency-tracking`: INFO latencystats, LATENCY HISTOGRAM).
     pub latency: crate::latency::Histogram,
 }
@@ -98,7 +100,10 @@ struct CommandStripe {
 impl CommandStats {
     #[inline]
     fn own(&self) -> &CommandStripe {
-        &self.stripes[stripe()]
+        let stripes = self
+            .stripes
+            .get_or_init(|| Box::new(std::array::from_fn(|_| CommandStripe::default())));
+        &stripes[stripe()]
     }
 
     /// Counts `count` calls.
@@ -126,7 +131,10 @@ impl CommandStats {
     }
 
     fn sum(&self, field: impl Fn(&CommandStripe) -> &AtomicU64) -> u64 {
-        self.stripes.iter().fold(0u64, |total, stripe| {
+        let Some(stripes) = self.stripes.get() else {
+            return 0;
+        };
+        stripes.iter().fold(0u64, |total, stripe| {
             total.wrapping_add(field(stripe).load(Ordering::Relaxed))
         })
     }
@@ -149,7 +157,12 @@ impl CommandStats {
 
     /// CONFIG RESETSTAT.
     pub fn reset(&self) {
-        for stripe in &self.stripes {
+        for stripe in self
+            .stripes
+            .get()
+            .into_iter()
+            .flat_map(|stripes| stripes.iter())
+        {
             for counter in [
                 &stripe.calls,
                 &stripe.microseconds,

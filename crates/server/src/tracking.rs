@@ -139,6 +139,15 @@ impl Tracking {
             options.prefixes.push(Vec::new());
         }
         options.prefixes.sort();
+        let prefix_bytes: usize = options
+            .prefixes
+            .iter()
+            .map(|prefix| prefix.len() + crate::client::TRACKING_PREFIX_BYTES)
+            .sum();
+        mailbox
+            .client
+            .tracking_prefix_bytes
+            .store(prefix_bytes, Ordering::Relaxed);
         trackers.insert(
             id,
             Arc::new(Tracker {
@@ -149,8 +158,13 @@ impl Tracking {
     }
 
     pub fn disable(&self, id: u64) {
-        if self.trackers.lock().remove(&id).is_some() {
+        if let Some(tracker) = self.trackers.lock().remove(&id) {
             self.enabled.fetch_sub(1, Ordering::Relaxed);
+            tracker
+                .mailbox
+                .client
+                .tracking_prefix_bytes
+                .store(0, Ordering::Relaxed);
         }
     }
 

@@ -465,3 +465,255 @@ fn unix_socket_clients() {
     assert_eq!(server.wait_exit(), Some(0));
     assert!(!path.exists());
 }
+
+/// A request announcing one bulk of `size` bytes and sending all but its last byte: the
+/// connection holds it in its query buffer, waiting for the rest.
+fn partial_request(size: usize) -> Vec<u8> {
+    let mut request = format!("*2\r\n${size}\r\n").into_bytes();
+    request.resize(request.len() + size - 1, b'v');
+    request
+}
+
+/// The CLIENT LIST line of the client named `name`, if it is connected.
+fn client_line(control: &mut RawClient, name: &str) -> Option<String> {
+    let list = control.cmd("CLIENT LIST").text();
+    let wanted = format!(" name={name} ");
+    list.lines()
+        .find(|line| line.contains(&wanted))
+        .map(str::to_string)
+}
+
+/// A client named `name` holding a partial request of `size` bytes, once the server counts it.
+fn client_holding(
+    server: &TestServer,
+    control: &mut RawClient,
+    name: &str,
+    size: usize,
+) -> RawClient {
+    let mut client = server.client();
+    assert_eq!(client.cmd(&format!("CLIENT SETNAME {name}")), ok());
+    client.send_raw(&partial_request(size));
+    assert!(
+        eventually(|| client_line(control, name)
+            .is_some_and(
+                |line| field(&line, "tot-mem").parse::<usize>().expect("tot-mem") >= size
+            )),
+        "{name} never held its request"
+    );
+    client
+}
+
+fn evicted_clients(control: &mut RawClient) -> i64 {
+    let stats = control.cmd("INFO stats").text();
+    let line = stats
+        .lines()
+        .find(|line| line.starts_with("evicted_clients:"))
+        .expect("evicted_clients in INFO stats");
+    line["evicted_clients:".len()..].parse().expect("count")
+}
+
+/// `maxmemory-clients`: when the clients together reach the limit, the biggest evictable
+/// client is closed, and only as many as needed; CLIENT NO-EVICT clients stay; a percentage
+/// applies to `maxmemory` and means nothing without it; INFO counts the evictions.
+#[test]
+fn clients_over_maxmemory_clients_are_evicted_biggest_first() {
+    let server = TestServer::start(&[]);
+    let mut control = server.client();
+    assert_eq!(control.cmd("CLIENT NO-EVICT ON"), ok());
+    assert_eq!(control.cmd("CLIENT SETNAME control"), ok());
+    let mut small = server.client();
+    assert_eq!(small.cmd("CLIENT SETNAME small"), ok());
+    let _medium = client_holding(&server, &mut control, "medium", 300_000);
+    let mut big = client_holding(&server, &mut control, "big", 600_000);
+
+    // Without a limit nobody is evicted; with one that only the big client's going satisfies,
+    // it alone goes, at once.
+    let list = control.cmd("CLIENT LIST").text();
+    let total: usize = list
+        .lines()
+        .map(|line| field(line, "tot-mem").parse::<usize>().expect("tot-mem"))
+        .sum();
+    let big_bytes: usize = field(&client_line(&mut control, "big").expect("big"), "tot-mem")
+        .parse()
+        .expect("tot-mem");
+    let limit = total - big_bytes / 2;
+    assert_eq!(
+        control.cmd(&format!("CONFIG SET maxmemory-clients {limit}")),
+        ok()
+    );
+    assert!(client_line(&mut control, "big").is_none());
+    assert!(client_line(&mut control, "medium").is_some());
+    assert!(client_line(&mut control, "small").is_some());
+    assert!(big.is_closed());
+    assert_eq!(evicted_clients(&mut control), 1);
+
+    // A CLIENT NO-EVICT client going over the limit is kept; the others go, biggest first.
+    let mut guarded = server.client();
+    assert_eq!(guarded.cmd("CLIENT NO-EVICT ON"), ok());
+    assert_eq!(guarded.cmd("CLIENT SETNAME guarded"), ok());
+    guarded.send_raw(&partial_request(900_000));
+    assert!(eventually(|| evicted_clients(&mut control) == 3));
+    assert!(client_line(&mut control, "medium").is_none());
+    assert!(client_line(&mut control, "small").is_none());
+    assert!(small.is_closed());
+    assert!(client_line(&mut control, "guarded").is_some());
+    assert!(client_line(&mut control, "control").is_some());
+    drop(guarded);
+
+    // A percentage of an unset maxmemory is no limit; setting maxmemory makes it one.
+    assert_eq!(control.cmd("CONFIG SET maxmemory-clients 10%"), ok());
+    let mut held = client_holding(&server, &mut control, "held", 600_000);
+    assert_eq!(control.cmd("CONFIG SET maxmemory 4mb"), ok());
+    assert!(client_line(&mut control, "held").is_none());
+    assert!(held.is_closed());
+    assert_eq!(evicted_clients(&mut control), 4);
+
+    // CONFIG RESETSTAT zeroes the count; a limit of 0 evicts nobody.
+    assert_eq!(control.cmd("CONFIG SET maxmemory-clients 0"), ok());
+    assert_eq!(control.cmd("CONFIG RESETSTAT"), ok());
+    assert_eq!(evicted_clients(&mut control), 0);
+    let _kept = client_holding(&server, &mut control, "kept", 600_000);
+    assert_eq!(control.cmd("PING"), status("PONG"));
+    assert!(client_line(&mut control, "kept").is_some());
+}
+
+/// What a client holds besides its buffers counts too: a transaction's queue, watched keys,
+/// subscriptions (CLIENT LIST `multi-mem` and `tot-mem`).
+#[test]
+fn transactions_watches_and_subscriptions_count_in_client_memory() {
+    let server = TestServer::start(&["--maxmemory-clients", "200000"]);
+    let mut control = server.client();
+    assert_eq!(control.cmd("CLIENT NO-EVICT ON"), ok());
+
+    let mut queued = server.client();
+    assert_eq!(queued.cmd("CLIENT SETNAME queued"), ok());
+    assert_eq!(queued.cmd("MULTI"), ok());
+    let value = vec![b'v'; 50_000];
+    assert_eq!(queued.call(&[b"SET", b"k", &value]), status("QUEUED"));
+    let line = client_line(&mut control, "queued").expect("queued");
+    let multi_bytes: usize = field(&line, "multi-mem").parse().expect("multi-mem");
+    assert!((50_000..51_000).contains(&multi_bytes), "{line}");
+    // The fifth queued value takes the client past the limit.
+    let mut closed = false;
+    for _ in 0..4 {
+        queued.send(&[b"SET", b"k", &value]);
+        if queued.is_closed_or_reply() {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the queueing client was never evicted");
+    assert!(client_line(&mut control, "queued").is_none());
+
+    let mut watcher = server.client();
+    let mut closed = false;
+    for key in 0..20_000 {
+        watcher.send(&[b"WATCH", format!("key:{key}").as_bytes()]);
+        if watcher.is_closed_or_reply() {
+            closed = true;
+            assert!(key > 1000, "evicted after {key} watched keys");
+            break;
+        }
+    }
+    assert!(closed, "the watching client was never evicted");
+
+    let mut subscriber = server.client();
+    let mut closed = false;
+    for channel in 0..20_000 {
+        subscriber.send(&[b"SUBSCRIBE", format!("channel:{channel}").as_bytes()]);
+        if subscriber.is_closed_or_reply() {
+            closed = true;
+            assert!(channel > 1000, "evicted after {channel} subscriptions");
+            break;
+        }
+    }
+    assert!(closed, "the subscribing client was never evicted");
+    assert_eq!(evicted_clients(&mut control), 3);
+}
+
+/// A subscriber that stops reading is evicted once its queued messages reach
+/// `maxmemory-clients`, well before its pub/sub output limit (32 MB) would close it.
+#[test]
+fn a_subscriber_that_stops_reading_is_evicted_at_maxmemory_clients() {
+    let server = TestServer::start(&["--maxmemory-clients", "2mb"]);
+    let mut publisher = server.client();
+    assert_eq!(publisher.cmd("CLIENT NO-EVICT ON"), ok());
+    let mut subscriber = server.client();
+    subscriber.cmd("SUBSCRIBE channel");
+    let message = vec![b'm'; 64 * 1024];
+    let mut published = 0;
+    while evicted_clients(&mut publisher) == 0 && published < 2_000 {
+        publisher.call(&[b"PUBLISH", b"channel", &message]);
+        published += 1;
+    }
+    assert_eq!(
+        evicted_clients(&mut publisher),
+        1,
+        "after {published} messages"
+    );
+    assert!(published * message.len() < 32 << 20, "{published} messages");
+    assert_eq!(publisher.call(&[b"PUBLISH", b"channel", b"x"]), int(0));
+}
+
+/// A request being read shows as Redis shows it: its complete arguments in `argv-mem`, the
+/// rest (without the length line of the bulk being read) in `qbuf`.
+#[test]
+fn a_request_being_read_shows_in_qbuf_and_argv_mem() {
+    let server = TestServer::start(&[]);
+    let mut control = server.client();
+    let mut reader = server.client();
+    assert_eq!(reader.cmd("CLIENT SETNAME reading"), ok());
+    let mut request = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\n".to_vec();
+    request.resize(request.len() + 5_000, b'v');
+    reader.send_raw(&request);
+    assert!(
+        eventually(|| client_line(&mut control, "reading")
+            .is_some_and(|line| field(&line, "qbuf") == "5000")),
+        "{:?}",
+        client_line(&mut control, "reading")
+    );
+    let line = client_line(&mut control, "reading").expect("reading");
+    assert_eq!(field(&line, "argv-mem"), "4", "{line}");
+    let total: usize = field(&line, "tot-mem").parse().expect("tot-mem");
+    assert!(total > 100_000, "{line}");
+    let mut rest = vec![b'v'; 95_000];
+    rest.extend_from_slice(b"\r\n");
+    reader.send_raw(&rest);
+    assert_eq!(reader.read_reply(), ok());
+    let line = client_line(&mut control, "reading").expect("reading");
+    assert_eq!(field(&line, "qbuf"), "0", "{line}");
+    assert_eq!(field(&line, "argv-mem"), "0", "{line}");
+}
+
+/// `client-output-buffer-limit normal`: a reply bigger than the hard limit closes the client
+/// without it; smaller replies, and other clients, are unaffected.
+#[test]
+fn a_reply_over_the_normal_output_limit_closes_the_client() {
+    let server = TestServer::start(&["--client-output-buffer-limit", "normal 1mb 0 0"]);
+    let mut client = server.client();
+    assert_eq!(client.cmd("SETRANGE big 2000000 x"), int(2_000_001));
+    assert_eq!(client.cmd("SETRANGE small 500000 x"), int(500_001));
+    let mut reader = server.client();
+    assert_eq!(reader.cmd("STRLEN small"), int(500_001));
+    match reader.cmd("GET small") {
+        Reply::Bulk(value) => assert_eq!(value.len(), 500_001),
+        other => panic!("{other:?}"),
+    }
+    reader.send(&[b"GET", b"big"]);
+    assert!(reader.is_closed_or_reply(), "the 2 MB reply was sent");
+    assert_eq!(client.cmd("DBSIZE"), int(2));
+    assert_eq!(
+        client.call(&[
+            b"CONFIG",
+            b"SET",
+            b"client-output-buffer-limit",
+            b"normal 0 0 0"
+        ]),
+        ok()
+    );
+    let mut reader = server.client();
+    match reader.cmd("GET big") {
+        Reply::Bulk(value) => assert_eq!(value.len(), 2_000_001),
+        other => panic!("{other:?}"),
+    }
+}

@@ -481,6 +481,18 @@ fn clients_get_loading_while_the_dataset_loads() {
         bulks(&["key-load-delay", "1000000"])
     );
     assert_eq!(client.cmd("ECHO hello"), bulk("hello"));
+    // Options the load reads wait for it (LOADING before any check of the value); others
+    // change at once.
+    assert_eq!(client.cmd("CONFIG SET dir /no/such/directory"), refused);
+    assert_eq!(
+        client.cmd("CONFIG SET appendonly yes loglevel debug"),
+        refused
+    );
+    assert_eq!(client.cmd("CONFIG SET loglevel debug"), ok());
+    assert_eq!(
+        client.cmd("CONFIG SET no-such-option 1 dir /tmp"),
+        error("ERR Unknown option or number of arguments for CONFIG SET - 'no-such-option'")
+    );
     // INFO counts keys shard by shard, as the loader stores them: it must not wait for the
     // loader to move past each shard (at a second per key, that would take the whole load).
     let everything = client.cmd("INFO").text();

@@ -1058,3 +1058,105 @@ fn starts_with_valkeys_test_configuration() {
     }
     assert_eq!(client.cmd("DEBUG SLEEP 0"), ok());
 }
+
+/// This machine's address on its default route (not a loopback address). Connecting a UDP
+/// socket sends nothing; it only picks the route.
+fn non_loopback_address() -> std::net::IpAddr {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp socket");
+    socket.connect("192.0.2.1:9").expect("a default route");
+    let address = socket.local_addr().expect("local address").ip();
+    assert!(
+        !address.is_loopback() && !address.is_unspecified(),
+        "{address}"
+    );
+    address
+}
+
+/// Without a configuration file the server listens on the loopback addresses only (its
+/// embedded default). A file without `bind` listens on every interface, as Redis's compiled-in
+/// default does, and protected mode refuses remote clients while no password is set, with
+/// Redis's message, until it is turned off.
+#[test]
+fn bind_defaults_and_protected_mode() {
+    let address = non_loopback_address();
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    assert_eq!(
+        client.cmd("CONFIG GET bind"),
+        bulks(&["bind", "127.0.0.1 -::1"])
+    );
+    assert!(std::net::TcpStream::connect((address, server.port)).is_err());
+
+    let directory = std::env::temp_dir().join(format!("cinnabar-bind-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let file = directory.join("minimal.conf");
+    std::fs::write(&file, "loglevel verbose\n").unwrap();
+    let logged = LoggedServer::start(file.to_str().unwrap(), "no-bind");
+    let mut local = RawClient::connect(logged.port);
+    assert_eq!(local.cmd("CONFIG GET bind"), bulks(&["bind", "* -::*"]));
+    // Refused at once, before any request.
+    let mut remote = std::net::TcpStream::connect((address, logged.port)).expect("connect");
+    let mut refusal = String::new();
+    remote.read_to_string(&mut refusal).unwrap();
+    assert!(
+        refusal.starts_with("-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user.")
+            && refusal.ends_with("\r\n"),
+        "{refusal}"
+    );
+    assert_eq!(local.cmd("CONFIG SET protected-mode no"), ok());
+    let mut remote = std::net::TcpStream::connect((address, logged.port)).expect("connect");
+    remote.write_all(b"PING\r\n").unwrap();
+    let mut reply = [0u8; 7];
+    remote.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"+PONG\r\n");
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
+/// `rename-command`: the command answers to its new name only, or to none when renamed to "";
+/// CONFIG REWRITE keeps the directive; a command that does not exist stops start-up with
+/// Redis's report.
+#[test]
+fn rename_command() {
+    let directory =
+        std::env::temp_dir().join(format!("cinnabar-rename-conf-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let file = directory.join("renames.conf");
+    std::fs::write(
+        &file,
+        "rename-command flushdb badger\nrename-command SWAPDB \"\"\n",
+    )
+    .unwrap();
+    let server = LoggedServer::start(file.to_str().unwrap(), "rename");
+    let mut client = RawClient::connect(server.port);
+    assert_eq!(client.cmd("SET k v"), ok());
+    assert_eq!(
+        client.cmd("FLUSHDB"),
+        error("ERR unknown command 'FLUSHDB', with args beginning with: ")
+    );
+    assert_eq!(
+        client.cmd("SWAPDB 0 1"),
+        error("ERR unknown command 'SWAPDB', with args beginning with: '0' '1' ")
+    );
+    assert_eq!(client.cmd("BADGER"), ok());
+    assert_eq!(client.cmd("DBSIZE"), int(0));
+    assert_eq!(client.cmd("CONFIG REWRITE"), ok());
+    let rewritten = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        rewritten.contains("rename-command flushdb badger\n"),
+        "{rewritten}"
+    );
+    drop(server);
+
+    std::fs::write(&file, "port 0\nrename-command nosuchcommand other\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cinnabar-server"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        report.contains("at line 2\n>>> 'rename-command nosuchcommand other'\nNo such command in rename-command"),
+        "{report}"
+    );
+    let _ = std::fs::remove_dir_all(&directory);
+}

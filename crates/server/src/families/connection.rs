@@ -265,22 +265,6 @@ fn client_reply(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     Ok(())
 }
 
-/// Fixed bytes a connection costs beyond its buffers (CLIENT LIST `tot-mem`).
-const CLIENT_OVERHEAD_BYTES: usize = 1024;
-
-/// The memory a client's buffers take (CLIENT LIST `tot-mem`, INFO `mem_clients_*`): its
-/// query buffer, arguments, reply buffer, queued push messages (or replication stream) and a
-/// fixed overhead for its own state.
-pub fn client_memory_bytes(client: &ClientShared) -> usize {
-    let load = |counter: &std::sync::atomic::AtomicUsize| counter.load(Ordering::Relaxed);
-    load(&client.query_buffer_bytes)
-        + load(&client.query_buffer_free_bytes)
-        + load(&client.argument_bytes)
-        + load(&client.reply_buffer_bytes)
-        + load(&client.output_allocated_bytes)
-        + CLIENT_OVERHEAD_BYTES
-}
-
 /// One client's CLIENT LIST line (without the line end), in Redis's field order, followed by
 /// the `tot-net-in`, `tot-net-out` and `tot-cmds` counters newer servers add.
 pub fn client_info_line(server: &Server, client: &ClientShared, now_ms: u64) -> String {
@@ -336,11 +320,12 @@ pub fn client_info_line(server: &Server, client: &ClientShared, now_ms: u64) -> 
     let argument_bytes = load(&client.argument_bytes);
     let reply_bytes = load(&client.reply_buffer_bytes);
     let output_bytes = load(&client.output_bytes);
-    let total_memory = client_memory_bytes(client);
+    let total_memory = client.memory_bytes();
+    let multi_bytes = load(&client.multi_bytes);
     let text =
         |bytes: &parking_lot::Mutex<Vec<u8>>| String::from_utf8_lossy(&bytes.lock()).into_owned();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} watch={} qbuf={query_bytes} qbuf-free={query_free_bytes} argv-mem={argument_bytes} multi-mem=0 rbs={reply_bytes} rbp={} obl=0 oll=0 omem={output_bytes} tot-mem={total_memory} events=r cmd={command} user={} redir=-1 resp={} lib-name={} lib-ver={} tot-net-in={} tot-net-out={} tot-cmds={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} watch={} qbuf={query_bytes} qbuf-free={query_free_bytes} argv-mem={argument_bytes} multi-mem={multi_bytes} rbs={reply_bytes} rbp={} obl=0 oll=0 omem={output_bytes} tot-mem={total_memory} events=r cmd={command} user={} redir=-1 resp={} lib-name={} lib-ver={} tot-net-in={} tot-net-out={} tot-cmds={}",
         client.id,
         client.address_text(),
         client.local_address_text(),
@@ -421,7 +406,13 @@ fn client_list(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         return Err(errors::SYNTAX.into());
     };
     let mut text = String::new();
+    // A killed client is on its way out (Redis frees it at once); only the caller itself
+    // shows as closing (flag `A`).
+    let me = context.client.id;
     for client in clients {
+        if client.is_killed() && client.id != me {
+            continue;
+        }
         text.push_str(&client_info_line(server, &client, context.now_ms));
         text.push('\n');
     }

@@ -187,6 +187,17 @@ fn config_set(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         local: context.client.shared.address.ip().is_loopback(),
     };
     let server = context.server;
+    // Options the load reads are refused until it ends; unknown names keep their own error.
+    if server.loading.is_active()
+        && pairs
+            .iter()
+            .all(|(name, _)| crate::config::find_option(name).is_some())
+        && pairs
+            .iter()
+            .any(|(name, _)| crate::config::denied_while_loading(name))
+    {
+        return Err(crate::loading::LOADING_ERROR.into());
+    }
     let previous = server
         .config
         .set_many(&pairs, source)
@@ -227,6 +238,7 @@ fn config_resetstat(context: &mut Context, _args: &[&[u8]]) -> CommandResult {
     let server = context.server;
     server.stats.reset();
     server.clients.reset_stats();
+    crate::client_eviction::reset_stats();
     server.lazyfree.reset_stats();
     server.acl.reset_stats();
     for command in info::all_commands(server) {

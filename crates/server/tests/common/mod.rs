@@ -321,6 +321,18 @@ impl RawClient {
         matches!(self.reader.read(&mut buffer), Ok(0) | Err(_))
     }
 
+    /// Reads the next reply and returns false, or returns true if the server closed the
+    /// connection instead.
+    pub fn is_closed_or_reply(&mut self) -> bool {
+        match self.reader.fill_buf() {
+            Ok([]) | Err(_) => true,
+            Ok(_) => {
+                self.read_reply();
+                false
+            }
+        }
+    }
+
     fn line(&mut self) -> String {
         let mut line = String::new();
         let read = self.reader.read_line(&mut line).expect("read reply line");

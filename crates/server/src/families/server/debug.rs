@@ -50,6 +50,12 @@ pub fn debug(context: &mut Context, args: &[&[u8]]) -> CommandResult {
             context.server.cron_paused.store(paused, Ordering::Relaxed);
             context.reply.ok();
         }
+        // The reply buffer grows and shrinks with each batch's replies, with no cron resizing
+        // it and no peak to reset: there is nothing to switch, and the switches are accepted
+        // for the suites that turn them.
+        ("replybuffer", 4) if is(args[2], "resizing") || is(args[2], "peak-reset-time") => {
+            context.reply.ok();
+        }
         ("populate", 3..=5) => populate(context, &args[2..])?,
         ("object", 3) | ("object", 4) => object(context, args[2])?,
         ("reload", _) => reload(context, &args[2..])?,
@@ -528,6 +534,10 @@ fn help(context: &mut Context) {
             "    Stop periodic cron job processing.",
             "SET-DISABLE-DENY-SCRIPTS <0|1>",
             "    Allow scripts to run commands that are normally denied in scripts (a test knob).",
+            "REPLYBUFFER PEAK-RESET-TIME <NEVER||RESET|time>",
+            "    Accepted; the reply buffer keeps no peak to reset.",
+            "REPLYBUFFER RESIZING <0|1>",
+            "    Accepted; no cron resizes the reply buffer.",
             "PROTOCOL <type>",
             "    Reply with a test value of the specified type. <type> can be: string,",
             "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",

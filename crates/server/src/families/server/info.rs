@@ -408,7 +408,7 @@ fn memory_section(server: &Server, text: &mut String) {
         if client.replica.load(Ordering::Relaxed) {
             replicas_bytes += output;
         } else {
-            normal_bytes += crate::families::connection::client_memory_bytes(&client);
+            normal_bytes += client.memory_bytes();
         }
     }
     let not_counted = crate::pubsub::replica_output_allocated_bytes();
@@ -557,7 +557,11 @@ fn stats_section(server: &Server, text: &mut String) {
     field!(text, "expired_time_cap_reached_count", 0);
     field!(text, "expire_cycle_cpu_milliseconds", 0);
     field!(text, "evicted_keys", load(&stats.evicted_keys));
-    field!(text, "evicted_clients", 0);
+    field!(
+        text,
+        "evicted_clients",
+        crate::client_eviction::evicted_clients()
+    );
     field!(text, "total_eviction_exceeded_time", 0);
     field!(text, "current_eviction_exceeded_time", 0);
     field!(text, "keyspace_hits", load(&stats.keyspace_hits));
@@ -747,7 +751,7 @@ pub fn all_commands(server: &Server) -> Vec<&Command> {
     let mut commands: Vec<&Command> = Vec::new();
     for command in server.commands.iter() {
         commands.push(command);
-        commands.extend(command.subcommands.values());
+        commands.extend(command.subcommands.values().map(|sub| &**sub));
     }
     commands.sort_by(|a, b| a.full_name.cmp(&b.full_name));
     commands

@@ -145,7 +145,7 @@ fn reply_command_info(reply: &mut ReplyWriter, command: &Command) {
     for spec in &command.key_specs {
         reply_key_spec(reply, spec);
     }
-    let mut subcommands: Vec<&Command> = command.subcommands.values().collect();
+    let mut subcommands: Vec<&Command> = command.subcommands.values().map(|sub| &**sub).collect();
     subcommands.sort_by(|a, b| a.name.cmp(&b.name));
     reply.array(subcommands.len());
     for sub in subcommands {
@@ -154,7 +154,7 @@ fn reply_command_info(reply: &mut ReplyWriter, command: &Command) {
 }
 
 fn reply_key_spec(reply: &mut ReplyWriter, spec: &KeySpec) {
-    let notes = spec.json["notes"].as_str();
+    let notes = spec.notes.as_deref();
     reply.map(3 + usize::from(notes.is_some()));
     if let Some(notes) = notes {
         reply.bulk(b"notes");
@@ -325,7 +325,8 @@ fn reply_command_docs(reply: &mut ReplyWriter, command: &Command) {
     }
     if command.is_container() {
         reply.bulk(b"subcommands");
-        let mut subcommands: Vec<&Command> = command.subcommands.values().collect();
+        let mut subcommands: Vec<&Command> =
+            command.subcommands.values().map(|sub| &**sub).collect();
         subcommands.sort_by(|a, b| a.name.cmp(&b.name));
         reply.map(subcommands.len());
         for sub in subcommands {

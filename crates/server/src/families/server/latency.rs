@@ -138,7 +138,8 @@ pub fn latency_histogram(context: &mut Context, args: &[&[u8]]) -> CommandResult
                 continue;
             };
             commands.push(command);
-            let mut subcommands: Vec<&Command> = command.subcommands.values().collect();
+            let mut subcommands: Vec<&Command> =
+                command.subcommands.values().map(|sub| &**sub).collect();
             subcommands.sort_by(|a, b| a.full_name.cmp(&b.full_name));
             commands.extend(subcommands);
         }
