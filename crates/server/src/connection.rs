@@ -24,6 +24,9 @@ use crate::server::{unix_time_ms, unix_time_us, Server};
 
 /// Bytes the query buffer grows by when it fills.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// Replies past this size are checked against the output buffer limit (Redis checks them once
+/// they outgrow its 16 KiB static reply buffer).
+const REPLY_CHUNK_BYTES: usize = 16 * 1024;
 /// Output past this size is written before more requests of the batch are run.
 const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
 /// An empty query buffer bigger than this is given back (a big request does not keep its
@@ -233,6 +236,7 @@ async fn run_connection<S: ClientStream>(
                 "Closing client that reached max query buffer length (id={})",
                 client.id
             );
+            crate::stats::QUERY_BUFFER_LIMIT_DISCONNECTIONS.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
         let mut consumed = 0;
@@ -305,7 +309,7 @@ async fn run_connection<S: ClientStream>(
                         close = true;
                         break;
                     }
-                    if output.len() > OUTPUT_FLUSH_BYTES
+                    if output.len() > REPLY_CHUNK_BYTES
                         && over_output_limit(server, client, &output)
                     {
                         return Ok(());
@@ -391,6 +395,7 @@ fn over_output_limit(server: &Server, client: &Client, output: &[u8]) -> bool {
         client.id,
         output.len()
     );
+    crate::stats::OUTPUT_BUFFER_LIMIT_DISCONNECTIONS.fetch_add(1, Ordering::Relaxed);
     client.shared.kill();
     true
 }

@@ -229,6 +229,7 @@ impl Mailbox {
         self.buffer_capacity.store(0, Ordering::Relaxed);
         self.account_allocated(0, self.in_flight_capacity.load(Ordering::Relaxed));
         drop(buffer);
+        crate::stats::OUTPUT_BUFFER_LIMIT_DISCONNECTIONS.fetch_add(1, Ordering::Relaxed);
         self.client.kill();
         false
     }

@@ -83,6 +83,12 @@ impl Stats {
         ] {
             counter.store(0, Ordering::Relaxed);
         }
+        for counter in [
+            &crate::stats::QUERY_BUFFER_LIMIT_DISCONNECTIONS,
+            &crate::stats::OUTPUT_BUFFER_LIMIT_DISCONNECTIONS,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
         self.errors.lock().clear();
     }
 }

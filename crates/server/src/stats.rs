@@ -78,6 +78,12 @@ impl StripedCounter {
     }
 }
 
+/// Clients closed for going over `client-query-buffer-limit`, and over an output buffer
+/// limit (INFO `client_query_buffer_limit_disconnections`,
+/// `client_output_buffer_limit_disconnections`). One server runs per process.
+pub static QUERY_BUFFER_LIMIT_DISCONNECTIONS: AtomicU64 = AtomicU64::new(0);
+pub static OUTPUT_BUFFER_LIMIT_DISCONNECTIONS: AtomicU64 = AtomicU64::new(0);
+
 /// A command's counters (INFO commandstats), the four of a thread on one cache line. The
 /// stripes are allocated at the command's first call: most of the ~400 commands of the table
 /// are never called, and their stripes would take half a megabyte of `used_memory`.

@@ -702,6 +702,29 @@ fn a_reply_over_the_normal_output_limit_closes_the_client() {
     reader.send(&[b"GET", b"big"]);
     assert!(reader.is_closed_or_reply(), "the 2 MB reply was sent");
     assert_eq!(client.cmd("DBSIZE"), int(2));
+    let stats = client.cmd("INFO stats").text();
+    assert!(
+        stats.contains("\r\nclient_output_buffer_limit_disconnections:1\r\n"),
+        "{stats}"
+    );
+    // A query past `client-query-buffer-limit` closes its client, and is counted too.
+    assert_eq!(client.cmd("CONFIG SET client-query-buffer-limit 1mb"), ok());
+    let mut writer = server.client();
+    let value = vec![b'a'; 1 << 20];
+    writer.send(&[b"SET", b"key", &value]);
+    assert!(writer.is_closed_or_reply(), "the 1 MB query was run");
+    let stats = client.cmd("INFO stats").text();
+    assert!(
+        stats.contains("\r\nclient_query_buffer_limit_disconnections:1\r\n"),
+        "{stats}"
+    );
+    assert_eq!(client.cmd("CONFIG RESETSTAT"), ok());
+    let stats = client.cmd("INFO stats").text();
+    assert!(
+        stats.contains("\r\nclient_output_buffer_limit_disconnections:0\r\n")
+            && stats.contains("\r\nclient_query_buffer_limit_disconnections:0\r\n"),
+        "{stats}"
+    );
     assert_eq!(
         client.call(&[
             b"CONFIG",

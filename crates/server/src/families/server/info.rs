@@ -420,6 +420,8 @@ fn memory_section(server: &Server, text: &mut String) {
     for name in ["mem_cluster_links", "mem_aof_buffer"] {
         field!(text, name, 0);
     }
+    // A keyspace table grows in one step (no table is ever half rehashed).
+    field!(text, "mem_overhead_db_hashtable_rehashing", 0);
     field!(text, "mem_allocator", "jemalloc-5.3.0");
     field!(text, "active_defrag_running", 0);
     field!(text, "lazyfree_pending_objects", server.lazyfree.pending());
@@ -597,14 +599,22 @@ fn stats_section(server: &Server, text: &mut String) {
     field!(text, "total_reads_processed", load(&stats.reads_processed));
     field!(
         text,
+        "client_query_buffer_limit_disconnections",
+        crate::stats::QUERY_BUFFER_LIMIT_DISCONNECTIONS.load(Ordering::Relaxed)
+    );
+    field!(
+        text,
+        "client_output_buffer_limit_disconnections",
+        crate::stats::OUTPUT_BUFFER_LIMIT_DISCONNECTIONS.load(Ordering::Relaxed)
+    );
+    field!(
+        text,
         "total_writes_processed",
         load(&stats.writes_processed)
     );
     for name in [
         "io_threaded_reads_processed",
         "io_threaded_writes_processed",
-        "client_query_buffer_limit_disconnections",
-        "client_output_buffer_limit_disconnections",
         "reply_buffer_shrinks",
         "reply_buffer_expands",
         "eventloop_cycles",
