@@ -209,6 +209,8 @@ async fn run_connection<S: ClientStream>(
         if read == 0 || shared.is_killed() {
             return Ok(());
         }
+        let batch_started_us = unix_time_us();
+        crate::stats::take_batch_commands();
         // Pushes delivered before these requests arrived go out before their replies.
         let early = mailbox.take();
         if !early.is_empty() {
@@ -363,6 +365,12 @@ async fn run_connection<S: ClientStream>(
         shared
             .reply_buffer_peak_bytes
             .fetch_max(output.capacity(), Ordering::Relaxed);
+        let (command_us, commands) = crate::stats::take_batch_commands();
+        server.stats.event_loop.record_batch(
+            unix_time_us().saturating_sub(batch_started_us).max(1),
+            command_us,
+            commands,
+        );
         crate::client_eviction::after_activity(server, &shared);
         if shared.is_killed() {
             return Ok(());
@@ -751,6 +759,7 @@ fn run_request(
             if client.blocked.is_none() {
                 command.stats.add_microseconds(elapsed);
             }
+            crate::stats::count_batch_command(elapsed.max(1));
             server
                 .stats
                 .commands_processed

@@ -39,6 +39,7 @@ pub struct Stats {
     pub writes_processed: StripedCounter,
     /// Error replies by their first word (`ERR`, `WRONGTYPE`): INFO errorstats.
     pub errors: Mutex<BTreeMap<Vec<u8>, u64>>,
+    pub event_loop: crate::stats::EventLoopStats,
 }
 
 /// Distinct error codes counted before further new codes are counted as
@@ -90,6 +91,7 @@ impl Stats {
             counter.store(0, Ordering::Relaxed);
         }
         self.errors.lock().clear();
+        self.event_loop.reset();
     }
 }
 
@@ -123,15 +125,52 @@ impl Metric {
     }
 }
 
+/// One instantaneous ratio (µs per event loop cycle): the quotient of the growth of two
+/// counters between successive samples, averaged over the last samples.
+#[derive(Default)]
+struct RatioMetric {
+    last: (u64, u64),
+    ratios: [u64; METRIC_SAMPLES],
+    next: usize,
+}
+
+impl RatioMetric {
+    fn sample(&mut self, numerator: u64, denominator: u64) {
+        let (last_numerator, last_denominator) = self.last;
+        let delta = denominator.saturating_sub(last_denominator);
+        self.ratios[self.next] = if delta == 0 {
+            0
+        } else {
+            numerator.saturating_sub(last_numerator) / delta
+        };
+        self.next = (self.next + 1) % METRIC_SAMPLES;
+        self.last = (numerator, denominator);
+    }
+
+    fn average(&self) -> u64 {
+        self.ratios.iter().sum::<u64>() / METRIC_SAMPLES as u64
+    }
+}
+
 /// Rates INFO reports, sampled by [`cron`].
 #[derive(Default)]
 pub struct Metrics {
     commands: Metric,
     input_bytes: Metric,
     output_bytes: Metric,
+    event_loop_cycles: Metric,
+    event_loop_duration: RatioMetric,
 }
 
 impl Metrics {
+    pub fn event_loop_cycles_per_second(&self) -> u64 {
+        self.event_loop_cycles.average()
+    }
+
+    pub fn event_loop_duration_us(&self) -> u64 {
+        self.event_loop_duration.average()
+    }
+
     pub fn commands_per_second(&self) -> u64 {
         self.commands.average()
     }
@@ -245,7 +284,8 @@ pub async fn cron(server: Arc<Server>) {
             continue;
         }
         ticks += 1;
-        let now_ms = unix_time_ms();
+        let tick_started_us = unix_time_us();
+        let now_ms = tick_started_us / 1000;
         {
             let stats = &server.stats;
             let mut metrics = server.metrics.lock();
@@ -258,6 +298,11 @@ pub async fn cron(server: Arc<Server>) {
             metrics
                 .output_bytes
                 .sample(stats.net_output_bytes.load(Ordering::Relaxed), now_ms);
+            let cycles = stats.event_loop.cycles.load(Ordering::Relaxed);
+            metrics.event_loop_cycles.sample(cycles, now_ms);
+            metrics
+                .event_loop_duration
+                .sample(stats.event_loop.duration_us.load(Ordering::Relaxed), cycles);
         }
         crate::rdb::check_save_points(&server);
         crate::aof::cron(&server);
@@ -270,6 +315,10 @@ pub async fn cron(server: Arc<Server>) {
             server.update_peak_memory();
             crate::connection::close_idle_clients(&server, now_ms);
         }
+        server
+            .stats
+            .event_loop
+            .record_cron(unix_time_us().saturating_sub(tick_started_us).max(1));
     }
 }
 

@@ -78,6 +78,87 @@ impl StripedCounter {
     }
 }
 
+/// Work cycles, Redis's "event loop" metrics for a server without one event loop (INFO stats
+/// `eventloop_*`, INFO debug): a cycle is one connection's batch (the requests of one read,
+/// run and answered) or one cron tick.
+#[derive(Default)]
+pub struct EventLoopStats {
+    pub cycles: StripedCounter,
+    /// Time spent in cycles, in commands and in cron ticks (µs).
+    pub duration_us: StripedCounter,
+    pub command_us: StripedCounter,
+    pub cron_us: StripedCounter,
+    /// The longest cycle (µs) and the most commands one cycle ran.
+    pub duration_max_us: AtomicU64,
+    pub commands_per_cycle_max: AtomicU64,
+}
+
+impl EventLoopStats {
+    /// Records one connection batch of `commands` commands that took `duration_us`, of which
+    /// `command_us` in commands.
+    pub fn record_batch(&self, duration_us: u64, command_us: u64, commands: u64) {
+        self.cycles.fetch_add(1, Ordering::Relaxed);
+        self.duration_us.fetch_add(duration_us, Ordering::Relaxed);
+        self.command_us.fetch_add(command_us, Ordering::Relaxed);
+        if duration_us > self.duration_max_us.load(Ordering::Relaxed) {
+            self.duration_max_us
+                .fetch_max(duration_us, Ordering::Relaxed);
+        }
+        if commands > self.commands_per_cycle_max.load(Ordering::Relaxed) {
+            self.commands_per_cycle_max
+                .fetch_max(commands, Ordering::Relaxed);
+        }
+    }
+
+    /// Records one cron tick that took `duration_us`.
+    pub fn record_cron(&self, duration_us: u64) {
+        self.cycles.fetch_add(1, Ordering::Relaxed);
+        self.duration_us.fetch_add(duration_us, Ordering::Relaxed);
+        self.cron_us.fetch_add(duration_us, Ordering::Relaxed);
+        self.duration_max_us
+            .fetch_max(duration_us, Ordering::Relaxed);
+    }
+
+    pub fn reset(&self) {
+        for counter in [
+            &self.cycles,
+            &self.duration_us,
+            &self.command_us,
+            &self.cron_us,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+        self.duration_max_us.store(0, Ordering::Relaxed);
+        self.commands_per_cycle_max.store(0, Ordering::Relaxed);
+        AOF_WRITE_US.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Time spent writing (and, under `appendfsync always`, syncing) the AOF in write rounds (µs;
+/// INFO debug `eventloop_duration_aof_sum`). One server runs per process.
+pub static AOF_WRITE_US: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// Time this thread spent in commands (µs) and commands it ran since the last
+    /// [`take_batch_commands`]: the connection batch running on it.
+    static BATCH_COMMANDS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// Counts one command of `duration_us` in the batch running on this thread.
+#[inline]
+pub fn count_batch_command(duration_us: u64) {
+    BATCH_COMMANDS.with(|batch| {
+        let (time_us, count) = batch.get();
+        batch.set((time_us + duration_us, count + 1));
+    });
+}
+
+/// The command time (µs) and command count of the batch that ran on this thread, reset.
+#[inline]
+pub fn take_batch_commands() -> (u64, u64) {
+    BATCH_COMMANDS.with(|batch| batch.replace((0, 0)))
+}
+
 /// Clients closed for going over `client-query-buffer-limit`, and over an output buffer
 /// limit (INFO `client_query_buffer_limit_disconnections`,
 /// `client_output_buffer_limit_disconnections`). One server runs per process.

@@ -1160,3 +1160,56 @@ fn rename_command() {
     );
     let _ = std::fs::remove_dir_all(&directory);
 }
+
+fn info_number(client: &mut RawClient, section: &str, field: &str) -> u64 {
+    let info = client.cmd(&format!("INFO {section}")).text();
+    info_field(&info, field)
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
+        .parse()
+        .expect("a number")
+}
+
+/// Redis's event loop figures, for a server of many workers: a cycle is one connection's batch
+/// or one cron tick (INFO stats `eventloop_*`, the hidden INFO debug section).
+#[test]
+fn event_loop_metrics() {
+    let server = TestServer::start(&[]);
+    let mut client = server.client();
+    let cycles = info_number(&mut client, "stats", "eventloop_cycles");
+    let command_us = info_number(&mut client, "stats", "eventloop_duration_cmd_sum");
+    assert!(cycles > 0);
+    // One batch of three commands: one cycle, three commands' time.
+    client.send_raw(b"SET a 1\r\nINCR a\r\nINCR a\r\n");
+    for _ in 0..3 {
+        client.read_reply();
+    }
+    assert!(info_number(&mut client, "stats", "eventloop_cycles") >= cycles + 2);
+    assert!(info_number(&mut client, "stats", "eventloop_duration_cmd_sum") > command_us);
+    assert!(info_number(&mut client, "debug", "eventloop_cmd_per_cycle_max") >= 3);
+    assert!(info_number(&mut client, "debug", "eventloop_duration_max") > 0);
+    assert_eq!(
+        info_number(&mut client, "debug", "eventloop_duration_aof_sum"),
+        0
+    );
+    // The cron's ticks count too (ten a second).
+    let cron_us = info_number(&mut client, "debug", "eventloop_duration_cron_sum");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while info_number(&mut client, "debug", "eventloop_duration_cron_sum") == cron_us {
+        assert!(std::time::Instant::now() < deadline, "no cron tick counted");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The debug section shows only when asked for by name.
+    for request in ["INFO", "INFO all", "INFO everything"] {
+        let info = client.cmd(request).text();
+        assert!(
+            !info.contains("# Debug") && !info.contains("eventloop_duration_max"),
+            "{request}"
+        );
+    }
+    assert!(client.cmd("INFO debug").text().starts_with("# Debug\r\n"));
+    assert_eq!(client.cmd("CONFIG RESETSTAT"), ok());
+    assert_eq!(
+        info_number(&mut client, "debug", "eventloop_cmd_per_cycle_max"),
+        1
+    );
+}

@@ -457,7 +457,23 @@ fn run_writer(writer: Arc<Writer>, shared: Arc<Shared>) {
 
 /// One round of the group commit, under the file's lock: takes everything queued, writes it
 /// with one `write` (switching files where a rewrite asked), and fsyncs as the policy says.
+/// Its time counts in INFO debug's `eventloop_duration_aof_sum`.
 fn write_round(
+    writer: &Writer,
+    output: &mut Output,
+    shared: &Shared,
+    leader: RoundLeader,
+) -> Published {
+    let started_us = crate::server::unix_time_us();
+    let published = run_write_round(writer, output, shared, leader);
+    crate::stats::AOF_WRITE_US.fetch_add(
+        crate::server::unix_time_us().saturating_sub(started_us),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    published
+}
+
+fn run_write_round(
     writer: &Writer,
     output: &mut Output,
     shared: &Shared,

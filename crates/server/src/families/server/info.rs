@@ -25,6 +25,7 @@ const SECTIONS: &[&str] = &[
     "latencystats",
     "cluster",
     "keyspace",
+    "debug",
 ];
 
 /// The sections of a plain INFO (and of `default`).
@@ -95,7 +96,8 @@ fn info_text_with_counts(
     let (wanted, all) = requested_sections(args);
     let mut text = String::new();
     for section in SECTIONS {
-        let included = all
+        // `debug` shows only when asked for by name, not in `all` or `everything`.
+        let included = (all && *section != "debug")
             || wanted.iter().any(|name| name == section)
             || (*section == "modules" && wanted.iter().any(|name| name == "module_list"));
         if !included {
@@ -128,6 +130,7 @@ fn write_section(
         "memory" => memory_section(server, text),
         "persistence" => persistence_section(server, text),
         "stats" => stats_section(server, text),
+        "debug" => debug_section(server, text),
         "replication" => replication_section(server, text),
         "cpu" => cpu_section(text),
         "modules" => text.push_str("# Modules\r\n"),
@@ -617,14 +620,34 @@ fn stats_section(server: &Server, text: &mut String) {
         "io_threaded_writes_processed",
         "reply_buffer_shrinks",
         "reply_buffer_expands",
-        "eventloop_cycles",
-        "eventloop_duration_sum",
-        "eventloop_duration_cmd_sum",
-        "instantaneous_eventloop_cycles_per_sec",
-        "instantaneous_eventloop_duration_usec",
     ] {
         field!(text, name, 0);
     }
+    let event_loop = &stats.event_loop;
+    field!(text, "eventloop_cycles", load(&event_loop.cycles));
+    field!(
+        text,
+        "eventloop_duration_sum",
+        load(&event_loop.duration_us)
+    );
+    field!(
+        text,
+        "eventloop_duration_cmd_sum",
+        load(&event_loop.command_us)
+    );
+    let (cycles_per_second, cycle_us) = {
+        let metrics = server.metrics.lock();
+        (
+            metrics.event_loop_cycles_per_second(),
+            metrics.event_loop_duration_us(),
+        )
+    };
+    field!(
+        text,
+        "instantaneous_eventloop_cycles_per_sec",
+        cycles_per_second
+    );
+    field!(text, "instantaneous_eventloop_duration_usec", cycle_us);
     let denials = &server.acl.denials;
     for (name, counter) in [
         ("acl_access_denied_auth", &denials.auth),
@@ -634,6 +657,33 @@ fn stats_section(server: &Server, text: &mut String) {
     ] {
         field!(text, name, counter.load(Ordering::Relaxed));
     }
+}
+
+/// INFO debug (only when asked for by name): the event loop figures Redis keeps for debugging.
+fn debug_section(server: &Server, text: &mut String) {
+    text.push_str("# Debug\r\n");
+    let event_loop = &server.stats.event_loop;
+    let load = |counter: &crate::stats::StripedCounter| counter.load(Ordering::Relaxed);
+    field!(
+        text,
+        "eventloop_duration_aof_sum",
+        crate::stats::AOF_WRITE_US.load(Ordering::Relaxed)
+    );
+    field!(
+        text,
+        "eventloop_duration_cron_sum",
+        load(&event_loop.cron_us)
+    );
+    field!(
+        text,
+        "eventloop_duration_max",
+        event_loop.duration_max_us.load(Ordering::Relaxed)
+    );
+    field!(
+        text,
+        "eventloop_cmd_per_cycle_max",
+        event_loop.commands_per_cycle_max.load(Ordering::Relaxed)
+    );
 }
 
 fn replication_section(server: &Server, text: &mut String) {
