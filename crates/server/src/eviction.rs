@@ -107,7 +107,7 @@ impl Policy {
 pub enum Outcome {
     /// Memory is under the limit (or there is no limit).
     Ok,
-    /// Still over the limit, but evicting goes on in the background.
+    /// Still over the limit, but evicting goes on in the background or on another thread.
     Running,
     /// Over the limit with nothing (more) to evict.
     Fail,
@@ -239,7 +239,13 @@ pub fn perform(server: &Server) -> Outcome {
     if policy == Policy::NoEviction {
         return Outcome::Fail;
     }
-    let mut state = server.eviction.state.lock();
+    // Another thread evicting now frees memory for this command too: waiting for it would
+    // only hand the lock over (a futex wake-up per command on a busy server) to find the work
+    // done. Memory may pass the limit by what the commands running meanwhile add, one per
+    // worker. (The background task, told the same, tries again a millisecond later.)
+    let Some(mut state) = server.eviction.state.try_lock() else {
+        return Outcome::Running;
+    };
     let tenacity = server
         .config
         .hot
