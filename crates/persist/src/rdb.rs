@@ -1139,6 +1139,7 @@ pub fn encode_object(value: &Value, options: &EncodeOptions, out: &mut Vec<u8>) 
             match string {
                 StringValue::Integer(integer) => write_integer_string(out, *integer),
                 StringValue::Embedded(bytes) => write_string(out, bytes, options),
+                StringValue::Whole(bytes) => write_string(out, bytes, options),
                 StringValue::Raw(bytes) => write_string(out, bytes, options),
             }
         }

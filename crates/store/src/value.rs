@@ -32,7 +32,10 @@ pub enum StringValue {
     Integer(i64),
     /// A short value created whole ("embstr").
     Embedded(SmallBytes),
-    /// A long value, or one changed in place by APPEND, SETRANGE or SETBIT ("raw").
+    /// A long value created whole ("raw"), in one exact-size block: no separate vector header,
+    /// which would cost a 32-byte allocation per key.
+    Whole(Box<[u8]>),
+    /// A value changed in place by APPEND, SETRANGE or SETBIT ("raw"), with room to grow.
     Raw(Box<Vec<u8>>),
 }
 
@@ -47,7 +50,7 @@ impl StringValue {
         if bytes.len() <= EMBEDDED_STRING_BYTES_MAX {
             StringValue::Embedded(SmallBytes::new(bytes))
         } else {
-            StringValue::Raw(Box::new(bytes.to_vec()))
+            StringValue::Whole(bytes.into())
         }
     }
 
@@ -56,6 +59,7 @@ impl StringValue {
         match self {
             StringValue::Integer(integer) => scratch.format(*integer).as_bytes(),
             StringValue::Embedded(bytes) => bytes,
+            StringValue::Whole(bytes) => bytes,
             StringValue::Raw(bytes) => bytes,
         }
     }
@@ -71,6 +75,7 @@ impl StringValue {
         match self {
             StringValue::Integer(integer) => Some(*integer),
             StringValue::Embedded(bytes) => parse_i64(bytes),
+            StringValue::Whole(bytes) => parse_i64(bytes),
             StringValue::Raw(bytes) => parse_i64(bytes),
         }
     }
@@ -99,7 +104,7 @@ impl StringValue {
         match self {
             StringValue::Integer(_) => "int",
             StringValue::Embedded(_) => "embstr",
-            StringValue::Raw(_) => "raw",
+            StringValue::Whole(_) | StringValue::Raw(_) => "raw",
         }
     }
 
@@ -108,6 +113,7 @@ impl StringValue {
         match self {
             StringValue::Integer(_) => 0,
             StringValue::Embedded(bytes) => bytes.heap_bytes(),
+            StringValue::Whole(bytes) => bytes.len(),
             StringValue::Raw(bytes) => bytes.capacity() + std::mem::size_of::<Vec<u8>>(),
         }
     }

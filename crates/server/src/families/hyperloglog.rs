@@ -41,6 +41,7 @@ fn hll_of(value: &Value) -> Result<&[u8], CommandError> {
     let bytes: &[u8] = match string {
         StringValue::Integer(_) => return Err(NOT_HLL.into()),
         StringValue::Embedded(bytes) => bytes,
+        StringValue::Whole(bytes) => bytes,
         StringValue::Raw(bytes) => bytes,
     };
     if !hyperloglog::is_valid(bytes) {

@@ -79,7 +79,7 @@ fn text_value(bytes: &[u8]) -> StringValue {
     if bytes.len() <= EMBEDDED_STRING_BYTES_MAX {
         StringValue::Embedded(SmallBytes::new(bytes))
     } else {
-        StringValue::Raw(Box::new(bytes.to_vec()))
+        StringValue::Whole(bytes.into())
     }
 }
 
