@@ -577,6 +577,21 @@ fn clients_over_maxmemory_clients_are_evicted_biggest_first() {
     assert!(client_line(&mut control, "kept").is_some());
 }
 
+/// Sends `request(0)`, `request(1)` ... (at most `count`), each after the previous reply, until
+/// the server closes the connection: the index of the request it closed on, if it did.
+fn requests_until_closed(
+    client: &mut RawClient,
+    count: usize,
+    request: impl Fn(usize) -> Vec<Vec<u8>>,
+) -> Option<usize> {
+    (0..count).find(|&index| {
+        let args = request(index);
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        client.send(&args);
+        client.is_closed_or_reply()
+    })
+}
+
 /// What a client holds besides its buffers counts too: a transaction's queue, watched keys,
 /// subscriptions (CLIENT LIST `multi-mem` and `tot-mem`).
 #[test]
@@ -594,40 +609,31 @@ fn transactions_watches_and_subscriptions_count_in_client_memory() {
     let multi_bytes: usize = field(&line, "multi-mem").parse().expect("multi-mem");
     assert!((50_000..51_000).contains(&multi_bytes), "{line}");
     // The fifth queued value takes the client past the limit.
-    let mut closed = false;
-    for _ in 0..4 {
-        queued.send(&[b"SET", b"k", &value]);
-        if queued.is_closed_or_reply() {
-            closed = true;
-            break;
-        }
-    }
-    assert!(closed, "the queueing client was never evicted");
+    let closed = requests_until_closed(&mut queued, 4, |_| {
+        vec![b"SET".to_vec(), b"k".to_vec(), value.clone()]
+    });
+    assert!(closed.is_some(), "the queueing client was never evicted");
     assert!(client_line(&mut control, "queued").is_none());
 
     let mut watcher = server.client();
-    let mut closed = false;
-    for key in 0..20_000 {
-        watcher.send(&[b"WATCH", format!("key:{key}").as_bytes()]);
-        if watcher.is_closed_or_reply() {
-            closed = true;
-            assert!(key > 1000, "evicted after {key} watched keys");
-            break;
-        }
-    }
-    assert!(closed, "the watching client was never evicted");
+    let watched = requests_until_closed(&mut watcher, 20_000, |key| {
+        vec![b"WATCH".to_vec(), format!("key:{key}").into_bytes()]
+    });
+    let watched = watched.expect("the watching client was never evicted");
+    assert!(watched > 1000, "evicted after {watched} watched keys");
 
     let mut subscriber = server.client();
-    let mut closed = false;
-    for channel in 0..20_000 {
-        subscriber.send(&[b"SUBSCRIBE", format!("channel:{channel}").as_bytes()]);
-        if subscriber.is_closed_or_reply() {
-            closed = true;
-            assert!(channel > 1000, "evicted after {channel} subscriptions");
-            break;
-        }
-    }
-    assert!(closed, "the subscribing client was never evicted");
+    let subscribed = requests_until_closed(&mut subscriber, 20_000, |channel| {
+        vec![
+            b"SUBSCRIBE".to_vec(),
+            format!("channel:{channel}").into_bytes(),
+        ]
+    });
+    let subscribed = subscribed.expect("the subscribing client was never evicted");
+    assert!(
+        subscribed > 1000,
+        "evicted after {subscribed} subscriptions"
+    );
     assert_eq!(evicted_clients(&mut control), 3);
 }
 
