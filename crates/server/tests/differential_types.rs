@@ -171,9 +171,15 @@ fn command(random: &mut Random, family: usize) -> Vec<String> {
                             "km".into(),
                         ]);
                     }
-                    match random.below(3) {
+                    match random.below(5) {
                         0 => words.push("ASC".into()),
-                        1 => words.extend(["COUNT".into(), (1 + random.below(5)).to_string()]),
+                        1 => words.push("DESC".into()),
+                        2 => words.extend(["COUNT".into(), (1 + random.below(5)).to_string()]),
+                        3 => words.extend([
+                            "COUNT".into(),
+                            (1 + random.below(5)).to_string(),
+                            "ANY".into(),
+                        ]),
                         _ => {}
                     }
                     words.extend(["WITHDIST".into(), "WITHCOORD".into(), "WITHHASH".into()]);

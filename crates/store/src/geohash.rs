@@ -172,22 +172,67 @@ pub enum Shape {
     Box { width: f64, height: f64 },
 }
 
+/// A search's centre, with the trigonometry every distance from it shares computed once. The
+/// distances it gives are bit-for-bit those of [`distance`] from the same point.
+#[derive(Clone, Copy, Debug)]
+pub struct Center {
+    pub longitude: f64,
+    pub latitude: f64,
+    longitude_radians: f64,
+    latitude_radians: f64,
+    latitude_cosine: f64,
+}
+
+impl Center {
+    pub fn new(longitude: f64, latitude: f64) -> Center {
+        Center {
+            longitude,
+            latitude,
+            longitude_radians: radians(longitude),
+            latitude_radians: radians(latitude),
+            latitude_cosine: radians(latitude).cos(),
+        }
+    }
+
+    /// [`distance`] from the centre to a point.
+    fn distance_to(&self, longitude: f64, latitude: f64) -> f64 {
+        let v = ((radians(longitude) - self.longitude_radians) / 2.0).sin();
+        if v == 0.0 {
+            return latitude_distance(self.latitude, latitude);
+        }
+        let latitude2 = radians(latitude);
+        let u = ((latitude2 - self.latitude_radians) / 2.0).sin();
+        let a = u * u + self.latitude_cosine * latitude2.cos() * v * v;
+        2.0 * EARTH_RADIUS_METERS * a.sqrt().asin()
+    }
+}
+
+/// Relative margin on the latitude-only rejection of a radius search. A great-circle distance is
+/// never shorter than the distance along the meridian alone; the margin keeps rounding from
+/// ever rejecting a point the full formula would accept.
+const LATITUDE_REJECT_MARGIN: f64 = 1e-9;
+
 impl Shape {
     /// The distance from the centre when the point lies within the shape.
-    pub fn contains(&self, center: (f64, f64), longitude: f64, latitude: f64) -> Option<f64> {
+    pub fn contains(&self, center: &Center, longitude: f64, latitude: f64) -> Option<f64> {
         match *self {
             Shape::Radius(radius) => {
-                let found = distance(center.0, center.1, longitude, latitude);
+                if latitude_distance(center.latitude, latitude)
+                    > radius * (1.0 + LATITUDE_REJECT_MARGIN)
+                {
+                    return None;
+                }
+                let found = center.distance_to(longitude, latitude);
                 (found <= radius).then_some(found)
             }
             Shape::Box { width, height } => {
-                if latitude_distance(latitude, center.1) > height / 2.0 {
+                if latitude_distance(latitude, center.latitude) > height / 2.0 {
                     return None;
                 }
-                if distance(longitude, latitude, center.0, latitude) > width / 2.0 {
+                if distance(longitude, latitude, center.longitude, latitude) > width / 2.0 {
                     return None;
                 }
-                Some(distance(center.0, center.1, longitude, latitude))
+                Some(center.distance_to(longitude, latitude))
             }
         }
     }
@@ -380,6 +425,35 @@ mod tests {
         let catania = position_of(3_479_447_370_796_909.0).unwrap();
         let meters = distance(palermo.0, palermo.1, catania.0, catania.1);
         assert_eq!(format!("{meters:.4}"), "166274.1516");
+    }
+
+    #[test]
+    fn centre_distances_are_the_plain_formula() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |span: f64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 1_000_000) as f64 / 1_000_000.0 * 2.0 * span - span
+        };
+        for _ in 0..10_000 {
+            let (longitude1, latitude1) = (next(180.0), next(85.0));
+            let (longitude2, latitude2) = (next(180.0), next(85.0));
+            let center = Center::new(longitude1, latitude1);
+            let plain = distance(longitude1, latitude1, longitude2, latitude2);
+            assert_eq!(
+                center.distance_to(longitude2, latitude2).to_bits(),
+                plain.to_bits()
+            );
+            // The latitude-only rejection never drops a point within the radius.
+            let radius = plain * (1.0 + next(1e-6));
+            assert_eq!(
+                Shape::Radius(radius)
+                    .contains(&center, longitude2, latitude2)
+                    .is_some(),
+                plain <= radius
+            );
+        }
     }
 
     #[test]

@@ -2076,6 +2076,28 @@ impl SortedSet {
         start..end.max(start)
     }
 
+    /// The members of `range` with their scores, in order: one search for the first, then a walk
+    /// that stops at the first score past the maximum (no second search for the end's rank).
+    pub fn score_range<'s>(
+        &'s self,
+        range: &'s ScoreRange,
+    ) -> impl Iterator<Item = (&'s [u8], f64)> + 's {
+        let start = match &self.repr {
+            Repr::Packed(packed) => packed
+                .iter()
+                .take_while(|entry| !range.above_min(entry.score))
+                .count(),
+            Repr::Indexed(indexed) => {
+                let records = &indexed.records;
+                indexed
+                    .tree
+                    .count_while(|id| !range.above_min(records.score(id)))
+            }
+        };
+        self.range(start..self.len(), false)
+            .take_while(|(_, score)| range.below_max(*score))
+    }
+
     /// The ranks of the members in `range` (meaningful when all scores are equal).
     pub fn lex_ranks(&self, range: &LexRange) -> Range<usize> {
         match &self.repr {
@@ -2438,6 +2460,14 @@ mod tests {
                     .collect();
                 let ranks = set.score_ranks(&range);
                 assert_eq!(ranks.len(), expected.len(), "{range:?}");
+                let walked: Vec<(Vec<u8>, f64)> = set
+                    .score_range(&range)
+                    .map(|(m, s)| (m.to_vec(), s))
+                    .collect();
+                assert_eq!(walked.len(), expected.len(), "{range:?}");
+                for ((m, _), (em, _)) in walked.iter().zip(&expected) {
+                    assert_eq!(m, em);
+                }
                 let reverse = random.chance(50);
                 let mut got: Vec<(Vec<u8>, f64)> = set
                     .range(ranks.clone(), reverse)

@@ -13,7 +13,7 @@ use store::{SortedSet, Value};
 
 use crate::arguments;
 use crate::command::CommandTable;
-use crate::context::{errors, CommandError, CommandResult, Context};
+use crate::context::{errors, CommandError, CommandResult, Context, LockedMany};
 use crate::families::zsets;
 use crate::notify::EventClass;
 
@@ -295,12 +295,44 @@ fn store_keys<'a>(args: &[&'a [u8]], base: usize) -> Vec<&'a [u8]> {
     keys
 }
 
+/// A member within the shape; `member` indexes the search's buffer of member bytes.
 struct Found {
-    member: Vec<u8>,
+    member: std::ops::Range<usize>,
     score: f64,
     distance: f64,
     longitude: f64,
     latitude: f64,
+}
+
+/// Sorts the found members by distance as asked, then keeps the first `count` (0: all).
+fn order_and_limit(found: &mut Vec<Found>, order: Order, count: i64) {
+    match order {
+        Order::Unsorted => {}
+        Order::Ascending => found.sort_by(|a, b| a.distance.total_cmp(&b.distance)),
+        Order::Descending => found.sort_by(|a, b| b.distance.total_cmp(&a.distance)),
+    }
+    if count != 0 && (count as usize) < found.len() {
+        found.truncate(count as usize);
+    }
+}
+
+/// The point a geohash score stands for, when it lies within the shape around the centre;
+/// `member` gives the member's range in the search's buffer (copied only for a point within).
+fn measure(
+    center: &geohash::Center,
+    shape: Shape,
+    score: f64,
+    member: impl FnOnce() -> std::ops::Range<usize>,
+) -> Option<Found> {
+    let (longitude, latitude) = geohash::position_of(score)?;
+    let distance = shape.contains(center, longitude, latitude)?;
+    Some(Found {
+        member: member(),
+        score,
+        distance,
+        longitude,
+        latitude,
+    })
 }
 
 fn search_generic(context: &mut Context, args: &[&[u8]], search: Search) -> CommandResult {
@@ -328,12 +360,22 @@ fn search_generic(context: &mut Context, args: &[&[u8]], search: Search) -> Comm
         _ => {}
     }
     let mut locked = context.lock_keys(lock_list.iter().copied());
-    let set: Option<SortedSet> = match locked.shard(database, source).lookup(source, now_ms) {
-        None => None,
-        Some(entry) => Some(sorted_set_of(entry.value())?.clone()),
+    // The source is read in place (never copied): once here for its type, again for a member's
+    // position, and once for the search itself.
+    let source_exists = match locked.shard(database, source).lookup(source, now_ms) {
+        None => false,
+        Some(entry) => {
+            sorted_set_of(entry.value())?;
+            true
+        }
     };
-    let member_position = |set: &SortedSet, member: &[u8]| {
-        set.score(member)
+    let member_position = |locked: &mut LockedMany, member: &[u8]| {
+        let shard = locked.shard(database, source);
+        let entry = shard
+            .lookup(source, now_ms)
+            .expect("the source exists and is locked");
+        sorted_set_of(entry.value())?
+            .score(member)
             .and_then(geohash::position_of)
             .ok_or(CommandError::from(BAD_MEMBER))
     };
@@ -347,8 +389,8 @@ fn search_generic(context: &mut Context, args: &[&[u8]], search: Search) -> Comm
             6
         }
         Search::RadiusByMember { .. } => {
-            if let Some(set) = &set {
-                center = Some(member_position(set, args[2])?);
+            if source_exists {
+                center = Some(member_position(&mut locked, args[2])?);
                 let (radius, to_meters) = radius_of(args[3], args[4])?;
                 shape = Some((Shape::Radius(radius), to_meters));
             }
@@ -402,8 +444,8 @@ fn search_generic(context: &mut Context, args: &[&[u8]], search: Search) -> Comm
         } else if arguments::is(arg, "STOREDIST") && search == Search::SearchStore {
             store_distance = true;
         } else if arguments::is(arg, "FROMMEMBER") && left >= 1 && is_search && !from_location {
-            if let Some(set) = &set {
-                center = Some(member_position(set, args[base + index + 1])?);
+            if source_exists {
+                center = Some(member_position(&mut locked, args[base + index + 1])?);
             }
             from_member = true;
             index += 1;
@@ -463,7 +505,7 @@ fn search_generic(context: &mut Context, args: &[&[u8]], search: Search) -> Comm
     if any && count == 0 {
         return Err("ERR the ANY argument requires COUNT argument".into());
     }
-    let Some(set) = set else {
+    if !source_exists {
         match store_key {
             Some(destination) => {
                 let shard = locked.shard(database, destination);
@@ -484,99 +526,106 @@ fn search_generic(context: &mut Context, args: &[&[u8]], search: Search) -> Comm
         order = Order::Ascending;
     }
     let limit = if any { count as usize } else { 0 };
+    let center = geohash::Center::new(center.0, center.1);
+    let areas = geohash::search_areas((center.longitude, center.latitude), shape);
+    // Members' bytes, one after another; `Found` and `candidates` hold ranges of it.
+    let mut names: Vec<u8> = Vec::new();
     let mut found: Vec<Found> = Vec::new();
-    'areas: for (min, max) in geohash::search_areas(center, shape) {
-        if limit != 0 && found.len() >= limit {
-            break;
-        }
+    let shard = locked.shard(database, source);
+    let entry = shard
+        .lookup(source, now_ms)
+        .expect("the source exists and is locked");
+    let set = sorted_set_of(entry.value())?;
+    // A plain search copies the members of the visited cells and measures them after letting
+    // the key go, so a busy key is held for the walk alone. ANY (which stops at its count) and
+    // stores (which write under the same locks) measure as they walk.
+    let measure_outside = limit == 0 && store_key.is_none();
+    let mut candidates: Vec<(std::ops::Range<usize>, f64)> = Vec::new();
+    'areas: for (min, max) in areas {
         let range = ScoreRange {
             min: min as f64,
             max: max as f64,
             min_exclusive: false,
             max_exclusive: true,
         };
-        for (member, score) in set.range(set.score_ranks(&range), false) {
-            let Some((longitude, latitude)) = geohash::position_of(score) else {
+        for (member, score) in set.score_range(&range) {
+            if measure_outside {
+                names.extend_from_slice(member);
+                candidates.push((names.len() - member.len()..names.len(), score));
                 continue;
-            };
-            if let Some(distance) = shape.contains(center, longitude, latitude) {
-                found.push(Found {
-                    member: member.to_vec(),
-                    score,
-                    distance,
-                    longitude,
-                    latitude,
-                });
+            }
+            if let Some(item) = measure(&center, shape, score, || {
+                names.extend_from_slice(member);
+                names.len() - member.len()..names.len()
+            }) {
+                found.push(item);
                 if limit != 0 && found.len() >= limit {
                     break 'areas;
                 }
             }
         }
     }
-    match order {
-        Order::Unsorted => {}
-        Order::Ascending => found.sort_by(|a, b| a.distance.total_cmp(&b.distance)),
-        Order::Descending => found.sort_by(|a, b| b.distance.total_cmp(&a.distance)),
-    }
-    if count != 0 && (count as usize) < found.len() {
-        found.truncate(count as usize);
-    }
-    match store_key {
-        None => {
-            drop(locked);
-            let options = with_distance as usize + with_hash as usize + with_coordinates as usize;
-            context.reply.array(found.len());
-            for item in found {
-                if options > 0 {
-                    context.reply.array(options + 1);
-                }
-                context.reply.bulk(&item.member);
-                if with_distance {
-                    reply_distance(context, item.distance / to_meters);
-                }
-                if with_hash {
-                    context.reply.integer(item.score as i64);
-                }
-                if with_coordinates {
-                    context.reply.array(2);
-                    reply_coordinate(context, item.longitude);
-                    reply_coordinate(context, item.latitude);
-                }
+    let Some(destination) = store_key else {
+        drop(locked);
+        found.extend(
+            candidates
+                .into_iter()
+                .filter_map(|(member, score)| measure(&center, shape, score, || member)),
+        );
+        order_and_limit(&mut found, order, count);
+        let options = with_distance as usize + with_hash as usize + with_coordinates as usize;
+        context.reply.array(found.len());
+        for item in found {
+            if options > 0 {
+                context.reply.array(options + 1);
+            }
+            context.reply.bulk(&names[item.member]);
+            if with_distance {
+                reply_distance(context, item.distance / to_meters);
+            }
+            if with_hash {
+                context.reply.integer(item.score as i64);
+            }
+            if with_coordinates {
+                context.reply.array(2);
+                reply_coordinate(context, item.longitude);
+                reply_coordinate(context, item.latitude);
             }
         }
-        Some(destination) => {
-            let stored = found.len();
-            let entries: Vec<(Vec<u8>, f64)> = found
-                .into_iter()
-                .map(|item| {
-                    let score = if store_distance {
-                        item.distance / to_meters
-                    } else {
-                        item.score
-                    };
-                    (item.member, score)
-                })
-                .collect();
-            let limits = zsets::limits(context);
-            let event = if is_search {
-                "geosearchstore"
+        return Ok(());
+    };
+    debug_assert!(candidates.is_empty(), "a store measures as it walks");
+    order_and_limit(&mut found, order, count);
+    let stored = found.len();
+    let entries: Vec<(Vec<u8>, f64)> = found
+        .into_iter()
+        .map(|item| {
+            let score = if store_distance {
+                item.distance / to_meters
             } else {
-                "georadiusstore"
+                item.score
             };
-            zsets::store_result(
-                context.server,
-                event,
-                &mut locked,
-                database,
-                destination,
-                entries,
-                &limits,
-                args,
-                now_ms,
-            );
-            drop(locked);
-            context.reply.integer(stored as i64);
-        }
-    }
+            (names[item.member].to_vec(), score)
+        })
+        .collect();
+    let limits = zsets::limits(context);
+    let event = if is_search {
+        "geosearchstore"
+    } else {
+        "georadiusstore"
+    };
+    zsets::store_result(
+        context.server,
+        event,
+        &mut locked,
+        database,
+        destination,
+        entries,
+        &limits,
+        args,
+        now_ms,
+    );
+    drop(locked);
+    context.reply.integer(stored as i64);
     Ok(())
 }
