@@ -354,14 +354,38 @@ pub fn add(bytes: &mut Vec<u8>, element: &[u8], sparse_bytes_max: usize) -> Resu
     set_register(bytes, index, count, sparse_bytes_max)
 }
 
+/// Calls `visit` with each group of four registers of a dense value, in order. Four 6-bit
+/// registers fill three bytes exactly (least significant bits first), so each group is decoded
+/// from its own three bytes with no bounds checks or shifts across groups.
+#[inline(always)]
+fn for_each_dense_group(registers: &[u8], mut visit: impl FnMut(usize, [u8; 4])) {
+    debug_assert_eq!(registers.len(), REGISTERS * REGISTER_BITS / 8);
+    for (group, bytes) in registers.chunks_exact(3).enumerate() {
+        let (first, second, third) = (bytes[0], bytes[1], bytes[2]);
+        visit(
+            group * 4,
+            [
+                first & 63,
+                (first >> 6) | ((second & 15) << 2),
+                (second >> 4) | ((third & 3) << 4),
+                third >> 2,
+            ],
+        );
+    }
+}
+
 /// Raises `max[i]` to each register of `bytes` (PFCOUNT of several keys, PFMERGE).
 pub fn merge_into(max: &mut [u8], bytes: &[u8]) -> Result<(), Corrupt> {
-    debug_assert_eq!(max.len(), REGISTERS);
+    assert_eq!(max.len(), REGISTERS);
     if bytes[4] == DENSE {
-        let registers = &bytes[HEADER_BYTES..];
-        for (index, slot) in max.iter_mut().enumerate() {
-            *slot = (*slot).max(dense_get(registers, index));
-        }
+        for_each_dense_group(&bytes[HEADER_BYTES..], |first, group| {
+            let slots: &mut [u8; 4] = (&mut max[first..first + 4])
+                .try_into()
+                .expect("a group is four registers");
+            for (slot, register) in slots.iter_mut().zip(group) {
+                *slot = (*slot).max(register);
+            }
+        });
         return Ok(());
     }
     let reached = walk_sparse(bytes, |first, opcode| {
@@ -443,10 +467,11 @@ pub fn count_registers(registers: &[u8]) -> u64 {
 pub fn count(bytes: &[u8]) -> Result<u64, Corrupt> {
     let mut histogram = [0u32; 64];
     if bytes[4] == DENSE {
-        let registers = &bytes[HEADER_BYTES..];
-        for index in 0..REGISTERS {
-            histogram[dense_get(registers, index) as usize] += 1;
-        }
+        for_each_dense_group(&bytes[HEADER_BYTES..], |_, group| {
+            for register in group {
+                histogram[register as usize] += 1;
+            }
+        });
     } else {
         // As Redis: value runs are not bounded here, only the total is checked.
         let sparse = &bytes[HEADER_BYTES..];
@@ -566,6 +591,22 @@ mod tests {
         assert_eq!(cached_cardinality(&empty), Some(0));
         assert_eq!(count(&empty), Ok(0));
         assert_eq!(decode_sparse(&empty), "Z:16384");
+    }
+
+    #[test]
+    fn dense_groups_decode_as_single_registers() {
+        let mut registers = vec![0u8; REGISTERS * REGISTER_BITS / 8];
+        for index in 0..REGISTERS {
+            dense_set(&mut registers, index, ((index * 37 + index / 7) % 64) as u8);
+        }
+        let mut visited = 0;
+        for_each_dense_group(&registers, |first, group| {
+            for (offset, register) in group.into_iter().enumerate() {
+                assert_eq!(register, dense_get(&registers, first + offset));
+            }
+            visited += 4;
+        });
+        assert_eq!(visited, REGISTERS);
     }
 
     #[test]

@@ -94,7 +94,7 @@ fn pfcount(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     if args.len() > 2 {
         let database = context.database();
         let mut locked = context.lock_keys(args[1..].iter().copied());
-        let mut max = vec![0u8; REGISTERS];
+        let mut max = [0u8; REGISTERS];
         for key in &args[1..] {
             if let Some(entry) = locked.shard(database, key).lookup(key, now_ms) {
                 hyperloglog::merge_into(&mut max, hll_of(entry.value())?).map_err(corrupt)?;
@@ -135,7 +135,7 @@ fn pfmerge(context: &mut Context, args: &[&[u8]]) -> CommandResult {
     let limit = sparse_bytes_max(context);
     let database = context.database();
     let mut locked = context.lock_keys(args[1..].iter().copied());
-    let mut max = vec![0u8; REGISTERS];
+    let mut max = [0u8; REGISTERS];
     let mut use_dense = false;
     for key in &args[1..] {
         if let Some(entry) = locked.shard(database, key).lookup(key, now_ms) {
