@@ -184,7 +184,8 @@ fn sort_generic(context: &mut Context, args: &[&[u8]], access: Access) -> Comman
     let (mut start, mut end): (i64, i64);
     {
         let shard: &mut Shard = locked.shard(database, key);
-        let value = shard.lookup(key, now_ms).map(|entry| entry.value().clone());
+        let entry = shard.lookup(key, now_ms);
+        let value: Option<&Value> = entry.as_ref().map(|entry| entry.value());
         let length = match &value {
             None => 0,
             Some(Value::List(list)) => list.len(),
