@@ -227,7 +227,10 @@ async fn run_connection<S: ClientStream>(
             .fetch_add(read as u64, Ordering::Relaxed);
         shared
             .last_interaction_ms
-            .store(unix_time_ms(), Ordering::Relaxed);
+            .store(batch_started_us / 1000, Ordering::Relaxed);
+        let mut clock = CommandClock {
+            now_us: batch_started_us,
+        };
         let query_limit = server
             .config
             .hot
@@ -268,6 +271,7 @@ async fn run_connection<S: ClientStream>(
                             if !wait_for_unpause(server, &shared, end_ms).await {
                                 return Ok(());
                             }
+                            clock.read();
                             // Parse the request again: the pause may have changed.
                             continue;
                         }
@@ -282,6 +286,7 @@ async fn run_connection<S: ClientStream>(
                             &argv,
                             &mut output,
                             AfterScript::KeepForBatch,
+                            &mut clock,
                         );
                         client
                             .blocked
@@ -305,6 +310,7 @@ async fn run_connection<S: ClientStream>(
                         if !blocked.await {
                             return Ok(());
                         }
+                        clock.read();
                     }
                     consumed += length;
                     if client.close_after_reply || shared.is_killed() {
@@ -319,6 +325,7 @@ async fn run_connection<S: ClientStream>(
                     if output.len() >= OUTPUT_FLUSH_BYTES {
                         batch.release();
                         write_replies(server, &shared, stream, &mut output).await?;
+                        clock.read();
                     }
                 }
                 Ok(Request::Empty { consumed: length }) => consumed += length,
@@ -367,7 +374,7 @@ async fn run_connection<S: ClientStream>(
             .fetch_max(output.capacity(), Ordering::Relaxed);
         let (command_us, commands) = crate::stats::take_batch_commands();
         server.stats.event_loop.record_batch(
-            unix_time_us().saturating_sub(batch_started_us).max(1),
+            clock.now_us.saturating_sub(batch_started_us).max(1),
             command_us,
             commands,
         );
@@ -571,7 +578,31 @@ enum AfterScript {
 
 /// Looks the command up, checks it may run, runs it and accounts for it.
 pub fn execute(server: &Server, client: &mut Client, argv: &[&[u8]], output: &mut Vec<u8>) {
-    run_request(server, client, argv, output, AfterScript::Release);
+    let mut clock = CommandClock {
+        now_us: unix_time_us(),
+    };
+    run_request(
+        server,
+        client,
+        argv,
+        output,
+        AfterScript::Release,
+        &mut clock,
+    );
+}
+
+/// The wall clock as commands of one batch see it. It is read when the batch starts, when a
+/// command ends (which is when the next one starts: one clock read per command, not two), and
+/// after anything that awaits; a command starts at `now_us`.
+struct CommandClock {
+    now_us: u64,
+}
+
+impl CommandClock {
+    fn read(&mut self) -> u64 {
+        self.now_us = unix_time_us();
+        self.now_us
+    }
 }
 
 /// [`execute`], with a choice of what a script does with the barrier when it ends.
@@ -581,9 +612,10 @@ fn run_request(
     argv: &[&[u8]],
     output: &mut Vec<u8>,
     after_script: AfterScript,
+    clock: &mut CommandClock,
 ) {
     let mut reply_start = output.len();
-    let started_us = unix_time_us();
+    let started_us = clock.now_us;
     let now_ms = if server.aof.is_loading() {
         0
     } else {
@@ -745,7 +777,7 @@ fn run_request(
                     .monitors
                     .feed(command, client.database, &source, argv);
             }
-            let elapsed = unix_time_us().saturating_sub(started_us);
+            let elapsed = clock.read().saturating_sub(started_us);
             let duration = std::time::Duration::from_micros(elapsed);
             // A command that blocked is counted when its wait ends (as Redis does).
             if client.blocked.is_none() {
