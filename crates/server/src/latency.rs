@@ -64,30 +64,38 @@ fn bucket_high(index: usize) -> u64 {
 type Buckets = OnceLock<Box<[AtomicU64]>>;
 
 /// A command's latency distribution, one set of buckets per thread stripe (as
-/// [`crate::stats`] counters) so that two workers running the same command never bounce a
-/// cache line; readers merge the stripes.
+/// [`crate::stats`] counters, added to the same way) so that two workers running the same
+/// command never bounce a cache line; readers merge the stripes and subtract the baseline that
+/// CONFIG RESETSTAT records.
 #[derive(Default)]
 pub struct Histogram {
     /// Allocated at the first value: most commands never run, and 16 empty stripes inline
-    /// would cost every command of the table 384 bytes.
-    stripes: OnceLock<Box<[Buckets; crate::stats::STRIPES]>>,
+    /// would cost every command of the table 384 bytes. One per stripe, then the baseline.
+    stripes: OnceLock<Box<[Buckets; crate::stats::STRIPES + 1]>>,
 }
 
 impl Histogram {
-    fn all_stripes(&self) -> impl Iterator<Item = &Box<[AtomicU64]>> {
-        self.stripes
-            .get()
-            .into_iter()
-            .flat_map(|stripes| stripes.iter().filter_map(OnceLock::get))
+    /// The buckets of every stripe, merged, and the baseline (None: nothing recorded).
+    fn totals(&self) -> Option<(Vec<u64>, Option<&[AtomicU64]>)> {
+        let stripes = self.stripes.get()?;
+        let (baseline, counting) = stripes.split_last().expect("STRIPES > 0");
+        let mut merged = vec![0u64; BUCKET_COUNT];
+        for buckets in counting.iter().filter_map(OnceLock::get) {
+            for (total, bucket) in merged.iter_mut().zip(buckets.iter()) {
+                *total = total.wrapping_add(bucket.load(Ordering::Relaxed));
+            }
+        }
+        Some((merged, baseline.get().map(|buckets| &buckets[..])))
     }
 
     pub fn record(&self, nanoseconds: u64) {
         let stripes = self
             .stripes
             .get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
-        let buckets = stripes[crate::stats::stripe()]
+        let stripe = crate::stats::stripe();
+        let buckets = stripes[stripe.index]
             .get_or_init(|| (0..BUCKET_COUNT).map(|_| AtomicU64::new(0)).collect());
-        buckets[bucket_index(nanoseconds.max(1))].fetch_add(1, Ordering::Relaxed);
+        stripe.add(&buckets[bucket_index(nanoseconds.max(1))], 1);
     }
 
     /// Values recorded.
@@ -95,30 +103,31 @@ impl Histogram {
         self.counts().iter().map(|(_, count)| count).sum()
     }
 
-    /// CONFIG RESETSTAT.
+    /// CONFIG RESETSTAT: the current counts become the baseline.
     pub fn reset(&self) {
-        for buckets in self.all_stripes() {
-            for bucket in buckets.iter() {
-                bucket.store(0, Ordering::Relaxed);
-            }
+        let Some((merged, _)) = self.totals() else {
+            return;
+        };
+        let stripes = self.stripes.get().expect("totals found stripes");
+        let baseline = stripes[crate::stats::STRIPES]
+            .get_or_init(|| (0..BUCKET_COUNT).map(|_| AtomicU64::new(0)).collect());
+        for (bucket, total) in baseline.iter().zip(merged) {
+            bucket.store(total, Ordering::Relaxed);
         }
     }
 
     /// Non-empty buckets as (largest value, count), in order, summed over the stripes.
     fn counts(&self) -> Vec<(u64, u64)> {
-        let mut merged: Option<Vec<u64>> = None;
-        for buckets in self.all_stripes() {
-            let merged = merged.get_or_insert_with(|| vec![0; BUCKET_COUNT]);
-            for (total, bucket) in merged.iter_mut().zip(buckets.iter()) {
-                *total += bucket.load(Ordering::Relaxed);
-            }
-        }
-        let Some(merged) = merged else {
+        let Some((merged, baseline)) = self.totals() else {
             return Vec::new();
         };
         merged
             .into_iter()
             .enumerate()
+            .map(|(index, total)| {
+                let reset = baseline.map_or(0, |buckets| buckets[index].load(Ordering::Relaxed));
+                (index, total.wrapping_sub(reset))
+            })
             .filter_map(|(index, count)| (count > 0).then(|| (bucket_high(index), count)))
             .collect()
     }

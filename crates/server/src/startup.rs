@@ -78,8 +78,14 @@ pub fn run(args: Vec<String>) -> i32 {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name("cinnabar-worker")
-        .on_thread_start(crate::allocator::register_current_thread)
-        .on_thread_stop(crate::allocator::unregister_current_thread)
+        .on_thread_start(|| {
+            crate::allocator::register_current_thread();
+            crate::stats::claim_stripe();
+        })
+        .on_thread_stop(|| {
+            crate::stats::release_stripe();
+            crate::allocator::unregister_current_thread();
+        })
         .enable_all()
         .build()
     {
