@@ -13,15 +13,43 @@ pub enum Unit {
     Bit,
 }
 
-/// The bits set in `bytes`, a 64-bit word at a time.
+/// The bits set in `bytes`, four 64-bit words at a time. On x86-64 the CPU's POPCNT
+/// instruction is used when it has one (the baseline target does not assume it, and the
+/// portable bit-twiddling count is several times slower).
 pub fn popcount(bytes: &[u8]) -> u64 {
-    let mut chunks = bytes.chunks_exact(8);
-    let mut count = 0u64;
-    for chunk in &mut chunks {
-        let word = u64::from_ne_bytes(chunk.try_into().expect("eight bytes"));
-        count += word.count_ones() as u64;
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("popcnt") {
+            // SAFETY: the CPU supports POPCNT, checked just above.
+            return unsafe { popcount_popcnt(bytes) };
+        }
     }
-    for byte in chunks.remainder() {
+    popcount_words(bytes)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+unsafe fn popcount_popcnt(bytes: &[u8]) -> u64 {
+    popcount_words(bytes)
+}
+
+#[inline(always)]
+fn popcount_words(bytes: &[u8]) -> u64 {
+    let word = |chunk: &[u8]| u64::from_ne_bytes(chunk.try_into().expect("eight bytes"));
+    let mut blocks = bytes.chunks_exact(32);
+    // Four running counts, so consecutive words do not wait on one another's additions.
+    let mut counts = [0u64; 4];
+    for block in &mut blocks {
+        for (count, chunk) in counts.iter_mut().zip(block.chunks_exact(8)) {
+            *count += word(chunk).count_ones() as u64;
+        }
+    }
+    let mut count: u64 = counts.iter().sum();
+    let mut words = blocks.remainder().chunks_exact(8);
+    for chunk in &mut words {
+        count += word(chunk).count_ones() as u64;
+    }
+    for byte in words.remainder() {
         count += byte.count_ones() as u64;
     }
     count
@@ -345,6 +373,16 @@ mod tests {
         assert_eq!(popcount(&bytes), expected);
         assert_eq!(popcount(b""), 0);
         assert_eq!(popcount(b"foobar"), 26);
+        // Every length around the block and word sizes, at every alignment, on both paths.
+        let long: Vec<u8> = (0..200u32).map(|n| (n * 37 + n / 3) as u8).collect();
+        for start in 0..8 {
+            for length in 0..150 {
+                let slice = &long[start..start + length];
+                let naive: u64 = slice.iter().map(|byte| byte.count_ones() as u64).sum();
+                assert_eq!(popcount(slice), naive, "{start} {length}");
+                assert_eq!(popcount_words(slice), naive, "{start} {length}");
+            }
+        }
     }
 
     #[test]
