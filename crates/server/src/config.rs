@@ -756,6 +756,13 @@ pub struct HotConfig {
     pub lazyfree_lazy_eviction: AtomicBool,
     /// `lazyfree-lazy-expire`: expired keys are propagated as UNLINK rather than DEL.
     pub lazyfree_lazy_expire: AtomicBool,
+    /// `lazyfree-lazy-user-del`: DEL frees as UNLINK does.
+    pub lazyfree_lazy_user_del: AtomicBool,
+    /// `lazyfree-lazy-server-del`: deletions the server makes itself (SPOP of a whole set,
+    /// RENAME over a key ...) free lazily.
+    pub lazyfree_lazy_server_del: AtomicBool,
+    /// `hll-sparse-max-bytes`: the size past which a sparse HyperLogLog turns dense.
+    pub hll_sparse_max_bytes: AtomicU64,
     /// `slowlog-log-slower-than` in microseconds (negative: disabled).
     pub slowlog_log_slower_than_us: AtomicI64,
     pub slowlog_max_len: AtomicU64,
@@ -901,6 +908,14 @@ impl HotConfig {
             .store(config.get_bool("lazyfree-lazy-eviction"), Ordering::Relaxed);
         self.lazyfree_lazy_expire
             .store(config.get_bool("lazyfree-lazy-expire"), Ordering::Relaxed);
+        self.lazyfree_lazy_user_del
+            .store(config.get_bool("lazyfree-lazy-user-del"), Ordering::Relaxed);
+        self.lazyfree_lazy_server_del.store(
+            config.get_bool("lazyfree-lazy-server-del"),
+            Ordering::Relaxed,
+        );
+        self.hll_sparse_max_bytes
+            .store(int("hll-sparse-max-bytes").max(0) as u64, Ordering::Relaxed);
         self.slowlog_log_slower_than_us
             .store(int("slowlog-log-slower-than"), Ordering::Relaxed);
         self.latency_tracking

@@ -7,6 +7,8 @@
 //! a register changed (or the key was created), PFMERGE always, PFCOUNT of one key when it
 //! refreshed the cached cardinality, PFDEBUG GETREG/TODENSE when they converted to dense.
 
+use std::sync::atomic::Ordering;
+
 use store::hyperloglog::{self, Corrupt, REGISTERS};
 use store::{StringValue, Value};
 
@@ -30,7 +32,12 @@ fn corrupt(_: Corrupt) -> CommandError {
 }
 
 fn sparse_bytes_max(context: &Context) -> usize {
-    context.server.config.get_i64("hll-sparse-max-bytes").max(0) as usize
+    context
+        .server
+        .config
+        .hot
+        .hll_sparse_max_bytes
+        .load(Ordering::Relaxed) as usize
 }
 
 /// The bytes of a value that passes Redis's HyperLogLog checks.

@@ -135,7 +135,13 @@ fn cluster_enabled(context: &Context) -> bool {
 
 /// DEL key [key ...]
 fn del(context: &mut Context, args: &[&[u8]]) -> CommandResult {
-    let removal = if context.server.config.get_bool("lazyfree-lazy-user-del") {
+    let removal = if context
+        .server
+        .config
+        .hot
+        .lazyfree_lazy_user_del
+        .load(Ordering::Relaxed)
+    {
         Removal::Unlink
     } else {
         Removal::Delete

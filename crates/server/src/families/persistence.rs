@@ -309,7 +309,13 @@ fn restore(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         if deleted {
             // The deletion comes from REPLACE: propagated as the server deletes (Redis does not
             // count it as an expiry).
-            let verb: &[u8] = if context.server.config.get_bool("lazyfree-lazy-server-del") {
+            let verb: &[u8] = if context
+                .server
+                .config
+                .hot
+                .lazyfree_lazy_server_del
+                .load(Ordering::Relaxed)
+            {
                 b"UNLINK"
             } else {
                 b"DEL"

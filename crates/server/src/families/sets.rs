@@ -309,7 +309,12 @@ fn spop(context: &mut Context, args: &[&[u8]]) -> CommandResult {
         .filter(|&count| count >= 0)
         .ok_or_else(|| CommandError::from(errors::NOT_POSITIVE))? as usize;
     let limits = set_limits(context);
-    let lazy_delete = context.server.config.get_bool("lazyfree-lazy-server-del");
+    let lazy_delete = context
+        .server
+        .config
+        .hot
+        .lazyfree_lazy_server_del
+        .load(Ordering::Relaxed);
     let mut shard = context.lock(key);
     let size = read_set(&mut shard, key, now_ms, Set::len)?;
     let Some(size) = size else {

@@ -103,7 +103,13 @@ fn check_string_length(context: &Context, length: u64, added: u64) -> CommandRes
 
 /// How Redis replicates the deletion of a key whose new expiry is already past.
 fn expired_deletion_command(context: &Context) -> &'static [u8] {
-    if context.server.config.get_bool("lazyfree-lazy-expire") {
+    if context
+        .server
+        .config
+        .hot
+        .lazyfree_lazy_expire
+        .load(Ordering::Relaxed)
+    {
         b"UNLINK"
     } else {
         b"DEL"
