@@ -253,10 +253,12 @@ async fn serve(server: Arc<Server>) -> i32 {
     }
     let loader = server.clone();
     let loaded = tokio::task::spawn_blocking(move || load_dataset(&loader)).await;
-    server.loading.end();
     if !matches!(loaded, Ok(true)) {
+        // Still loading, as clients see it, until the process exits: a dataset that failed
+        // to load is never served, not even for the moment before the exit.
         return 1;
     }
+    server.loading.end();
     let replicaof = server.config.get("replicaof");
     if let Some((host, port)) = replicaof.split_once(' ') {
         if let Ok(port) = port.parse::<u16>() {
