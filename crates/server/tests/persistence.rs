@@ -337,6 +337,18 @@ fn wait_for_bgsave(client: &mut RawClient) {
     }
 }
 
+/// When `str:ttl` of redis-7.0-all-types.rdb expires (unix ms, written by Redis with a one-year
+/// TTL): the file loads without it from then on.
+const STR_TTL_EXPIRES_MS: u64 = 1_795_381_005_584;
+
+fn expired(at_ms: u64) -> bool {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64;
+    now_ms >= at_ms
+}
+
 #[test]
 fn reference_files_load_with_the_content_redis_shows() {
     for (name, keys) in FIXTURES {
@@ -345,6 +357,12 @@ fn reference_files_load_with_the_content_redis_shows() {
         let mut client = server.client();
         let mut per_database = [0i64; 16];
         for (database, key, kind, digest) in keys.iter() {
+            if *key == b"str:ttl" && expired(STR_TTL_EXPIRES_MS) {
+                // Loading skips a key whose time has passed, as Redis's does.
+                client.call(&[b"SELECT", database.to_string().as_bytes()]);
+                assert_eq!(client.call(&[b"EXISTS", key]), int(0), "{name}");
+                continue;
+            }
             per_database[*database] += 1;
             client.call(&[b"SELECT", database.to_string().as_bytes()]);
             assert_eq!(client.call(&[b"TYPE", key]), status(kind), "{name} {key:?}");
