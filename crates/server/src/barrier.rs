@@ -43,7 +43,7 @@ pub struct Barrier {
 static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
-    static STRIPE: Cell<usize> = Cell::new(usize::MAX);
+    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
     /// Whether this thread holds the barrier exclusively (a command it runs nested, such as an
     /// AOF replayed by DEBUG LOADAOF, must not wait for itself).
     static EXCLUSIVE_HERE: Cell<bool> = const { Cell::new(false) };

@@ -703,7 +703,7 @@ mod tests {
         assert_eq!(format_g(1e-5, 14), "1e-05");
         assert_eq!(format_g(0.0001, 14), "0.0001");
         assert_eq!(format_g(-2.5, 14), "-2.5");
-        assert_eq!(format_g(3.14159265358979, 14), "3.1415926535898");
+        assert_eq!(format_g(std::f64::consts::PI, 14), "3.1415926535898");
         assert_eq!(format_g(100.0, 14), "100");
     }
 }
