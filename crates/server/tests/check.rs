@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::reference_binary;
+use common::{expired, reference_binary};
 
 /// A scratch directory removed at the end of the test.
 struct Scratch(PathBuf);
@@ -750,14 +750,6 @@ fn usage_and_unreadable_input() {
             "Cannot open file nothere.aof: No such file or directory\n"
         )
     );
-}
-
-fn expired(at_ms: u64) -> bool {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as u64;
-    now_ms >= at_ms
 }
 
 #[test]

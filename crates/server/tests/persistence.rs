@@ -341,14 +341,6 @@ fn wait_for_bgsave(client: &mut RawClient) {
 /// TTL): the file loads without it from then on.
 const STR_TTL_EXPIRES_MS: u64 = 1_795_381_005_584;
 
-fn expired(at_ms: u64) -> bool {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as u64;
-    now_ms >= at_ms
-}
-
 #[test]
 fn reference_files_load_with_the_content_redis_shows() {
     for (name, keys) in FIXTURES {

@@ -595,3 +595,13 @@ pub fn reference_binary() -> Option<String> {
     );
     Some(path)
 }
+
+/// Whether the wall clock has reached `at_ms` (unix milliseconds): for fixtures written by
+/// Redis with absolute expiry times.
+pub fn expired(at_ms: u64) -> bool {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64;
+    now_ms >= at_ms
+}
