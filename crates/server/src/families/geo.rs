@@ -369,12 +369,13 @@ fn search_generic(context: &mut Context, args: &[&[u8]], search: Search) -> Comm
             true
         }
     };
+    // The later reads only peek: the key's access clock moves once per command, as in Redis.
     let member_position = |locked: &mut LockedMany, member: &[u8]| {
         let shard = locked.shard(database, source);
         let entry = shard
-            .lookup(source, now_ms)
+            .peek(source, now_ms)
             .expect("the source exists and is locked");
-        sorted_set_of(entry.value())?
+        sorted_set_of(&entry.value)?
             .score(member)
             .and_then(geohash::position_of)
             .ok_or(CommandError::from(BAD_MEMBER))
@@ -533,9 +534,9 @@ fn search_generic(context: &mut Context, args: &[&[u8]], search: Search) -> Comm
     let mut found: Vec<Found> = Vec::new();
     let shard = locked.shard(database, source);
     let entry = shard
-        .lookup(source, now_ms)
+        .peek(source, now_ms)
         .expect("the source exists and is locked");
-    let set = sorted_set_of(entry.value())?;
+    let set = sorted_set_of(&entry.value)?;
     // A plain search copies the members of the visited cells and measures them after letting
     // the key go, so a busy key is held for the walk alone. ANY (which stops at its count) and
     // stores (which write under the same locks) measure as they walk.
